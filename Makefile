@@ -1,0 +1,76 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything they need is installed from here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8501
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+# numba's JIT cache inside the project: UMAP's cold compile (tens of seconds) is paid once, not every run.
+export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test setup setup-dev data browser bench default-model clean help
+
+help:
+	@echo "make run   - set up everything and open the app on http://127.0.0.1:$(PORT)"
+	@echo "make test  - set up everything and run the whole test suite (unit, AppTest, browser)"
+	@echo "make bench - print the benchmarks (slow: minutes)"
+
+run: setup data
+	$(BIN)/python -m streamlit run app.py --server.address=127.0.0.1 --server.port=$(PORT)
+
+test: setup-dev data browser
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@
+
+# Fashion-MNIST, the default dataset: Debian ships it. Without apt/root we say how to get it and go on
+# (the app then falls back to scikit-learn's bundled digits).
+data:
+	@if [ -f $(FASHION_DIR)/t10k-images-idx3-ubyte.gz ] || [ -n "$$VAE_DATA_DIR" ] || [ -f data/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Fashion-MNIST (Debian package dataset-fashion-mnist)…"; \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist)) \
+	  || echo "Could not install dataset-fashion-mnist; the app will use the digits fallback."; \
+	else \
+	  echo "Fashion-MNIST not found. Get it with 'sudo apt-get install dataset-fashion-mnist', or put its four"; \
+	  echo "IDX .gz files in data/fashion-mnist/, or run 'python -m vae_core datasets'. Using digits meanwhile."; \
+	fi
+
+# Debian's Chromium for the browser tests (Playwright drives the system binary; it never downloads a browser).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Chromium for the browser tests…"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)); \
+	else \
+	  echo "Chromium is missing: install Debian's 'chromium' package for the browser tests."; \
+	fi
+
+bench: setup-dev data browser
+	$(BIN)/python bench/train_vs_reference.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/encode.py
+	$(BIN)/python bench/lab.py
+
+# Rebuild the shipped default model with the project's own CLI (the command README quotes).
+default-model: setup data
+	$(BIN)/python -m vae_core train --dataset fashion-mnist --latent-dim 16 --epochs 8 --seed 0 \
+	  --warmup-epochs 1 --out pretrained/fashion-mnist-z16
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,84 @@
+"""The sidebar every page shares: dataset, model, and the model's headline metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from vae_core import checkpoint, data
+from vae_core.paths import PRETRAINED_DIR
+
+from . import state
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _sources() -> list[data.SourceStatus]:
+    return data.list_sources()
+
+
+def list_models() -> list[checkpoint.ModelInfo]:
+    return [m for m in checkpoint.list_models() if m.error is None]
+
+
+def default_model_path(models: list[checkpoint.ModelInfo], dataset_name: str) -> str | None:
+    """Prefer a shipped model of the dataset, then the newest trained one."""
+    for info in sorted(models, key=lambda m: (not m.read_only, -m.modified)):
+        if info.dataset == dataset_name:
+            return str(info.path)
+    return None
+
+
+def _model_label(info: checkpoint.ModelInfo) -> str:
+    elbo = info.metrics.get("elbo")
+    tag = " · shipped" if info.read_only else ""
+    score = f" · ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) else ""
+    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep{score}{tag})"
+
+
+def render() -> None:
+    sources = _sources()
+    available = [s.name for s in sources if s.available]
+    models = list_models()
+    model_datasets = sorted({m.dataset for m in models if m.dataset})
+    choices = list(dict.fromkeys(available + model_datasets))
+    if state.DATASET not in st.session_state or st.session_state[state.DATASET] not in choices:
+        st.session_state[state.DATASET] = data.default_dataset_name() if data.default_dataset_name() in choices else (
+            choices[0] if choices else "digits")
+
+    with st.sidebar:
+        st.markdown("### 🧭 VAE latent explorer")
+        missing = [s for s in sources if not s.available]
+        st.selectbox("Dataset", choices, key=state.DATASET,
+                     help="Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing) if missing else None)
+        dataset_name = st.session_state[state.DATASET]
+        of_dataset = [m for m in models if m.dataset == dataset_name]
+        paths = [str(m.path) for m in of_dataset]
+        if st.session_state.get(state.MODEL) not in paths:
+            st.session_state[state.MODEL] = default_model_path(models, dataset_name)
+        if not of_dataset:
+            st.warning(f"No model for **{dataset_name}** yet: train one on the Train page.", icon="🏋️")
+            return
+        labels = {str(m.path): _model_label(m) for m in of_dataset}
+        st.selectbox("Model", paths, key=state.MODEL, format_func=lambda p: labels.get(p, Path(p).name))
+        info = next(m for m in of_dataset if str(m.path) == st.session_state[state.MODEL])
+        _headline(info)
+
+
+def _headline(info: checkpoint.ModelInfo) -> None:
+    m = info.metrics
+    cols = st.columns(2)
+    if "elbo" in m:
+        cols[0].metric("Test ELBO", f"{m['elbo']:.1f}", help="nats per image (higher is better): reconstruction − KL")
+    if "nll" in m:
+        cols[1].metric("NLL (IWAE)", f"{m['nll']:.1f}", help=f"importance-weighted bound, k={m.get('iwae_k')}")
+    elif "iwae_bound" in m:
+        cols[1].metric("IWAE bound", f"{m['iwae_bound']:.1f}",
+                       help=f"log-likelihood bound (k={m.get('iwae_k')}) on grey-level pixels: not a paper NLL")
+    cols = st.columns(2)
+    if "recon" in m:
+        cols[0].metric("Recon", f"{m['recon']:.1f}", help="−log p(x|z), nats")
+    if "kl" in m:
+        cols[1].metric("KL", f"{m['kl']:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
+    if "active_units" in m:
+        st.caption(f"Active units: **{m['active_units']} / {info.latent_dim}** · trained {info.epochs} epochs"
+                   + (" · shipped with the app" if Path(info.path).is_relative_to(PRETRAINED_DIR) else ""))

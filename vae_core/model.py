@@ -1,0 +1,177 @@
+"""A small convolutional VAE: q(z|x) = N(mu, sigma^2), p(z) = N(0, I), p(x|z) = Bernoulli(logits).
+
+Encoder: Conv(k4 s2) x2 -> FC hidden -> (mu, log sigma^2). Decoder mirrors it with ConvTranspose
+(k4 s2 p1 doubles exactly: 7 -> 14 -> 28). No BatchNorm: it makes per-image likelihoods depend on the batch.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import CheckpointError
+
+LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp() finite when a run starts to diverge
+
+
+@dataclass
+class VAEConfig:
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W); H = W, a multiple of 4; C is 1 or 3
+    latent_dim: int = 16          # 2..64; 2 makes the latent itself a map, 16 reconstructs well
+    channels: tuple[int, int] = (32, 64)  # conv widths; (32, 64) trains at ~4k img/s on 2 CPU cores
+    hidden: int = 128             # FC width between convs and latent; 128 keeps the file ~3.5 MB
+    beta: float = 1.0             # weight of KL in the loss (beta-VAE); 1 = the true ELBO
+    warmup_epochs: float = 0.0    # anneal the KL weight 0 -> beta over this many epochs (avoids collapse)
+    free_bits: float = 0.0        # per-dim KL floor in nats while training (0 = off); reports stay unclamped
+    binarize: bool = False        # dynamic binarisation: needed for NLL numbers comparable to papers
+    dataset: str = ""             # which dataset the model was trained on (self-describing checkpoint)
+    class_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.image_shape = tuple(int(v) for v in self.image_shape)
+        self.channels = tuple(int(v) for v in self.channels)
+        self.class_names = list(self.class_names)
+        c, h, w = self.image_shape if len(self.image_shape) == 3 else (0, 0, 0)
+        problems = []
+        if len(self.image_shape) != 3 or c not in (1, 3) or h != w or h < 8 or h % 4:
+            problems.append(f"image_shape {self.image_shape} must be (1 or 3, S, S) with S a multiple of 4, ≥ 8")
+        if not 2 <= int(self.latent_dim) <= 64:
+            problems.append(f"latent_dim {self.latent_dim} must be between 2 and 64")
+        if len(self.channels) != 2 or min(self.channels) < 1:
+            problems.append(f"channels {self.channels} must be two positive widths")
+        if self.hidden < 0 or self.beta < 0 or self.warmup_epochs < 0 or self.free_bits < 0:
+            problems.append("hidden, beta, warmup_epochs and free_bits must be ≥ 0")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VAEConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CheckpointError(f"config.json has unknown fields {unknown}; expected some of {sorted(known)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"config.json is invalid: {err}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> "VAEConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CheckpointError(f"config.json is not valid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise CheckpointError("config.json must hold a JSON object")
+        return cls.from_dict(data)
+
+
+class VAE(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        c, s, _ = config.image_shape
+        c1, c2 = config.channels
+        self.feature_shape = (c2, s // 4, s // 4)
+        flat = c2 * (s // 4) ** 2
+        hidden = config.hidden or flat
+        self.encoder = nn.Sequential(
+            nn.Conv2d(c, c1, 4, 2, 1), nn.SiLU(),
+            nn.Conv2d(c1, c2, 4, 2, 1), nn.SiLU(),
+            nn.Flatten(),
+            *([nn.Linear(flat, hidden), nn.SiLU()] if config.hidden else []),
+            nn.Linear(hidden, 2 * config.latent_dim),
+        )
+        self.decoder_fc = nn.Sequential(
+            *([nn.Linear(config.latent_dim, hidden), nn.SiLU()] if config.hidden else []),
+            nn.Linear(hidden if config.hidden else config.latent_dim, flat), nn.SiLU(),
+        )
+        self.decoder_conv = nn.Sequential(
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.SiLU(),
+            nn.ConvTranspose2d(c1, c, 4, 2, 1),
+        )
+
+    # --- the three maps of a VAE -------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: float (N, C, H, W) in [0, 1] -> mu, logvar, each (N, D)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (N, D) -> Bernoulli logits (N, C, H, W)."""
+        return self.decoder_conv(self.decoder_fc(z).view(-1, *self.feature_shape))
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+    # --- training objective ------------------------------------------------------------------
+    def kl_weight(self, epoch_progress: float) -> float:
+        """KL weight at a (fractional) epoch: linear warm-up to beta."""
+        warm = self.config.warmup_epochs
+        return self.config.beta * (min(1.0, epoch_progress / warm) if warm > 0 else 1.0)
+
+    def loss(self, x: torch.Tensor, epoch_progress: float = math.inf) -> dict[str, torch.Tensor]:
+        """Training loss and its (unclamped, unweighted) parts, per image in nats.
+
+        The trainer only needs `loss`; the rest is reported. With free bits, each dimension's batch-mean
+        KL is floored at `free_bits` in the optimised loss only, so reported ELBOs stay honest.
+        """
+        if self.config.binarize and self.training:
+            x = torch.bernoulli(x)  # dynamic binarisation: a fresh binary image every epoch
+        logits, mu, logvar = self(x)
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+        kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        kl = kl_per_dim.sum(1)
+        kl_term = kl_per_dim.mean(0)
+        if self.config.free_bits > 0:
+            kl_term = kl_term.clamp(min=self.config.free_bits)
+        loss = recon.mean() + self.kl_weight(epoch_progress) * kl_term.sum()
+        return {"loss": loss, "recon": recon.detach().mean(), "kl": kl.detach().mean(),
+                "elbo": -(recon + kl).detach().mean()}
+
+    # --- conveniences for the app ------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (probabilities in [0, 1]) decoded from the prior."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        return torch.sigmoid(self.decode(z))
+
+    @torch.no_grad()
+    def decode_images(self, z) -> np.ndarray:
+        """Latents (D,) or (N, D), numpy or torch -> uint8 images (N, H, W) or (N, H, W, C): the mean of p(x|z)."""
+        device = next(self.parameters()).device
+        z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
+        if z.ndim == 1:
+            z = z[None]
+        probs = torch.sigmoid(self.decode(z))
+        images = (probs * 255.0).round().to(torch.uint8).cpu().numpy()
+        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+
+    @torch.no_grad()
+    def encode_means(self, x: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """Float images (N, C, H, W) -> (mu, logvar) as float32 numpy, batched to bound memory."""
+        device = next(self.parameters()).device
+        mus, logvars = [], []
+        for start in range(0, len(x), batch_size):
+            mu, logvar = self.encode(x[start:start + batch_size].to(device))
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+        return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
