@@ -1,0 +1,401 @@
+"""A model is a self-describing folder; this module saves, loads, lists, deletes and zips such folders.
+
+    config.json            VAEConfig.to_json()
+    model.safetensors      the state_dict (safetensors only: loading never runs pickle)
+    metrics.json           evaluation numbers (dict)
+    train.json             training settings + per-epoch "history"
+    optimizer.safetensors  optional resume state (tensors + JSON skeleton in the metadata)
+    cache/<weights-hash>/  derived data (latents, projections), keyed by the weights so it can never go stale
+
+Every file is written atomically (temp file in the same folder, fsync, os.replace), so a crash or kill -9
+mid-save leaves the previous epoch's files intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from . import paths
+from .errors import CheckpointError
+from .model import VAE, VAEConfig
+
+CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE = (
+    "config.json", "model.safetensors", "metrics.json", "train.json", "optimizer.safetensors", "cache")
+KNOWN_ENTRIES = {CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE}
+TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"  # ".model.safetensors.abc123.tmp": hidden, recognisable, removable
+
+
+@dataclass
+class LoadedModel:
+    model: VAE
+    config: VAEConfig
+    metrics: dict
+    train_info: dict
+    path: Path
+    weights_hash: str
+
+    @property
+    def cache_folder(self) -> Path:
+        """Derived data for exactly these weights; callers create it when they first write there."""
+        return self.path / CACHE / self.weights_hash
+
+    @property
+    def read_only(self) -> bool:
+        return is_read_only(self.path)
+
+
+@dataclass
+class ModelInfo:
+    path: Path
+    name: str
+    dataset: str
+    latent_dim: int
+    epochs: int
+    metrics: dict
+    read_only: bool
+    modified: float
+    error: str | None = None  # a broken folder is listed with its problem, not hidden
+
+
+def is_read_only(folder) -> bool:
+    """Pretrained models ship with the app: never overwritten or deleted from it."""
+    return Path(folder).resolve().is_relative_to(Path(paths.PRETRAINED_DIR).resolve())
+
+
+# --- atomic writing ------------------------------------------------------------------------------
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:  # makes the renames themselves durable; not every filesystem lets us open a directory
+        fd = os.open(folder, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _json_default(value):
+    if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
+        return value.item()
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _to_json(data: dict) -> bytes:
+    return json.dumps(data, indent=2, default=_json_default).encode()
+
+
+# --- training state: nested dict <-> (tensors, JSON skeleton) -------------------------------------
+def _flatten_state(value, key: str, tensors: dict):
+    """Tensors go to `tensors` under a dotted key; the rest becomes JSON with {"__tensor__": key} holes."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        is_numpy = isinstance(value, np.ndarray)
+        name = key or "value"
+        while name in tensors:  # two paths that dot to the same string (keys containing ".")
+            name += "_"
+        tensors[name] = torch.as_tensor(value).detach().cpu().contiguous().clone()
+        return {"__ndarray__" if is_numpy else "__tensor__": name}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {"__dict__": {k: _flatten_state(v, f"{key}.{k}".lstrip("."), tensors) for k, v in value.items()}}
+        # optimizer.state_dict()["state"] is keyed by int parameter ids, which JSON objects cannot keep
+        return {"__items__": [[k, _flatten_state(v, f"{key}.{k}".lstrip("."), tensors)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        items = [_flatten_state(v, f"{key}.{i}".lstrip("."), tensors) for i, v in enumerate(value)]
+        return {"__tuple__": items} if isinstance(value, tuple) else items
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CheckpointError(f"training_state holds a {type(value).__name__} at {key!r}, which cannot be saved "
+                          "without pickle; store tensors, arrays, numbers, strings, lists or dicts")
+
+
+def _unflatten_state(value, tensors: dict):
+    if isinstance(value, list):
+        return [_unflatten_state(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tensor__" in value:
+        return tensors[value["__tensor__"]]
+    if "__ndarray__" in value:
+        return tensors[value["__ndarray__"]].numpy()
+    if "__tuple__" in value:
+        return tuple(_unflatten_state(v, tensors) for v in value["__tuple__"])
+    if "__items__" in value:
+        return {k: _unflatten_state(v, tensors) for k, v in value["__items__"]}
+    return {k: _unflatten_state(v, tensors) for k, v in value["__dict__"].items()}
+
+
+# --- save / load ---------------------------------------------------------------------------------
+def save_checkpoint(folder, model: VAE, metrics: dict | None = None, train_info: dict | None = None,
+                    training_state: dict | None = None) -> Path:
+    """Write (or overwrite, file by file, atomically) a model folder and return its path.
+
+    Order: optimizer state, weights, config, train.json, metrics.json, so metrics never describe weights that
+    are not on disk. None for metrics/train_info writes {}: stale numbers must not sit beside new weights.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = getattr(model, "module", model)  # a DDP-wrapped model saves the plain VAE's keys
+    for stale in folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):  # left by an earlier kill -9
+        stale.unlink(missing_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = save_safetensors_bytes(state, metadata={"format": "pt"})
+    new_hash = hashlib.sha256(weights).hexdigest()[:16]
+    if training_state is not None:
+        tensors: dict = {}
+        skeleton = _flatten_state(training_state, "", tensors)
+        metadata = {"format": "vae-explorer-training-state", "weights_hash": new_hash,
+                    "state": json.dumps(skeleton)}
+        _write_atomic(folder / OPTIMIZER, save_safetensors_bytes(tensors, metadata=metadata))
+    _write_atomic(folder / WEIGHTS, weights)
+    _write_atomic(folder / CONFIG, model.config.to_json().encode())
+    _write_atomic(folder / TRAIN, _to_json(train_info or {}))
+    _write_atomic(folder / METRICS, _to_json(metrics or {}))
+    _fsync_dir(folder)
+    return folder
+
+
+def _missing(path: Path) -> CheckpointError:
+    return CheckpointError(f"{path} is missing; a model folder needs {CONFIG} and {WEIGHTS}")
+
+
+def _read_json(path: Path) -> dict:
+    """metrics.json / train.json: a missing file is {}, a corrupt one is an error naming it."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not readable JSON ({err}); delete or fix that file") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, not {type(data).__name__}; delete or fix it")
+    return data
+
+
+def _read_config(folder: Path) -> VAEConfig:
+    path = folder / CONFIG
+    if not path.exists():
+        raise _missing(path)
+    try:
+        return VAEConfig.from_json(path.read_text())
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} cannot be read ({err})") from None
+
+
+def _not_safetensors(folder: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(f"{WEIGHTS} in {folder} is not a valid safetensors file ({err}); only safetensors "
+                           "weights are accepted (pickled .pt/.pth files are refused), re-save or re-train it")
+
+
+def _check_shapes(folder: Path, expected: dict[str, tuple], found: dict[str, tuple]) -> None:
+    """Name the first few mismatched keys, so a wrong config or a foreign file is easy to recognise."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    wrong = [f"{k} {tuple(found[k])} vs config {tuple(expected[k])}"
+             for k in expected if k in found and tuple(found[k]) != tuple(expected[k])]
+    problems = [f"{label}: {', '.join(items[:3])}{' …' if len(items) > 3 else ''}"
+                for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+                if items]
+    if problems:
+        raise CheckpointError(f"{WEIGHTS} in {folder} does not match its {CONFIG} ({'; '.join(problems)}); "
+                              "the weights belong to another configuration")
+
+
+def load_checkpoint(folder, device: str = "cpu") -> LoadedModel:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"model folder {folder} does not exist; pick one from the model list")
+    config = _read_config(folder)
+    weights_path = folder / WEIGHTS
+    if not weights_path.exists():
+        raise _missing(weights_path)
+    data = weights_path.read_bytes()  # one read: the hash is of exactly the bytes we load
+    try:
+        state = load_safetensors_bytes(data)
+    except (SafetensorError, ValueError, RuntimeError, TypeError) as err:
+        raise _not_safetensors(folder, err) from None
+    model = VAE(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    _check_shapes(folder, expected, {k: tuple(v.shape) for k, v in state.items()})
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{WEIGHTS} in {folder} holds NaN/inf values (in {', '.join(bad[:3])}); "
+                              "the run diverged; train again with a lower learning rate")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return LoadedModel(model=model, config=config, metrics=_read_json(folder / METRICS),
+                       train_info=_read_json(folder / TRAIN), path=folder,
+                       weights_hash=hashlib.sha256(data).hexdigest()[:16])
+
+
+def load_training_state(folder) -> dict | None:
+    """The training_state saved with the current weights, for resuming; None when absent.
+
+    Also None (with a warning) when it was written for other weights, i.e. a save was interrupted between
+    optimizer.safetensors and model.safetensors: resuming then needs a fresh optimizer, not a wrong one.
+    """
+    folder = Path(folder)
+    path = folder / OPTIMIZER
+    if not path.exists():
+        return None
+    try:
+        with safe_open(path, "pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        state = _unflatten_state(json.loads(metadata["state"]), tensors)
+    except (SafetensorError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"{OPTIMIZER} in {folder} is not a valid training state ({err}); delete it to "
+                              "resume with a fresh optimizer") from None
+    if metadata.get("weights_hash") != weights_hash(folder):
+        warnings.warn(f"{path} belongs to other weights (interrupted save); ignoring it")
+        return None
+    return state
+
+
+def weights_hash(folder) -> str:
+    """First 16 hex digits of the sha256 of model.safetensors: the key of the folder's cache."""
+    path = Path(folder) / WEIGHTS
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise CheckpointError(f"{path} cannot be read ({err})") from None
+    return digest.hexdigest()[:16]
+
+
+# --- the model list ------------------------------------------------------------------------------
+def _epochs_trained(train_info: dict) -> int:
+    if isinstance(train_info.get("history"), list):
+        return len(train_info["history"])
+    return int(train_info.get("epochs", 0) or 0)
+
+
+def _describe(folder: Path) -> ModelInfo:
+    weights_path = folder / WEIGHTS
+    modified = (weights_path if weights_path.exists() else folder).stat().st_mtime
+    info = ModelInfo(path=folder, name=folder.name, dataset="", latent_dim=0, epochs=0, metrics={},
+                     read_only=is_read_only(folder), modified=modified)
+    try:
+        config = _read_config(folder)
+        info.dataset, info.latent_dim = config.dataset, config.latent_dim
+        if not weights_path.exists():
+            raise _missing(weights_path)
+        try:  # reads only the header: cheap even for many models
+            with safe_open(weights_path, "pt") as handle:
+                found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+        except (SafetensorError, OSError, ValueError) as err:
+            raise _not_safetensors(folder, err) from None
+        with torch.device("meta"):  # shapes only: no memory, no init cost
+            expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
+        _check_shapes(folder, expected, found)
+        info.metrics = _read_json(folder / METRICS)
+        info.epochs = _epochs_trained(_read_json(folder / TRAIN))
+    except CheckpointError as err:
+        info.error = str(err)
+    return info
+
+
+def list_models(dirs: list[Path] | None = None) -> list[ModelInfo]:
+    """Model folders (those holding config.json or model.safetensors) in `dirs`, newest first per dir."""
+    found: list[ModelInfo] = []
+    for parent in dirs if dirs is not None else [paths.models_dir(), paths.PRETRAINED_DIR]:
+        parent = Path(parent)
+        if not parent.is_dir():
+            continue
+        folders = [p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and ((p / CONFIG).exists() or (p / WEIGHTS).exists())]
+        found.extend(sorted((_describe(p) for p in folders), key=lambda m: (-m.modified, m.name)))
+    return found
+
+
+# --- delete / zip / naming -----------------------------------------------------------------------
+def delete_model(folder) -> None:
+    """Delete a user's model folder; refuse pretrained folders and anything that is not a model folder."""
+    folder = Path(folder)
+    if is_read_only(folder):
+        raise CheckpointError(f"{folder} is a pretrained model shipped with the app; it cannot be deleted")
+    if folder.is_symlink() or not folder.is_dir():
+        raise CheckpointError(f"{folder} is not a model folder (missing or a link); nothing was deleted")
+    entries = {p.name for p in folder.iterdir()}
+    foreign = sorted(n for n in entries - KNOWN_ENTRIES
+                     if not (n.startswith(TEMP_PREFIX) and n.endswith(TEMP_SUFFIX)))
+    if not entries & {CONFIG, WEIGHTS} or foreign:
+        why = f"it holds other files ({', '.join(foreign[:5])})" if foreign and entries & {CONFIG, WEIGHTS} \
+            else f"it has no {CONFIG}/{WEIGHTS}"
+        raise CheckpointError(f"{folder} does not look like a model folder: {why}; nothing was deleted, "
+                              "remove it by hand if you are sure")
+    shutil.rmtree(folder)
+
+
+def zip_model(folder) -> bytes:
+    """The folder as a zip (entries under "<name>/"), without cache/ and optimizer state: for sharing."""
+    folder = Path(folder)
+    for required in (CONFIG, WEIGHTS):
+        if not (folder / required).is_file():
+            raise CheckpointError(f"{folder / required} is missing; only complete model folders can be zipped")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if (not path.is_file() or relative.parts[0] in (CACHE, OPTIMIZER)
+                    or any(part.startswith(".") for part in relative.parts)):
+                continue
+            archive.write(path, f"{folder.name}/{relative.as_posix()}")
+    return buffer.getvalue()
+
+
+def _safe_name(base_name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in base_name.strip()).strip(".-")
+    return cleaned or "model"
+
+
+def unique_model_dir(base_name: str, parent=None) -> Path:
+    """A new, empty folder `<parent>/<base>-<n>` with the smallest free n ≥ 1, created now.
+
+    Creating it reserves the name, so two trainings started at once never share (and overwrite) a folder.
+    """
+    parent = Path(parent) if parent is not None else paths.models_dir()
+    parent.mkdir(parents=True, exist_ok=True)
+    base = _safe_name(base_name)
+    for n in range(1, 100_000):
+        candidate = parent / f"{base}-{n}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise CheckpointError(f"no free folder name for {base!r} in {parent}; delete some old models")
