@@ -1,0 +1,186 @@
+"""2-D/3-D maps of the latent space: PCA (instant) or UMAP (seconds to a minute), cached on disk.
+
+Works on plain float32 (N, D) arrays of encoder means; knows nothing about the model. UMAP is imported
+lazily because `import umap` alone costs 14–20 s on a cold numba cache (see shared/notes/vae-umap.md).
+Placing new points on a finished map is `placement.Placer`'s job, not UMAP.transform's (batch-dependent).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .errors import VAEError
+from .placement import LatentAt, Placer  # re-exported: a map and its placer are used together
+
+__all__ = ["ProjectionSpec", "fit_projection", "cached_projection", "Placer", "LatentAt"]
+
+METHODS = ("umap", "pca")
+MAP_HALF_WIDTH = 10.0  # coordinates are centred and scaled into [-10, 10]: same axes for every map
+
+
+@dataclass(frozen=True)
+class ProjectionSpec:
+    """What to compute; `key()` names the cache file, so every field that changes the result is in it."""
+    method: str = "umap"        # "umap" keeps clusters apart; "pca" is instant and linear (axes mean something)
+    dims: int = 2               # 2 or 3
+    n_neighbors: int = 15       # UMAP: larger = more global structure, slower
+    min_dist: float = 0.1       # UMAP: smaller = tighter clusters
+    seed: int | None = 0        # UMAP: a seed makes fits reproducible but single-threaded (~1.5x slower)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise VAEError(f"unknown projection method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if isinstance(self.dims, bool) or self.dims not in (2, 3):
+            raise VAEError(f"projection dims must be 2 or 3, not {self.dims!r}")
+        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, int) or not 2 <= self.n_neighbors <= 200:
+            raise VAEError(f"n_neighbors must be a whole number from 2 to 200, not {self.n_neighbors!r}")
+        if isinstance(self.min_dist, bool) or not isinstance(self.min_dist, (int, float)) \
+                or not 0.0 <= self.min_dist <= 1.0:
+            raise VAEError(f"min_dist must be a number from 0 to 1, not {self.min_dist!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
+            raise VAEError(f"seed must be a non-negative whole number or None, not {self.seed!r}")
+
+    def key(self) -> str:
+        if self.method == "pca":  # PCA ignores the UMAP knobs: one cache file, whatever they say
+            return f"pca-{self.dims}d"
+        seed = "none" if self.seed is None else str(self.seed)
+        return f"umap-{self.dims}d-nn{self.n_neighbors}-md{self.min_dist:g}-s{seed}"
+
+
+def _report(progress, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)
+
+
+def _as_latents(latents) -> np.ndarray:
+    latents = np.asarray(latents)
+    if latents.ndim != 2 or latents.shape[0] == 0 or latents.shape[1] == 0:
+        raise VAEError(f"latents must be a non-empty (N, D) array, got shape {latents.shape}")
+    latents = latents.astype(np.float32, copy=False)
+    if not np.isfinite(latents).all():
+        raise VAEError("latents contain NaN or infinite values; the model may have diverged")
+    return np.ascontiguousarray(latents)
+
+
+def tidy_coordinates(coords: np.ndarray) -> np.ndarray:
+    """Centre on the mean and scale uniformly (keeping the aspect ratio) so the farthest point sits at ±10."""
+    coords = np.asarray(coords, dtype=np.float64)
+    coords = coords - coords.mean(axis=0)
+    extent = np.abs(coords).max() if coords.size else 0.0
+    if extent > 0:
+        coords = coords * (MAP_HALF_WIDTH / extent)
+    return coords.astype(np.float32)
+
+
+def project_pca(latents: np.ndarray, dims: int) -> np.ndarray:
+    """First `dims` principal components, largest variance first, with a deterministic sign per axis."""
+    centred = latents.astype(np.float64) - latents.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    axes = vt[:dims]
+    # SVD's sign is arbitrary; flip so each axis's largest loading is positive, so maps don't mirror on refit.
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    coords = centred @ (axes * signs[:, None]).T
+    if coords.shape[1] < dims:  # fewer latent dims than map dims: the missing axes are flat
+        coords = np.pad(coords, ((0, 0), (0, dims - coords.shape[1])))
+    return coords
+
+
+def project_umap(latents: np.ndarray, spec: ProjectionSpec) -> np.ndarray:
+    paths.setup_numba_cache()  # before the import: numba reads NUMBA_CACHE_DIR once
+    import umap
+
+    n = len(latents)
+    if n < spec.dims + 3:
+        raise VAEError(f"UMAP needs at least {spec.dims + 3} points, got {n}; use PCA for tiny sets")
+    reducer = umap.UMAP(
+        n_components=spec.dims,
+        n_neighbors=min(spec.n_neighbors, n - 1),  # UMAP cannot use more neighbours than there are points
+        min_dist=spec.min_dist,
+        random_state=spec.seed,
+        n_jobs=1 if spec.seed is not None else -1,  # a seed forces one thread anyway; saying so avoids a warning
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs.*")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return np.asarray(reducer.fit_transform(latents), dtype=np.float64)
+
+
+def fit_projection(latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
+    """Project latents (N, D) to a tidy float32 (N, dims) map. `progress(fraction, message)` marks phases."""
+    latents = _as_latents(latents)
+    n = len(latents)
+    if spec.method == "pca":
+        _report(progress, 0.0, f"PCA on {n:,} points…")
+        coords = project_pca(latents, spec.dims)
+    else:
+        _report(progress, 0.0, f"Fitting UMAP on {n:,} points (about a minute for 60k; the first run also compiles)…")
+        coords = project_umap(latents, spec)
+    coords = tidy_coordinates(coords)
+    _report(progress, 1.0, f"Projected {n:,} points.")
+    return coords
+
+
+def latents_hash(latents: np.ndarray) -> str:
+    """12 hex digits of SHA-256 over shape + float32 bytes: a new model or split never reuses an old map."""
+    latents = np.ascontiguousarray(np.asarray(latents, dtype=np.float32))
+    digest = hashlib.sha256(repr(latents.shape).encode())
+    digest.update(latents.tobytes())
+    return digest.hexdigest()[:12]
+
+
+def projection_path(cache_folder: Path, name: str, latents, spec: ProjectionSpec) -> Path:
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "latents"  # names come from datasets: keep them file-safe
+    return Path(cache_folder) / f"projection-{safe_name}-{spec.key()}-{latents_hash(latents)}.npy"
+
+
+def _load_cached(path: Path, expected_shape: tuple) -> np.ndarray | None:
+    """The cached map, or None when it is missing, unreadable, the wrong shape or not finite."""
+    if not path.is_file():
+        return None
+    try:
+        coords = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if coords.shape != expected_shape or coords.dtype != np.float32 or not np.isfinite(coords).all():
+        return None
+    return coords
+
+
+def _save_atomic(path: Path, coords: np.ndarray) -> None:
+    """Temp file + os.replace: a reader (another tab, a crash mid-write) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, coords, allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
+    """fit_projection, stored as `<cache_folder>/projection-<name>-<spec.key()>-<latents hash>.npy`.
+
+    A corrupt cache file is recomputed; an unwritable cache folder only costs the next run a refit.
+    """
+    latents = _as_latents(latents)
+    path = projection_path(cache_folder, name, latents, spec)
+    coords = _load_cached(path, (len(latents), spec.dims))
+    if coords is not None:
+        _report(progress, 1.0, "Loaded the cached map.")
+        return coords
+    coords = fit_projection(latents, spec, progress)
+    try:
+        _save_atomic(path, coords)
+    except OSError:
+        pass  # read-only install: still a working map, just not cached
+    return coords
