@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from vae_core import data, paths
+from vae_core import data, download, paths
 from vae_core.errors import DataError
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -282,7 +282,7 @@ def fake_mirror(monkeypatch):
         calls.append(url)
         return io.BytesIO(served[url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(data, "_fetch", serve)
+    monkeypatch.setattr(download, "_fetch", serve)
     return served, calls
 
 
@@ -302,7 +302,7 @@ def test_download_verifies_and_writes_atomically(tmp_path, fake_mirror):
 
 
 def test_download_with_wrong_checksum_leaves_nothing(tmp_path, fake_mirror, monkeypatch):
-    monkeypatch.setattr(data, "_fetch", lambda url: io.BytesIO(b"\x1f\x8b corrupted"))
+    monkeypatch.setattr(download, "_fetch", lambda url: io.BytesIO(b"\x1f\x8b corrupted"))
     with pytest.raises(DataError, match="MD5 .* expected") as caught:
         data.load_dataset("mnist", download=True, progress=lambda f, m: None)
     assert "one.invalid" in str(caught.value) and "two.invalid" in str(caught.value)
@@ -322,7 +322,7 @@ def test_download_interrupted_midway_leaves_no_partial_file(tmp_path, fake_mirro
         blob = served[url.rsplit("/", 1)[1]]
         return Dropped(blob) if "one.invalid" in url else io.BytesIO(blob)
 
-    monkeypatch.setattr(data, "_fetch", flaky)
+    monkeypatch.setattr(download, "_fetch", flaky)
     dataset = data.load_dataset("mnist", download=True, progress=lambda f, m: None)
     assert len(dataset.test_images) == 3
     assert sorted(p.name for p in (tmp_path / "project-data" / "mnist").iterdir()) == sorted(served)

@@ -4,7 +4,7 @@
     model.safetensors      the state_dict (safetensors only: loading never runs pickle)
     metrics.json           evaluation numbers (dict)
     train.json             training settings + per-epoch "history"
-    optimizer.safetensors  optional resume state (tensors + JSON skeleton in the metadata)
+    optimizer.safetensors  optional resume state (tensors + JSON skeleton in the metadata: state_codec.py)
     cache/<weights-hash>/  derived data (latents, projections), keyed by the weights so it can never go stale
 
 Every file is written atomically (temp file in the same folder, fsync, os.replace), so a crash or kill -9
@@ -32,6 +32,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from . import paths
 from .errors import CheckpointError
 from .model import VAE, VAEConfig
+from .state_codec import decode_training_state, encode_training_state
 
 CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE = (
     "config.json", "model.safetensors", "metrics.json", "train.json", "optimizer.safetensors", "cache")
@@ -113,48 +114,6 @@ def _to_json(data: dict) -> bytes:
     return json.dumps(data, indent=2, default=_json_default).encode()
 
 
-# --- training state: nested dict <-> (tensors, JSON skeleton) -------------------------------------
-def _flatten_state(value, key: str, tensors: dict):
-    """Tensors go to `tensors` under a dotted key; the rest becomes JSON with {"__tensor__": key} holes."""
-    if isinstance(value, (torch.Tensor, np.ndarray)):
-        is_numpy = isinstance(value, np.ndarray)
-        name = key or "value"
-        while name in tensors:  # two paths that dot to the same string (keys containing ".")
-            name += "_"
-        tensors[name] = torch.as_tensor(value).detach().cpu().contiguous().clone()
-        return {"__ndarray__" if is_numpy else "__tensor__": name}
-    if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value):
-            return {"__dict__": {k: _flatten_state(v, f"{key}.{k}".lstrip("."), tensors) for k, v in value.items()}}
-        # optimizer.state_dict()["state"] is keyed by int parameter ids, which JSON objects cannot keep
-        return {"__items__": [[k, _flatten_state(v, f"{key}.{k}".lstrip("."), tensors)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple)):
-        items = [_flatten_state(v, f"{key}.{i}".lstrip("."), tensors) for i, v in enumerate(value)]
-        return {"__tuple__": items} if isinstance(value, tuple) else items
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise CheckpointError(f"training_state holds a {type(value).__name__} at {key!r}, which cannot be saved "
-                          "without pickle; store tensors, arrays, numbers, strings, lists or dicts")
-
-
-def _unflatten_state(value, tensors: dict):
-    if isinstance(value, list):
-        return [_unflatten_state(v, tensors) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__tensor__" in value:
-        return tensors[value["__tensor__"]]
-    if "__ndarray__" in value:
-        return tensors[value["__ndarray__"]].numpy()
-    if "__tuple__" in value:
-        return tuple(_unflatten_state(v, tensors) for v in value["__tuple__"])
-    if "__items__" in value:
-        return {k: _unflatten_state(v, tensors) for k, v in value["__items__"]}
-    return {k: _unflatten_state(v, tensors) for k, v in value["__dict__"].items()}
-
-
 # --- save / load ---------------------------------------------------------------------------------
 def save_checkpoint(folder, model: VAE, metrics: dict | None = None, train_info: dict | None = None,
                     training_state: dict | None = None) -> Path:
@@ -172,11 +131,7 @@ def save_checkpoint(folder, model: VAE, metrics: dict | None = None, train_info:
     weights = save_safetensors_bytes(state, metadata={"format": "pt"})
     new_hash = hashlib.sha256(weights).hexdigest()[:16]
     if training_state is not None:
-        tensors: dict = {}
-        skeleton = _flatten_state(training_state, "", tensors)
-        metadata = {"format": "vae-explorer-training-state", "weights_hash": new_hash,
-                    "state": json.dumps(skeleton)}
-        _write_atomic(folder / OPTIMIZER, save_safetensors_bytes(tensors, metadata=metadata))
+        _write_atomic(folder / OPTIMIZER, encode_training_state(training_state, new_hash))
     _write_atomic(folder / WEIGHTS, weights)
     _write_atomic(folder / CONFIG, model.config.to_json().encode())
     _write_atomic(folder / TRAIN, _to_json(train_info or {}))
@@ -270,15 +225,8 @@ def load_training_state(folder) -> dict | None:
     path = folder / OPTIMIZER
     if not path.exists():
         return None
-    try:
-        with safe_open(path, "pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-        state = _unflatten_state(json.loads(metadata["state"]), tensors)
-    except (SafetensorError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(f"{OPTIMIZER} in {folder} is not a valid training state ({err}); delete it to "
-                              "resume with a fresh optimizer") from None
-    if metadata.get("weights_hash") != weights_hash(folder):
+    state, saved_for = decode_training_state(path)
+    if saved_for != weights_hash(folder):
         warnings.warn(f"{path} belongs to other weights (interrupted save); ignoring it")
         return None
     return state

@@ -2,37 +2,26 @@
 
 `decode_image` turns untrusted bytes into a Pillow image or raises ImageError (never anything else);
 `preprocess` is the ONE function that turns any picture into what the model receives, so uploads,
-folder datasets and the CLI all see identical inputs. Zips are read in memory with hard limits.
+folder datasets and the CLI all see identical inputs. Zips are read in memory by zips.py, with hard limits.
 """
 import io
 import math
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterator
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from .errors import ImageError
+from .zips import EXTENSION_FORMATS, UploadLimits, ZipEntry, iter_zip  # noqa: F401  re-exported
+from .zips import _is_zip, _mb, _read_capped  # noqa: F401  shared helpers; _read_capped re-exported
 
 # Only these decoders ever see user bytes (fewer parsers to attack); "JPEG" also opens phones' MPO files.
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
-EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG",
-                     ".gif": "GIF", ".bmp": "BMP", ".dib": "BMP", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 OBJECT_FRACTION = 20 / 28   # MNIST puts the digit's bounding box in a 20x20 box inside 28x28
 WORKING_MAX_PIXELS = 2_000_000  # shrink huge photos before float maths (by area, so thin lines survive)
 THUMBNAIL_SIDE = 256
-
-
-@dataclass
-class UploadLimits:
-    max_files: int = 200                   # images per upload, zip members included
-    max_file_bytes: int = 20_000_000       # per uploaded file and per unpacked zip member
-    max_zip_members: int = 500             # files read from one archive
-    max_zip_total_bytes: int = 200_000_000  # unpacked bytes read from one archive
-    max_pixels: int = 40_000_000           # decompression-bomb guard (width x height)
 
 
 @dataclass
@@ -49,17 +38,6 @@ class UploadResult:
     original: np.ndarray | None = None  # uint8 thumbnail (<= 256 px) of the picture as decoded, for display
     input: Preprocessed | None = None
     error: str | None = None
-
-
-@dataclass
-class ZipEntry:
-    name: str               # "archive.zip/dir/x.png"
-    data: bytes | None
-    error: str | None = None
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
 
 
 def _unreadable_message(data: bytes, name: str) -> str:
@@ -246,76 +224,6 @@ def _thumbnail(values: np.ndarray) -> np.ndarray:
                               else np.round(values * 255).astype(np.uint8))
     picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
     return np.asarray(picture)
-
-
-def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes | None:
-    """Read a member but stop past `cap` bytes: declared sizes can lie, the stream cannot."""
-    chunks, total = [], 0
-    with archive.open(info) as stream:
-        while chunk := stream.read(1 << 20):
-            total += len(chunk)
-            if total > cap:
-                return None
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits()) -> Iterator[ZipEntry]:
-    """Yield each image member of an in-memory zip (never extracted to disk), or an error entry explaining a refusal."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = archive.infolist()
-    except Exception as err:
-        yield ZipEntry(name, None, f"{name} is not a readable zip archive ({err}).")
-        return
-    budget, count = limits.max_zip_total_bytes, 0
-    for info in members:
-        member = info.filename.replace("\\", "/")
-        label, path = f"{name}/{member}", PurePosixPath(member)
-        if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("._") or path.name in (
-                ".DS_Store", "Thumbs.db", "desktop.ini"):
-            continue  # folders and OS junk are not pictures anyone uploaded
-        if count >= limits.max_zip_members:
-            yield ZipEntry(name, None, f"{name} holds more than {limits.max_zip_members} files: only the first "
-                                       f"{limits.max_zip_members} were read. Split it into smaller archives.")
-            return
-        count += 1
-        suffix = path.suffix.lower()
-        if member.startswith("/") or ".." in path.parts or (len(member) > 1 and member[1] == ":"):
-            error = f"{label} refused: its path points outside the archive ('..' or an absolute path)."
-        elif suffix == ".zip":
-            error = f"{label} is a zip inside a zip: not opened. Upload it separately."
-        elif suffix and suffix not in EXTENSION_FORMATS:
-            error = f"{label} skipped: not an image file ({suffix})."
-        elif info.flag_bits & 0x1:
-            error = f"{label} is password-protected: not supported."
-        elif info.file_size > limits.max_file_bytes:
-            error = (f"{label} would unpack to {_mb(info.file_size)}, over the {_mb(limits.max_file_bytes)} "
-                     "per-file limit: refused.")
-        elif info.file_size > budget:
-            error = (f"{label} skipped: {name} unpacks to more than {_mb(limits.max_zip_total_bytes)} in all. "
-                     "Split it into smaller archives.")
-        else:
-            try:
-                content = _read_capped(archive, info, min(limits.max_file_bytes, budget))
-            except Exception as err:  # bad CRC (a lying size), unsupported compression, damaged data
-                yield ZipEntry(label, None, f"{label} could not be unpacked ({err}).")
-                continue
-            if content is None:
-                yield ZipEntry(label, None, f"{label} unpacks to more than its declared {_mb(info.file_size)} "
-                                            "or past the size limit: refused (a zip bomb?).")
-                continue
-            budget -= len(content)
-            if content[:4] == b"PK\x03\x04":
-                yield ZipEntry(label, None, f"{label} is a zip inside a zip: not opened. Upload it separately.")
-            else:
-                yield ZipEntry(label, content)
-            continue
-        yield ZipEntry(label, None, error)
-
-
-def _is_zip(name: str, data: bytes) -> bool:
-    return name.lower().endswith(".zip") or data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def _upload_one(name: str, data: bytes, image_shape, invert, crop, limits: UploadLimits) -> UploadResult:
