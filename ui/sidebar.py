@@ -67,17 +67,18 @@ def render() -> None:
 def _headline(info: checkpoint.ModelInfo) -> None:
     m = info.metrics
     cols = st.columns(2)
-    if "elbo" in m:
+    number = lambda key: isinstance(m.get(key), (int, float))  # noqa: E731 - mid-training metrics hold None
+    if number("elbo"):
         cols[0].metric("Test ELBO", f"{m['elbo']:.1f}", help="nats per image (higher is better): reconstruction − KL")
-    if "nll" in m:
+    if number("nll"):
         cols[1].metric("NLL (IWAE)", f"{m['nll']:.1f}", help=f"importance-weighted bound, k={m.get('iwae_k')}")
-    elif "iwae_bound" in m:
+    elif number("iwae_bound"):
         cols[1].metric("IWAE bound", f"{m['iwae_bound']:.1f}",
                        help=f"log-likelihood bound (k={m.get('iwae_k')}) on grey-level pixels: not a paper NLL")
     cols = st.columns(2)
-    if "recon" in m:
+    if number("recon"):
         cols[0].metric("Recon", f"{m['recon']:.1f}", help="−log p(x|z), nats")
-    if "kl" in m:
+    if number("kl"):
         cols[1].metric("KL", f"{m['kl']:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
     if "active_units" in m:
         st.caption(f"Active units: **{m['active_units']} / {info.latent_dim}** · trained {info.epochs} epochs"

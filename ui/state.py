@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,25 +65,51 @@ def get_model(path: str | Path) -> checkpoint.LoadedModel:
     return _load_model(str(path), mtime)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _encoded(path: str, weights_hash: str, dataset_name: str, split: str, _progress=None) -> explorer.EncodedSplit:
-    return explorer.encode_split(get_model(path), get_dataset(dataset_name), split, progress=_progress)
+@st.cache_resource(show_spinner=False)
+def _results() -> tuple[dict, threading.RLock]:
+    """Heavy results shared by all sessions: {key: value}. A plain store, not a cached function per result,
+    so a progress bar can be drawn while computing (cached functions replay their elements on a hit)."""
+    return {}, threading.RLock()  # re-entrant: a projection memo computes the encoding memo
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _projection(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec,
-                _progress=None) -> np.ndarray:
-    encoded = _encoded(path, weights_hash, dataset_name, split)
-    coords = cached_projection(get_model(path).cache_folder, f"{dataset_name}-{split}".replace(":", "_").replace("/", "_"),
-                               encoded.mu, spec, progress=_progress)
-    coords.setflags(write=False)
-    return coords
+MAX_RESULTS = 48
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
+def memo(key: tuple, compute, title: str | None = None):
+    """`compute(progress)` once per key across sessions; with a progress bar titled `title` while it runs."""
+    store, lock = _results()
+    if key in store:
+        return store[key]
+    with lock:  # one heavy computation at a time: two sessions asking for the same map compute it once
+        if key not in store:
+            value = _with_progress(title, compute) if title else compute(None)
+            if len(store) >= MAX_RESULTS:
+                store.pop(next(iter(store)))
+            store[key] = value
+        return store[key]
+
+
+def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> explorer.EncodedSplit:
+    return memo(("encoded", path, weights_hash, dataset_name, split),
+                lambda cb: explorer.encode_split(get_model(path), get_dataset(dataset_name), split, progress=cb),
+                "Encoding the dataset with the model")
+
+
+def _projection(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec) -> np.ndarray:
+    def compute(cb):
+        encoded = _encoded(path, weights_hash, dataset_name, split)
+        name = f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
+        coords = cached_projection(get_model(path).cache_folder, name, encoded.mu, spec, progress=cb)
+        coords.setflags(write=False)
+        return coords
+    return memo(("projection", path, weights_hash, dataset_name, split, spec), compute,
+                f"Computing the {spec.method.upper()} map")
+
+
 def _placer(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec) -> Placer:
-    return Placer(_encoded(path, weights_hash, dataset_name, split).mu,
-                  _projection(path, weights_hash, dataset_name, split, spec))
+    return memo(("placer", path, weights_hash, dataset_name, split, spec),
+                lambda cb: Placer(_encoded(path, weights_hash, dataset_name, split).mu,
+                                  _projection(path, weights_hash, dataset_name, split, spec)))
 
 
 @dataclass
@@ -101,18 +128,24 @@ class Current:
         return explorer.split_images(self.dataset, self.split)
 
     def encoded(self) -> explorer.EncodedSplit:
-        return _with_progress("Encoding the dataset with the model", lambda cb: _encoded(*self.key, _progress=cb))
+        return _encoded(*self.key)
 
     def coords(self, spec: ProjectionSpec | None = None) -> np.ndarray:
-        spec = spec or self.spec
-        self.encoded()
-        return _with_progress(f"Computing the {spec.method.upper()} map",
-                              lambda cb: _projection(*self.key, spec, _progress=cb))
+        return _projection(*self.key, spec or self.spec)
 
     def placer(self, spec: ProjectionSpec | None = None) -> Placer:
-        spec = spec or self.spec
-        self.coords(spec)
-        return _placer(*self.key, spec)
+        return _placer(*self.key, spec or self.spec)
+
+
+def ensure_navigation() -> None:
+    """Call first in every page. On a fresh server, a direct link to /encode (say) is routed by Streamlit's legacy
+    pages/ folder mode until app.py's st.navigation has run once: the page would run alone, without the sidebar.
+    Switch legacy mode off and rerun, so app.py runs and routes the same URL."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def _with_progress(title: str, compute):
@@ -151,3 +184,21 @@ def current() -> Current | None:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _map_figure(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec,
+                color_mode: str) -> dict:
+    from . import figures  # local: figures imports plotly, only needed by map pages
+    encoded = _encoded(path, weights_hash, dataset_name, split)
+    coords = _projection(path, weights_hash, dataset_name, split, spec)
+    names = get_dataset(dataset_name).class_names
+    color = {"label": encoded.labels.astype(np.int16), "recon": encoded.recon, "kl": encoded.kl}[color_mode]
+    label_names = np.asarray(names, dtype=object)[np.clip(encoded.labels, 0, len(names) - 1)]
+    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]
+    return figures.latent_map(coords, color, color_mode, names, hover=hover)
+
+
+def map_figure(cur: Current, color_mode: str) -> dict:
+    """The Map's figure dict: built once per (model, split, projection, colouring), identical on every rerun."""
+    cur.coords()
+    return memo(("figure", *cur.key, cur.spec, color_mode), lambda cb: _map_figure(*cur.key, cur.spec, color_mode))

@@ -1,0 +1,45 @@
+"""Shared test set-up: numba's JIT cache in the project (UMAP compiles once), never the network."""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+Path(os.environ["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory):
+    """A models folder holding one tiny digits model (z=4), trained once per test session in a few seconds."""
+    from vae_core import data, train
+    from vae_core.model import VAEConfig
+
+    folder = tmp_path_factory.mktemp("models")
+    dataset = data.load_dataset("digits")
+    config = VAEConfig(image_shape=dataset.image_shape, latent_dim=4, channels=(8, 16), hidden=32,
+                       dataset="digits", class_names=dataset.class_names)
+    train.train_model(config, train.TrainConfig(epochs=2, batch_size=64, seed=0), dataset, folder / "digits-tiny")
+    return folder
+
+
+@pytest.fixture
+def app(tiny_models_dir, tmp_path, monkeypatch):
+    """An AppTest of app.py on the digits dataset and the tiny model (pages: at.switch_page("pages/x.py"))."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
+
+    # AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder a switched page would
+    # run alone (legacy routing) without app.py's sidebar. The server turns legacy mode off once st.navigation ran.
+    original_init = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+    monkeypatch.setenv("VAE_MODELS_DIR", str(tiny_models_dir))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["dataset_name"] = "digits"
+    return at

@@ -1,0 +1,65 @@
+"""Map page under AppTest: an injected chart selection drives the detail panel (AppTest cannot click Plotly)."""
+import numpy as np
+import pytest
+
+from vae_core import checkpoint, data, explorer
+from ui.figures import GRID_ID_OFFSET
+
+PAGE = "pages/map.py"
+
+
+@pytest.fixture
+def expected(tiny_models_dir):
+    """The tiny model's own per-image numbers for the digits test split, computed without the app."""
+    loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
+    return explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+
+
+def run_map(app, selection=None):
+    app.session_state["map_method"] = "PCA"  # instant; UMAP has its own tests
+    app.switch_page(PAGE)
+    if selection is not None:
+        app.session_state["map"] = {"selection": selection}
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def markdown(app) -> str:
+    return "\n".join(str(m.value) for m in app.markdown)
+
+
+def test_map_without_a_pick_invites_a_click(app):
+    run_map(app)
+    assert any("Click a point" in str(i.value) for i in app.info)
+    assert app.sidebar.selectbox(key="model_path").value.endswith("digits-tiny")
+
+
+def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
+    row = 7
+    run_map(app, {"points": [{"customdata": row, "x": 0.0, "y": 0.0}], "box": [], "lasso": []})
+    assert f"#{row} ·" in markdown(app)
+    metrics = {m.label: m.value for m in app.main.metric}
+    assert metrics["ELBO"] == f"{expected.elbo[row]:.1f}"
+    assert metrics["KL"] == f"{expected.kl[row]:.1f}"
+    captions = [c.value for c in app.caption]
+    assert any("nearest neighbours" in c for c in captions)
+    assert app.session_state["map_pick"] == row
+    assert app.button(key="open_point").label == "Open in Generate"
+
+
+def test_empty_space_decodes_that_spot(app):
+    run_map(app, {"points": [{"customdata": -(GRID_ID_OFFSET + 3), "x": 9.5, "y": -9.5}], "box": [], "lasso": []})
+    assert "Empty space at (9.50, -9.50)" in markdown(app)
+    # a corner of the map is far from the data: the user is warned the decoder extrapolates
+    assert any("far from any data" in str(w.value) for w in app.warning)
+
+
+def test_lasso_shows_the_group_and_can_be_kept(app, expected):
+    rows = [1, 2, 3, 10, 11]
+    points = [{"customdata": r, "x": 0.0, "y": 0.0} for r in rows] + [{"customdata": -(GRID_ID_OFFSET + 1)}]
+    run_map(app, {"points": points, "box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]})
+    assert f"**{len(rows):,} points selected**" in markdown(app)
+    app.text_input(key="selection_name").set_value("five")
+    app.button(key="keep_selection").click().run()
+    assert app.session_state["lasso_selections"]["five"] == rows

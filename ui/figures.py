@@ -1,0 +1,135 @@
+"""Plotly figures, returned as plain dicts.
+
+The big map's spec must be byte-identical between reruns so zoom/pan and selections survive clicks
+(Streamlit keys the chart on the whole spec): build it once per (data, colouring) and cache the dict.
+Picks and cursors are never drawn on the big map; they go in side panels or small charts.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Okabe-Ito + Tableau: distinguishable, colour-blind friendly for up to 10 classes.
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+           "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+GRID_SIZE = 80  # invisible background points make empty space clickable
+GRID_ID_OFFSET = 1_000_000  # customdata of grid cells: -(GRID_ID_OFFSET + cell) keeps them apart from row ids
+
+
+def class_colorscale(n_classes: int) -> list:
+    """A stepped colourscale so integer labels map to flat palette colours."""
+    n = max(n_classes, 1)
+    scale = []
+    for i in range(n):
+        color = PALETTE[i % len(PALETTE)]
+        scale += [[i / n, color], [(i + 1) / n, color]]
+    return scale
+
+
+def grid_cells(bounds: tuple[float, float, float, float], size: int = GRID_SIZE) -> np.ndarray:
+    """Centres of a size×size grid over the map's bounds, float32 (size², 2)."""
+    x0, x1, y0, y1 = bounds
+    xs = np.linspace(x0, x1, size, dtype=np.float32)
+    ys = np.linspace(y0, y1, size, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def map_bounds(coords: np.ndarray, margin: float = 0.08) -> tuple[float, float, float, float]:
+    lo, hi = coords[:, :2].min(axis=0), coords[:, :2].max(axis=0)
+    pad = (hi - lo) * margin
+    return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
+
+
+def latent_map(coords: np.ndarray, color: np.ndarray, color_mode: str, class_names: list[str],
+               hover: list[str] | None = None, height: int = 640, point_size: float | None = None) -> dict:
+    """The big 2-D map: a clickable grid underneath, one Scattergl trace of all points, legend-only class traces."""
+    n = len(coords)
+    size = point_size or (5 if n <= 12_000 else 3)
+    bounds = map_bounds(coords)
+    cells = grid_cells(bounds)
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(
+        x=cells[:, 0], y=cells[:, 1], mode="markers", name="empty space",
+        customdata=-(GRID_ID_OFFSET + np.arange(len(cells), dtype=np.int32)),
+        marker=dict(size=9, color="rgba(0,0,0,0.001)"), hoverinfo="none", showlegend=False))
+    marker = dict(size=size, color=color, opacity=0.85, line=dict(width=0))
+    if color_mode == "label":
+        marker.update(colorscale=class_colorscale(len(class_names)), cmin=-0.5, cmax=len(class_names) - 0.5)
+    else:
+        marker.update(colorscale="Viridis", showscale=True,
+                      colorbar=dict(title=dict(text="recon error" if color_mode == "recon" else "KL (nats)"),
+                                    thickness=12))
+    fig.add_trace(go.Scattergl(
+        x=coords[:, 0], y=coords[:, 1], mode="markers", name="data",
+        customdata=np.arange(n, dtype=np.int32), marker=marker, showlegend=False,
+        hovertext=hover, hoverinfo="text" if hover is not None else "x+y"))
+    if color_mode == "label":  # legend entries only: they hold no points, so selections stay on one trace
+        for i, name in enumerate(class_names):
+            fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=name,
+                                       marker=dict(size=9, color=PALETTE[i % len(PALETTE)]), hoverinfo="skip"))
+    fig.update_layout(
+        height=height, margin=dict(l=0, r=0, t=8, b=0), dragmode="zoom", hovermode="closest",
+        xaxis=dict(visible=False, range=list(bounds[:2])), yaxis=dict(visible=False, range=list(bounds[2:])),
+        legend=dict(orientation="h", y=-0.02, itemclick=False, itemdoubleclick=False),
+        plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", uirevision="map")
+    return fig.to_dict()
+
+
+def latent_map_3d(coords: np.ndarray, color: np.ndarray, color_mode: str, class_names: list[str],
+                  height: int = 640) -> dict:
+    """A 3-D view (rotate/zoom only; picking happens on the 2-D map)."""
+    marker = dict(size=2, color=color, opacity=0.8)
+    if color_mode == "label":
+        marker.update(colorscale=class_colorscale(len(class_names)), cmin=-0.5, cmax=len(class_names) - 0.5)
+    else:
+        marker.update(colorscale="Viridis", showscale=True)
+    fig = go.Figure(go.Scatter3d(x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], mode="markers", marker=marker,
+                                 hoverinfo="skip"))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0),
+                      scene=dict(xaxis_visible=False, yaxis_visible=False, zaxis_visible=False))
+    return fig.to_dict()
+
+
+def mini_map(coords: np.ndarray, labels: np.ndarray, n_classes: int, marks: dict[str, np.ndarray],
+             height: int = 300, max_points: int = 5000, path: np.ndarray | None = None) -> dict:
+    """A small static map with highlighted positions (the current z, uploads, an interpolation path)."""
+    step = max(1, len(coords) // max_points)
+    fig = go.Figure(go.Scattergl(
+        x=coords[::step, 0], y=coords[::step, 1], mode="markers", hoverinfo="skip", showlegend=False,
+        marker=dict(size=3, color=labels[::step], colorscale=class_colorscale(n_classes), cmin=-0.5,
+                    cmax=n_classes - 0.5, opacity=0.35)))
+    symbols = ["star", "diamond", "x", "circle-open", "square"]
+    for i, (name, points) in enumerate(marks.items()):
+        points = np.atleast_2d(points)
+        fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers+lines" if name.endswith("path") else "markers",
+                                 name=name, marker=dict(size=14 if len(points) == 1 else 9,
+                                                        symbol=symbols[i % len(symbols)], color="white",
+                                                        line=dict(width=2, color="black"))))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), xaxis=dict(visible=False),
+                      yaxis=dict(visible=False), legend=dict(orientation="h", y=-0.05),
+                      plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)")
+    return fig.to_dict()
+
+
+def loss_curves(history: list[dict], height: int = 300) -> dict:
+    """Reconstruction, KL and −ELBO per epoch, train (solid) and test (dashed)."""
+    epochs = [h["epoch"] for h in history]
+    fig = go.Figure()
+    for key, color in (("recon", "#4e79a7"), ("kl", "#f28e2b"), ("elbo", "#59a14f")):
+        for split, dash in (("train", "solid"), ("test", "dash")):
+            values = [(-h[f"{split}_{key}"] if key == "elbo" else h[f"{split}_{key}"]) for h in history
+                      if f"{split}_{key}" in h]
+            if values:
+                fig.add_trace(go.Scatter(x=epochs[:len(values)], y=values, mode="lines+markers",
+                                         name=f"{'−ELBO' if key == 'elbo' else key} ({split})",
+                                         line=dict(color=color, dash=dash)))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="epoch",
+                      yaxis_title="nats / image", legend=dict(orientation="h", y=-0.25))
+    return fig.to_dict()
+
+
+def line_chart(y: np.ndarray, title: str, height: int = 160) -> dict:
+    fig = go.Figure(go.Scatter(y=np.asarray(y, dtype=np.float32), mode="lines+markers"))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=24, b=0), title=dict(text=title, font=dict(size=13)))
+    return fig.to_dict()

@@ -1,0 +1,26 @@
+"""Small display helpers: crisp images (PNG, nearest-neighbour upscaled server-side) and thumbnail rows."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from vae_core.images import to_png
+
+
+def upscale_for(shape: tuple[int, ...], target: int) -> int:
+    """Integer scale so the image's side is about `target` px (browsers blur 28×28 when they upscale)."""
+    return max(1, int(round(target / max(shape[0], 1))))
+
+
+def show_image(array: np.ndarray, caption: str | None = None, size: int = 224) -> None:
+    st.image(to_png(array, upscale_for(array.shape, size)), caption=caption, output_format="PNG")
+
+
+def thumbnails(arrays, captions: list[str] | None = None, ncols: int = 8, size: int = 84) -> None:
+    """A row (or rows) of small images with captions."""
+    arrays = list(arrays)
+    for start in range(0, len(arrays), ncols):
+        cols = st.columns(ncols)
+        for offset, array in enumerate(arrays[start:start + ncols]):
+            with cols[offset]:
+                show_image(array, captions[start + offset] if captions else None, size=size)
