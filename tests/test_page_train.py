@@ -1,0 +1,184 @@
+"""AppTest of the Train page: a real run on digits to the end (files, finite metrics, listed, picked up by the
+sidebar), cancel keeps the finished epoch (or nothing, and says so), a missing folder is a message, delete needs
+two clicks, and shipped models cannot be deleted. Training runs on the page's background thread, in this process."""
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from ui import state, training
+from vae_core import paths, train
+
+PAGE = "pages/train.py"
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """A fresh models folder for this test (never the session's tiny-model folder) and an empty shipped folder."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
+    monkeypatch.setattr(paths, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(train, "FINAL_IW_SAMPLES", 5)  # the final IWAE bound in seconds, not tens of them
+    yield folder
+    # A failed test must not leave a trainer thread writing into a deleted folder (or aborting the interpreter).
+    assert training.shared_registry().stop_all(timeout=120), "a training thread did not stop"
+
+
+@pytest.fixture
+def page(app, models, monkeypatch):
+    # AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder a switched page
+    # runs alone (legacy MPA v1) and app.py, with its sidebar, never runs. A server runs app.py (st.navigation
+    # turns the legacy mode off on the first run): do the same, so the sidebar is part of the test.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original_init = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+    app.switch_page(PAGE)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def texts(at, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def run_until(at, done, timeout: float = 240.0, pause: float = 0.5) -> None:
+    """Rerun the page (as the fragment's timer would) until done(at) or the timeout."""
+    start = time.monotonic()
+    while not done(at):
+        assert time.monotonic() - start < timeout, f"timed out; page says {texts(at, 'caption')}"
+        time.sleep(pause)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+
+
+def size_widget(at):
+    return next(w for w in at.get("button_group") if w.key == "train_size")
+
+
+def test_trains_a_tiny_model_to_the_end(page, models):
+    at = page
+    assert at.session_state[state.MODEL] is None  # no digits model yet: the sidebar has nothing to select
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.slider(key="train_latent").set_value(3)
+    at.number_input(key="train_epochs").set_value(1)
+    at.select_slider(key="train_batch").set_value(64)
+    at.text_input(key="train_name").set_value("tiny run")
+    size_widget(at).set_value("small")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.get("progress") or at.success, "a started run shows a progress bar"
+    run_until(at, lambda a: any("Saved" in t for t in texts(a, "success")) or a.error)
+    assert not at.error, texts(at, "error")
+
+    folder = models / "tiny-run-1"  # the name is made safe and numbered: nothing is ever overwritten
+    assert sorted(p.name for p in folder.iterdir()) >= ["config.json", "metrics.json", "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["latent_dim"], config["dataset"], config["channels"]) == (3, "digits", [16, 32])
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("elbo", "recon", "kl", "iwae_bound"):
+        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), (key, metrics[key])
+    assert metrics["elbo"] < 0 and metrics["iwae_bound"] >= metrics["elbo"] - 1.0
+    assert len(json.loads((folder / "train.json").read_text())["history"]) == 1
+
+    success = texts(at, "success")[0]
+    assert f"{metrics['elbo']:.1f}" in success and "active units" in success
+    assert at.get("plotly_chart"), "loss curves are shown"
+    assert len(at.image) >= 1, "originals over reconstructions are shown"
+    table = at.dataframe[0].value
+    row = table[table["name"] == "tiny-run-1"].iloc[0]
+    assert (row["dataset"], row["latent dim"], row["epochs"]) == ("digits", 3, 1)
+    assert row["test ELBO"] == pytest.approx(metrics["elbo"], abs=0.06)
+    # The end of the run reran the whole app: the sidebar found the new model and selected it.
+    assert at.session_state[state.MODEL] == str(folder)
+    assert not at.button(key="train_start").disabled
+
+
+def test_cancel_keeps_the_last_finished_epoch(page, models):
+    at = page
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.number_input(key="train_epochs").set_value(40)
+    at.select_slider(key="train_batch").set_value(128)
+    size_widget(at).set_value("small")
+    at.button(key="train_start").click().run()
+    assert at.button(key="train_start").disabled, "one run at a time per session"
+    run_until(at, lambda a: bool(a.get("plotly_chart")))  # loss curves appear once an epoch is saved
+    cancel = next(b for b in at.button if b.key and b.key.startswith("cancel_"))
+    cancel.click().run()
+    run_until(at, lambda a: any("Cancelled" in t for t in texts(a, "warning")))
+    kept = json.loads((models / "digits-z16-1" / "train.json").read_text())["history"]
+    assert 1 <= len(kept) < 40
+    assert f"epoch {len(kept)} was kept" in texts(at, "warning")[0]
+    assert (models / "digits-z16-1" / "model.safetensors").is_file()
+
+
+def test_cancel_before_the_first_epoch_keeps_nothing(page, models):
+    at = page
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.number_input(key="train_epochs").set_value(3)
+    at.select_slider(key="train_batch").set_value(16)  # a long first epoch: the cancel lands inside it
+    size_widget(at).set_value("large")
+    at.button(key="train_start").click().run()
+    cancel = next(b for b in at.button if b.key and b.key.startswith("cancel_"))
+    cancel.click().run()
+    run_until(at, lambda a: any("Cancelled" in t for t in texts(a, "info") + texts(a, "warning")))
+    assert any("nothing was saved" in t for t in texts(at, "info")), texts(at, "warning")
+    assert list(models.iterdir()) == []  # the reserved folder was given back
+
+
+def test_a_missing_picture_folder_is_a_message(page, models, tmp_path):
+    at = page
+    at.selectbox(key="train_dataset").set_value("Your own pictures…").run()
+    at.text_input(key="train_folder").set_value(str(tmp_path / "no-such-folder"))
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert any("no-such-folder" in t for t in texts(at, "error")), texts(at, "error")
+    assert list(models.iterdir()) == [] and not at.get("progress")
+
+
+def test_delete_needs_confirmation_and_broken_folders_are_listed(page, models, tiny_models_dir):
+    at = page
+    shutil.copytree(tiny_models_dir / "digits-tiny", models / "doomed")
+    (models / "broken").mkdir()
+    (models / "broken" / "config.json").write_text("{not json")
+    at.run()
+    assert any("broken" in t and "config.json" in t for t in texts(at, "warning"))
+    target = str(models / "doomed")
+    at.selectbox(key="train_target").set_value(target).run()
+    at.button(key="delete_listed").click().run()
+    assert (models / "doomed").is_dir(), "one click only asks"
+    assert any("cannot be undone" in t for t in texts(at, "warning"))
+    at.button(key="delete_keep").click().run()
+    assert (models / "doomed").is_dir() and not any("cannot be undone" in t for t in texts(at, "warning"))
+    at.button(key="delete_listed").click().run()
+    at.button(key="delete_confirm").click().run()
+    assert not (models / "doomed").exists()
+    assert any("Deleted doomed" in t for t in texts(at, "success"))
+    assert "doomed" not in list(at.dataframe[0].value["name"])
+    assert (models / "broken").is_dir()
+
+
+def test_a_shipped_model_cannot_be_deleted(page, models, tiny_models_dir):
+    at = page
+    shipped = paths.PRETRAINED_DIR / "digits-shipped"
+    shutil.copytree(tiny_models_dir / "digits-tiny", shipped)
+    at.run()
+    at.selectbox(key="train_target").set_value(str(shipped)).run()
+    assert at.button(key="delete_listed").disabled
+    assert any("cannot be deleted" in t for t in texts(at, "caption"))
+    # Even a forced confirmation is refused by the library, and the page says so.
+    at.session_state["train_confirm"] = str(shipped)
+    at.run()
+    at.button(key="delete_confirm").click().run()
+    assert shipped.is_dir() and (shipped / "model.safetensors").is_file()
+    assert any("cannot be deleted" in t for t in texts(at, "error")), texts(at, "error")

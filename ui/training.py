@@ -1,0 +1,194 @@
+"""Background training jobs for the Train page: one thread per run, kept in a registry every session can see.
+
+One `JobRegistry` per server lives in `st.cache_resource` (`shared_registry`), so a run outlives reruns and page
+reloads. The script thread only reads a job's fields; the trainer thread writes them, each write a single
+attribute assignment, so a reader sees the old or the new value, never half of one. The trainer polls
+`job.should_stop` between steps and keeps the last finished epoch on disk. Only `shared_registry` touches Streamlit.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from vae_core import train
+from vae_core.data import Dataset
+from vae_core.errors import VAEError
+from vae_core.model import VAEConfig
+
+log = logging.getLogger("vae_explorer")
+
+RUNNING, FINISHED, CANCELLED, FAILED = "running", "finished", "cancelled", "failed"
+
+
+@dataclass
+class TrainJob:
+    id: str
+    folder: Path
+    dataset: str
+    n_train: int
+    model_config: VAEConfig
+    train_config: train.TrainConfig
+    started: float = field(default_factory=time.time)
+    status: str = RUNNING
+    message: str = ""                          # the trainer's last epoch line, or the final outcome
+    progress: train.Progress | None = None     # the latest step
+    recon_images: np.ndarray | None = None     # (2, n, H, W[, C]) originals / reconstructions of the last epoch
+    result: train.TrainResult | None = None
+    finished_at: float | None = None
+    thread: threading.Thread | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def done(self) -> bool:
+        return self.status != RUNNING
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def history(self) -> list[dict]:
+        """Finished epochs (a copy: the trainer appends to its own list while we read)."""
+        if self.result is not None:
+            return list(self.result.history)
+        return list(self.progress.history) if self.progress else []
+
+    @property
+    def epochs_kept(self) -> int:
+        return len(self.history)
+
+    @property
+    def fraction(self) -> float:
+        p = self.progress
+        if p is None:
+            return 0.0
+        return min(1.0, ((p.epoch - 1) * p.steps + p.step) / max(1, p.epochs * p.steps))
+
+    @property
+    def images_per_s(self) -> float | None:
+        """Training throughput so far (per-epoch evaluation time included, so slightly pessimistic)."""
+        p = self.progress
+        if p is None or p.elapsed <= 0:
+            return None
+        seen = (p.epoch - 1) * self.n_train + min(p.step * self.train_config.batch_size, self.n_train)
+        return seen / p.elapsed
+
+    @property
+    def eta_s(self) -> float | None:
+        p = self.progress
+        if p is None or self.done or self.fraction <= 0:
+            return None
+        return p.elapsed * (1.0 - self.fraction) / self.fraction
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class JobRegistry:
+    """All training runs of this server process, newest last."""
+
+    def __init__(self):
+        self._jobs: dict[str, TrainJob] = {}
+        self._lock = threading.Lock()
+
+    def start(self, model_config: VAEConfig, train_config: train.TrainConfig, dataset: Dataset,
+              folder: Path) -> TrainJob:
+        """Start training into `folder` (new and empty, from checkpoint.unique_model_dir) on a daemon thread."""
+        job = TrainJob(id=uuid.uuid4().hex[:12], folder=Path(folder), dataset=dataset.name,
+                       n_train=len(dataset.train_images), model_config=model_config, train_config=train_config)
+        with self._lock:
+            self._jobs[job.id] = job
+        job.thread = threading.Thread(target=self._run, args=(job, dataset), name=f"train-{job.name}", daemon=True)
+        job.thread.start()
+        return job
+
+    def get(self, job_id: str | None) -> TrainJob | None:
+        return self._jobs.get(job_id) if job_id else None
+
+    def jobs(self) -> list[TrainJob]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def running(self) -> list[TrainJob]:
+        return [job for job in self.jobs() if not job.done]
+
+    def is_training(self, folder) -> bool:
+        folder = Path(folder).resolve()
+        return any(job.folder.resolve() == folder for job in self.running())
+
+    def stop_all(self, timeout: float = 60.0) -> bool:
+        """Cancel every running job and wait for the threads (tests; shutdown). True when all have ended."""
+        running = self.running()
+        for job in running:
+            job.cancel()
+        deadline = time.monotonic() + timeout
+        for job in running:
+            if job.thread is not None:
+                job.thread.join(max(0.0, deadline - time.monotonic()))
+        return not self.running()
+
+    @staticmethod
+    def _run(job: TrainJob, dataset: Dataset) -> None:
+        def on_progress(progress: train.Progress) -> None:
+            if progress.recon_images is not None:
+                job.recon_images = progress.recon_images
+            if progress.message:
+                job.message = progress.message
+            job.progress = progress
+
+        try:
+            result = train.train_model(job.model_config, job.train_config, dataset, job.folder,
+                                       callback=on_progress, should_stop=job.should_stop)
+            job.result = result
+            job.message = result.message
+            job.status = {"finished": FINISHED, "cancelled": CANCELLED}.get(result.stopped, FAILED)
+        except VAEError as err:
+            job.message, job.status = str(err), FAILED
+        except Exception as err:  # noqa: BLE001 - a crashed thread must still tell the page what happened
+            log.exception("Training %s failed", job.name)
+            job.message, job.status = f"Training failed: {type(err).__name__}: {err}", FAILED
+        finally:
+            _remove_if_empty(job.folder)
+            job.finished_at = time.time()
+            if job.status == RUNNING:  # only reached if the finally runs before a status was set
+                job.status = FAILED
+
+
+@st.cache_resource(show_spinner=False)
+def shared_registry() -> JobRegistry:
+    """The server's one registry, shared by every session and rerun."""
+    return JobRegistry()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """A run stopped before its first epoch leaves the reserved folder empty: give the name back."""
+    try:
+        folder.rmdir()  # only ever removes an empty directory
+    except OSError:
+        pass
