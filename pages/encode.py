@@ -1,4 +1,196 @@
+"""Encode: your own pictures through the model — what it receives, how it encodes and redraws them, how typical
+they are, their nearest training images, and where they land on the map."""
+import dataclasses
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("encode")
-st.info("This page is being built.")
+from ui import figures, state
+from ui.widgets import show_image, thumbnails
+from vae_core import images as imgs
+from vae_core import uploads
+
+state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
+
+TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff", "zip"]
+INVERT = {"Auto": None, "Invert": True, "Don't": False}
+INVERT_KEY, CROP_KEY = "encode_invert::", "encode_crop::"  # + picture name: that picture's toggles
+OVERRIDES = "encode_overrides"  # name -> (invert label, crop): the toggles' values, kept while paging
+RESULT = "encode_result"   # (key, bad files, encoded uploads) of the last run: widgets elsewhere don't redo it
+FOCUS = "encode_focus"     # name of the upload last clicked on the map
+PER_PAGE = 10
+MAX_KEPT = 200             # encoded uploads kept in the session for other pages
+
+cur = state.current()
+if cur is None:
+    st.stop()
+
+st.markdown("#### Encode your own pictures")
+st.caption("Each picture is turned into exactly what the model receives (grey, light object on black, cropped and "
+           f"centred at {cur.loaded.config.image_shape[1]}×{cur.loaded.config.image_shape[2]}), then encoded, "
+           "redrawn and placed on the map. Pictures are processed in memory and never saved.")
+files = st.file_uploader("Pictures, or a zip of them", type=TYPES, accept_multiple_files=True, key="encode_files",
+                         help="PNG, JPEG, GIF, BMP, WebP, TIFF, or a .zip of those. Up to 200 images at once.")
+with st.expander("📷 Take a photo"):
+    photo = st.camera_input("Photo", key="encode_camera", label_visibility="collapsed") if st.toggle(
+        "Turn on the camera", key="encode_camera_on") else None
+
+picked = list(files or []) + ([photo] if photo is not None else [])
+if not picked:
+    kept = st.session_state.get(state.UPLOADS) or []
+    if kept:
+        st.caption(f"{len(kept)} picture(s) encoded earlier in this session are kept for the Interpolate page.")
+        if st.button("Forget them", key="encode_forget"):
+            st.session_state[state.UPLOADS] = []
+            st.rerun()
+    else:
+        st.info("Upload a picture (a digit, a piece of clothing, anything) to see how the model sees it.", icon="📤")
+    st.stop()
+
+
+def remember(name: str) -> None:
+    """Keep a picture's toggles outside the widgets, so they survive paging and leaving the page."""
+    st.session_state.setdefault(OVERRIDES, {})[name] = (
+        st.session_state.get(INVERT_KEY + name) or "Auto", bool(st.session_state.get(CROP_KEY + name, True)))
+
+
+settings = {name: (INVERT[inv], crop) for name, (inv, crop) in st.session_state.get(OVERRIDES, {}).items()}
+run_key = (cur.key, cur.spec, cur.split, tuple(f.file_id for f in picked), tuple(sorted(settings.items(), key=str)))
+result = st.session_state.get(RESULT)
+if result is None or result[0] != run_key:
+    result = None
+    with state.friendly_errors("Encoding the pictures"):
+        encoded, placer = cur.encoded(), cur.placer()
+        test_elbo = encoded.elbo if cur.split == "test" else dataclasses.replace(cur, split="test").encoded().elbo
+        with st.spinner(f"Reading {len(picked)} file(s)…"):
+            named = [(f.name if f is not photo else "camera photo.jpg", f.getvalue()) for f in picked]
+            read = uploads.read_uploads(named, cur.loaded.config.image_shape, settings)
+        bar = st.progress(0.0, text="Encoding…") if len(read) > 5 else None
+        done = uploads.encode_uploads(cur.loaded, read, encoded, placer, reference_elbo=test_elbo,
+                                      progress=(lambda f, m: bar.progress(f, text=m)) if bar else None)
+        if bar:
+            bar.empty()
+        result = (run_key, [(r.name, r.error) for r in read if r.error], done)
+        st.session_state[RESULT] = result
+        kept = {u["name"]: u for u in st.session_state.get(state.UPLOADS) or []}
+        for up in done:  # kept after the uploader empties (other pages), newest last
+            kept.pop(up.name, None)
+            kept[up.name] = {"name": up.name, "mu": [float(v) for v in up.mu], "input": up.input}
+        st.session_state[state.UPLOADS] = list(kept.values())[-MAX_KEPT:]
+if result is None:
+    st.stop()
+_, bad, done = result
+
+# --- bad files: one line each, naming the file and the reason --------------------------------------------------
+if len(bad) <= 5:
+    for name, error in bad:
+        st.error(error, icon="🚫")
+elif bad:
+    st.error(f"**{len(bad)} files could not be used** (the others are below):\n\n"
+             + "\n".join(f"- {error}" for _, error in bad), icon="🚫")
+if not done:
+    st.warning("None of the files could be encoded. Try a PNG or JPEG picture.", icon="📤")
+    st.stop()
+
+encoded, placer = cur.encoded(), cur.placer()
+split_images, _ = cur.images()
+names = cur.dataset.class_names
+model_name = cur.loaded.path.name
+
+
+def label_of(row: int) -> str:
+    label = int(encoded.labels[row])
+    return names[label] if 0 <= label < len(names) else str(label)
+
+
+def send_to_generate(up: uploads.EncodedUpload) -> None:
+    st.session_state[state.GENERATE_START] = {"z": [float(v) for v in up.mu], "label": up.name}
+
+
+def mu_sigma_chart(up: uploads.EncodedUpload) -> dict:
+    """μ per latent dimension with ±σ error bars: how sure the encoder is about each coordinate."""
+    fig = go.Figure(go.Bar(x=np.arange(len(up.mu)), y=up.mu, error_y=dict(type="data", array=up.sigma, thickness=1),
+                           marker_color="#4e79a7", hovertemplate="z%{x}: μ %{y:.2f}<extra></extra>"))
+    fig.update_layout(height=170, margin=dict(l=0, r=0, t=22, b=0), title=dict(text="μ ± σ per dimension",
+                      font=dict(size=12)), xaxis=dict(dtick=1 if len(up.mu) <= 16 else None), bargap=0.15)
+    return fig.to_dict()
+
+
+# --- where they land on the map --------------------------------------------------------------------------------
+st.markdown(f"##### On the map ({cur.spec.method.upper()} of the {cur.split} split)")
+left, right = st.columns([3, 2], gap="medium")
+with left:
+    xy = np.stack([up.xy for up in done])
+    figure = figures.mini_map(cur.coords(), encoded.labels, len(names), {"your pictures": xy}, height=380)
+    stars = figure["data"][1]  # only the uploads are clickable: customdata = index into `done`
+    stars.update(customdata=list(range(len(done))), hovertext=[up.name for up in done], hoverinfo="text",
+                 marker=dict(symbol="star", size=18, color="#ffd92f", line=dict(width=1.5, color="black")))
+    event = st.plotly_chart(figure, key="encode_map", on_select="rerun", selection_mode="points",
+                            config={"displaylogo": False})
+    st.caption("★ = your pictures, placed among the dataset's points by their nearest neighbours in latent space "
+               "(the same picture always lands on the same spot). Click a star.")
+points = ((event or {}).get("selection") or {}).get("points") or []
+clicked = [p for p in points if p.get("curve_number") == 1 and p.get("customdata") is not None]
+if clicked:
+    st.session_state[FOCUS] = done[int(clicked[0]["customdata"])].name if int(clicked[0]["customdata"]) < len(
+        done) else None
+focus = next((up for up in done if up.name == st.session_state.get(FOCUS)), done[0])
+with right:
+    st.markdown(f"**{focus.name}**")
+    a, b = st.columns(2)
+    with a:
+        show_image(focus.input, "model input", size=140)
+    with b:
+        show_image(focus.reconstruction, "reconstruction", size=140)
+    st.caption(f"ELBO {focus.elbo:.1f} nats, higher than {focus.percentile:.0f}% of test images · "
+               f"map ({focus.xy[0]:.2f}, {focus.xy[1]:.2f})")
+
+# --- downloads -------------------------------------------------------------------------------------------------
+d1, d2, _ = st.columns([1, 1, 2])
+d1.download_button("CSV of encodings", data=uploads.to_csv(done), file_name=f"{model_name}-uploads.csv",
+                   mime="text/csv", icon="⬇️", key="encode_csv", on_click="ignore",
+                   help="file, μ and σ (all dimensions), map x/y, ELBO, reconstruction error, KL, percentile")
+d2.download_button("PNG sheet", data=imgs.to_png(uploads.contact_sheet(done), 2), file_name=f"{model_name}-uploads.png",
+                   mime="image/png", icon="🖼️", key="encode_sheet", on_click="ignore",
+                   help="rows: original (fitted to the input size), model input, reconstruction")
+
+# --- one card per picture --------------------------------------------------------------------------------------
+shown = done
+if len(done) > PER_PAGE:
+    pages = (len(done) + PER_PAGE - 1) // PER_PAGE
+    page = st.number_input(f"Page (of {pages}, {PER_PAGE} pictures each)", 1, pages, 1, key="encode_page")
+    shown = done[(page - 1) * PER_PAGE:page * PER_PAGE]
+for up in shown:
+    with st.container(border=True):
+        st.markdown(f"**{up.name}**")
+        c_orig, c_in, c_rec, c_chart, c_nums = st.columns([1, 1, 1, 2.2, 1.4])
+        with c_orig:
+            show_image(up.original if up.original is not None else up.input, "original", size=120)
+        with c_in:
+            show_image(up.input, "model input", size=120)
+        with c_rec:
+            show_image(up.reconstruction, "reconstruction", size=120)
+        with c_chart:
+            st.plotly_chart(mu_sigma_chart(up), key=f"encode_mu::{up.name}", config={"displayModeBar": False})
+        with c_nums:
+            st.metric("ELBO", f"{up.elbo:.1f}", help="nats (higher is better): −reconstruction error − KL")
+            st.metric("Typicality", f"{up.percentile:.0f}%",
+                      help="share of test images whose ELBO is at most this one's: low = unusual for this model")
+        o1, o2, o3, o4 = st.columns([1.4, 1, 1.6, 1.2])
+        invert_label, crop = st.session_state.get(OVERRIDES, {}).get(up.name, ("Auto", True))
+        o1.segmented_control("Invert", list(INVERT), default=invert_label, key=INVERT_KEY + up.name,
+                             on_change=remember, args=(up.name,),
+                             help="The model expects a light object on black. Auto decides from the picture's border.")
+        o2.toggle("Auto-crop", value=crop, key=CROP_KEY + up.name, on_change=remember, args=(up.name,),
+                  help="Crop to the object and centre it (off: the whole picture, scaled to fit)")
+        what = [n for n in up.notes if n]
+        what += [] if not up.inverted or any(n.startswith("inverted") for n in what) else ["inverted"]
+        what += ["cropped to the object and centred"] if up.cropped else []
+        o3.caption(f"recon {up.recon:.1f} · KL {up.kl:.1f} nats  \n" + (" · ".join(what) or "used as is"))
+        if o4.button("Send to Generate", icon="🎛️", key=f"encode_send::{up.name}", on_click=send_to_generate,
+                     args=(up,)):
+            st.switch_page("pages/generate.py")
+        st.caption("8 nearest dataset images in latent space")
+        thumbnails([split_images[i] for i in up.neighbours],
+                   [f"{label_of(i)} · {d:.2f}" for i, d in zip(up.neighbours, up.distances)], ncols=8, size=56)
