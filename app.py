@@ -1,5 +1,6 @@
 """Entry point: `streamlit run app.py`. Navigation over the pages in pages/, and the shared sidebar."""
 import streamlit as st
+import torch
 
 from vae_core.paths import setup_numba_cache
 
@@ -17,6 +18,10 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
 ]
 
+# Interactive work decodes a few latents at a time: one thread is fastest on a busy CPU (2 threads measured 10x
+# slower under load here). torch's setting is per thread, so a training thread keeps its own.
+torch.set_num_threads(1)
+
 page = st.navigation(PAGES)
-sidebar.render()
+sidebar.render(page.url_path or "map")
 page.run()

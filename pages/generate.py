@@ -193,6 +193,7 @@ def explorer() -> None:
             with st.expander(f"{dim - TOP} more dimensions (lower KL)"):
                 sliders(order[TOP:])
     z = current_z()
+    st.session_state["generate_z"] = [float(v) for v in z]  # a view bundle saves the sliders from here
     st.session_state[LAST] = z.tolist()
     with middle, state.friendly_errors("Decoding"):
         image = model.decode_images(z)[0]

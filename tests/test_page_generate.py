@@ -232,11 +232,11 @@ def test_more_than_16_dimensions_go_into_an_expander(tmp_path, monkeypatch, medi
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.slider) == 20
-    assert len(at.expander) == 1 and "4 more dimensions" in at.expander[0].label
-    assert len(at.expander[0].slider) == 4
+    assert len(at.main.expander) == 1 and "4 more dimensions" in at.main.expander[0].label
+    assert len(at.main.expander[0].slider) == 4
     kls = [float(LABEL.match(s.label).group(2)) for s in at.slider]
     assert kls == sorted(kls, reverse=True)
-    hidden = at.expander[0].slider[0]  # a slider in the expander works like the others
+    hidden = at.main.expander[0].slider[0]  # a slider in the expander works like the others
     before = image_with(at, "decoded from").value[0]
     hidden.set_value(hidden.max).run()
     assert image_with(at, "decoded from").value[0] != before

@@ -8,7 +8,7 @@ import streamlit as st
 from vae_core import checkpoint, data
 from vae_core.paths import PRETRAINED_DIR
 
-from . import state
+from . import bundle_io, state
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -35,7 +35,8 @@ def _model_label(info: checkpoint.ModelInfo) -> str:
     return f"{info.name} (z={info.latent_dim}, {info.epochs} ep{score}{tag})"
 
 
-def render() -> None:
+def render(page: str = "map") -> None:
+    bundle_io.load_view_from_url()  # first: a ?view= link may set the dataset and model below
     sources = _sources()
     available = [s.name for s in sources if s.available]
     models = list_models()
@@ -62,6 +63,7 @@ def render() -> None:
         st.selectbox("Model", paths, key=state.MODEL, format_func=lambda p: labels.get(p, Path(p).name))
         info = next(m for m in of_dataset if str(m.path) == st.session_state[state.MODEL])
         _headline(info)
+        bundle_io.render_view_bundle(page)
 
 
 def _headline(info: checkpoint.ModelInfo) -> None:

@@ -1,0 +1,407 @@
+"""AppTest of the Interpolate page on the tiny digits model: two strips with their pixel steps, the GIF download,
+the attribute-vector strength, and view bundles (round trip through ui/bundle_io, refusals)."""
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from ui import bundle_io, state
+from vae_core import checkpoint, data, explorer, latent
+from vae_core.bundle import bundle_from_json, bundle_to_json
+from vae_core.images import grid
+from vae_core.projection import ProjectionSpec
+
+PAGE = "pages/interpolate.py"
+STEP_CAPTION = re.compile(r"mean step \*\*([\d.]+)\*\* · largest \*\*([\d.]+)\*\*")
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """Bytes behind st.image URLs, and the callables of deferred download buttons by file name."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    stored: dict[str, bytes] = {}
+    downloads: dict[str, object] = {}
+    original_store, original_defer = MemoryMediaFileStorage.load_and_get_id, MediaFileManager.add_deferred
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original_store(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = path_or_data
+        return file_id
+
+    def keep_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        downloads[file_name] = data_callable
+        return original_defer(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep_deferred)
+
+    class Media:
+        def image(self, element) -> np.ndarray:
+            url = element.value[0]
+            return np.asarray(Image.open(io.BytesIO(next(d for i, d in stored.items() if i in url))))
+
+        def download(self, suffix: str) -> bytes:
+            names = [name for name in downloads if name.endswith(suffix)]
+            assert names, list(downloads)
+            return downloads[names[-1]]()
+
+    return Media()
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_models_dir):
+    """The tiny model and its test-split encoding, computed independently of the page."""
+    loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
+    encoded = explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+    far = np.linalg.norm(encoded.mu[:60, None] - encoded.mu[None, :60], axis=2)
+    a, b = np.unravel_index(np.argmax(far), far.shape)  # two far-apart rows: a path with visible change
+    return loaded.model, encoded, int(a), int(b)
+
+
+def open_page(at):
+    at.session_state[state.SPEC] = ProjectionSpec("pca")  # the mini map on PCA: no UMAP compile in tests
+    at.switch_page(PAGE)  # before the first run the page is found by file name, which is also its url_path
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.number_input, "the page shows no inputs: did the sidebar select the tiny model?"
+    return at
+
+
+@pytest.fixture(autouse=True)
+def navigation_like_the_server(monkeypatch):
+    """AppTest resets `PagesManager.uses_pages_directory` before every run; with a pages/ folder it would then run
+    the page file alone (the legacy route) instead of app.py, without the sidebar. The server turns that route off
+    once st.navigation has run: do the same (as tests/test_page_generate.py does)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def page(app):
+    return open_page(app)
+
+
+@pytest.fixture
+def app_factory(app, tiny_models_dir):
+    """More fresh sessions of the same app (the `app` fixture has set the environment)."""
+    from streamlit.testing.v1 import AppTest
+
+    def make():
+        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=180)
+        at.session_state[state.DATASET] = "digits"
+        return at
+    return make
+
+
+def plotly_values(values) -> np.ndarray:
+    """Plotly writes numpy arrays as base64 typed arrays, lists otherwise."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def image_with(at, caption: str):
+    found = [im for im in at.image if any(caption in c for c in im.captions)]
+    assert len(found) == 1, [im.captions for im in at.image]
+    return found[0]
+
+
+def downsample(picture: np.ndarray, shape) -> np.ndarray:
+    """Undo the page's integer nearest-neighbour upscaling."""
+    scale = picture.shape[0] // shape[0]
+    assert picture.shape[:2] == (shape[0] * scale, shape[1] * scale)
+    return picture[::scale, ::scale]
+
+
+def choose_rows(at, a: int, b: int, steps: int):
+    at.number_input(key="ep_a_row").set_value(a)
+    at.number_input(key="ep_b_row").set_value(b)
+    at.slider(key="interp_steps").set_value(steps)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_two_dataset_points_show_linear_and_slerp_strips_with_their_pixel_steps(page, media, reference):
+    model, encoded, a, b = reference
+    choose_rows(page, a, b, 7)
+    captions = [c.value for c in page.caption if "mean step" in c.value]
+    assert len(captions) == 2
+    strips = {}
+    for kind, path in (("Linear", latent.lerp(encoded.mu[a], encoded.mu[b], 7)),
+                       ("Slerp", latent.slerp(encoded.mu[a], encoded.mu[b], 7))):
+        frames = model.decode_images(path)
+        expected = grid(frames, ncols=7)
+        strips[kind] = downsample(media.image(image_with(page, f"{kind}: 7 steps")), expected.shape)
+        np.testing.assert_array_equal(strips[kind], expected)
+        steps = latent.pixel_steps(frames)
+        shown = next(STEP_CAPTION.search(c) for c in captions if c.startswith(kind))
+        assert float(shown.group(1)) == pytest.approx(steps.mean(), abs=0.006)
+        assert float(shown.group(2)) == pytest.approx(steps.max(), abs=0.006)
+        chart = next(json.loads(c.proto.spec) for c in page.get("plotly_chart")
+                     if f"{kind}: change per step" in c.proto.spec)
+        np.testing.assert_allclose(plotly_values(chart["data"][0]["y"]), steps, rtol=1e-5)
+    assert not np.array_equal(strips["Linear"], strips["Slerp"])  # two different paths, not one drawn twice
+    maps = [json.loads(c.proto.spec) for c in page.get("plotly_chart") if "slerp path" in c.proto.spec]
+    assert len(maps) == 1 and {"linear path", "slerp path", "A", "B"} <= {t.get("name") for t in maps[0]["data"]}
+
+
+def distinct_runs(frames: np.ndarray) -> list[np.ndarray]:
+    """Frames with identical neighbours merged, as GIF writers store them."""
+    kept = [frames[0]]
+    for frame in frames[1:]:
+        if not np.array_equal(frame, kept[-1]):
+            kept.append(frame)
+    return kept
+
+
+def test_gif_download_is_a_multi_frame_gif_of_the_strip(page, media, reference):
+    model, encoded, a, b = reference
+    choose_rows(page, a, b, 6)
+    page.slider(key="interp_frame_ms").set_value(200)
+    page.select_slider(key="interp_scale").set_value(2)
+    page.run()
+    expected = distinct_runs(model.decode_images(latent.lerp(encoded.mu[a], encoded.mu[b], 6)))
+    gif = Image.open(io.BytesIO(media.download(".gif")))
+    assert gif.format == "GIF" and gif.is_animated and gif.n_frames == len(expected) >= 2
+    frames = [np.asarray(f.convert("L")) for f in ImageSequence.Iterator(gif)]
+    for got, want in zip(frames, expected):
+        np.testing.assert_array_equal(downsample(got, want.shape), want)
+    assert gif.info["duration"] >= 200
+    png = Image.open(io.BytesIO(media.download(".png")))
+    assert png.format == "PNG" and png.size[1] == (28 + 4) * 2
+
+    page.toggle(key="interp_pingpong").set_value(True)
+    page.run()
+    pingpong = Image.open(io.BytesIO(media.download(".gif")))
+    assert pingpong.n_frames > gif.n_frames  # back and forth
+
+
+def test_class_vector_strength_changes_the_result_image(page, media, reference):
+    model, encoded, a, _ = reference
+    page.number_input(key="ep_vector_point_row").set_value(a)
+    page.selectbox(key="vec_from").set_value(0)
+    page.selectbox(key="vec_to").set_value(1)
+    page.run()
+    means = latent.class_means(encoded.mu, encoded.labels, 10)
+    vector = latent.attribute_vector(means[0], means[1])
+    pictures = {}
+    for strength in (1.0, -2.0, 2.0):
+        page.slider(key="vec_strength").set_value(strength)
+        page.run()
+        assert not page.exception
+        assert any(f"{strength:+.1f} · (0 → 1)" in c.value for c in page.caption)
+        shown = media.image(image_with(page, f"strength {strength:+.1f}"))
+        want = model.decode_images(latent.apply_vector(encoded.mu[a], vector, strength))[0]
+        np.testing.assert_array_equal(downsample(shown, want.shape), want)
+        pictures[strength] = shown
+    assert not np.array_equal(pictures[-2.0], pictures[2.0])
+
+
+def decoded_endpoint(at, media, index: int) -> np.ndarray:
+    """The `index`-th "decoded" endpoint picture on the page (A, B, vector point, analogy A, B, C)."""
+    return media.image([im for im in at.image if im.captions == ["decoded"]][index])
+
+
+def test_every_endpoint_source_decodes_its_latent(page, media, reference):
+    model, encoded, a, _ = reference
+    picture = data.load_dataset("digits").test_images[a]
+    page.session_state[state.UPLOADS] = [{"name": "mine.png", "mu": [9.0] * 4, "input": picture}]
+    page.selectbox(key="ep_a_kind").set_value("Upload")
+    page.selectbox(key="ep_b_kind").set_value("Random (prior)")
+    page.run()
+    page.number_input(key="ep_b_seed").set_value(3)
+    page.run()
+    assert not page.exception and not page.warning, [w.value for w in page.warning]
+    upload_z = model.encode_means(data.to_tensor(picture[None]))[0][0]  # re-encoded, not the stale μ
+    for index, z in ((0, upload_z), (1, latent.prior_samples(1, 4, 3)[0])):
+        want = model.decode_images(z)[0]
+        np.testing.assert_array_equal(downsample(decoded_endpoint(page, media, index), want.shape), want)
+    want = grid(model.decode_images(latent.lerp(upload_z, latent.prior_samples(1, 4, 3)[0], 10)), ncols=10)
+    np.testing.assert_array_equal(downsample(media.image(image_with(page, "Linear: 10 steps")), want.shape), want)
+
+
+def test_analogy_shows_a_minus_b_plus_c(page, media, reference):
+    model, encoded, a, b = reference
+    page.number_input(key="ep_analogy_a_row").set_value(a)
+    page.selectbox(key="ep_analogy_b_class").set_value(2)
+    page.selectbox(key="ep_analogy_c_kind").set_value("Dataset point")
+    page.run()
+    page.number_input(key="ep_analogy_c_row").set_value(b)
+    page.run()
+    means = latent.class_means(encoded.mu, encoded.labels, 10)
+    want = model.decode_images(encoded.mu[a] - means[2] + encoded.mu[b])[0]
+    np.testing.assert_array_equal(downsample(media.image(image_with(page, "A − B + C")), want.shape), want)
+
+
+def test_selection_vector_from_two_kept_selections_and_saving_it(page, media, reference):
+    model, encoded, a, _ = reference
+    page.session_state[state.SELECTIONS] = {"left": [1, 2, 3], "right": [10, 11, 12, 13]}
+    page.radio(key="vec_source").set_value("Selection vector")
+    page.number_input(key="ep_vector_point_row").set_value(a)
+    page.run()
+    page.slider(key="vec_strength").set_value(1.5)
+    page.run()
+    vector = encoded.mu[[10, 11, 12, 13]].mean(axis=0) - encoded.mu[[1, 2, 3]].mean(axis=0)
+    want = model.decode_images(encoded.mu[a] + 1.5 * vector)[0]
+    np.testing.assert_array_equal(downsample(media.image(image_with(page, "strength +1.5")), want.shape), want)
+
+    page.text_input(key="vec_name").set_value("wider")
+    page.button(key="vec_save").click()
+    page.run()
+    np.testing.assert_allclose(page.session_state[state.VECTORS]["wider"], vector, atol=1e-5)
+    page.button(key="vec_save").click()  # the same name again: refused, the saved vector stays
+    page.run()
+    assert any("already saved" in w.value for w in page.warning)
+    page.radio(key="vec_source").set_value("Saved vector")
+    page.run()
+    assert page.selectbox(key="vec_saved").value == "wider"
+
+
+def test_view_bundle_round_trip_restores_the_view(page, media, reference, app_factory):
+    model, encoded, a, b = reference
+    choose_rows(page, a, b, 5)
+    page.selectbox(key="ep_b_kind").set_value("Class mean")
+    page.run()
+    page.selectbox(key="ep_b_class").set_value(3)
+    page.session_state[state.VECTORS] = {"thicker": [0.5, -0.25, 0.0, 1.0]}
+    page.session_state[state.SELECTIONS] = {"left": [1, 2, 3], "right": [10, 11]}
+    page.session_state[state.PICK] = a
+    page.run()
+    before = media.image(image_with(page, "Slerp: 5 steps"))
+    text = bundle_to_json(bundle_io.view_bundle(page.session_state, page="interpolate"))
+
+    bundle = bundle_from_json(text)
+    assert bundle.model_id == "digits-tiny" and bundle.page == "interpolate"
+    rows = lambda name, split: len(explorer.split_images(data.load_dataset(name), split)[1])  # noqa: E731
+    updates, notes = bundle_io.restore_updates(bundle, checkpoint.list_models(), rows, {})
+    assert notes == []
+
+    fresh = app_factory()
+    for key, value in updates.items():
+        fresh.session_state[key] = value
+    fresh.switch_page(PAGE)
+    fresh.run()
+    assert not fresh.exception, [e.value for e in fresh.exception]
+    assert fresh.number_input(key="ep_a_row").value == a
+    assert fresh.selectbox(key="ep_b_kind").value == "Class mean"
+    assert fresh.selectbox(key="ep_b_class").value == 3
+    assert fresh.session_state[state.VECTORS] == {"thicker": [0.5, -0.25, 0.0, 1.0]}
+    assert fresh.session_state[state.SELECTIONS] == {"left": [1, 2, 3], "right": [10, 11]}
+    assert fresh.session_state[state.PICK] == a and fresh.session_state[state.SPEC].method == "pca"
+    fresh.slider(key="interp_steps").set_value(5)  # the number of steps is not part of a view
+    fresh.run()
+    after = media.image(image_with(fresh, "Slerp: 5 steps"))
+    np.testing.assert_array_equal(after, before)
+
+
+def test_restoring_never_overwrites_a_different_saved_entry_of_the_same_name():
+    merged = bundle_io._merge({"v": [1.0], "w": [2.0]}, {"v": [3.0], "w": [2.0], "x": [4.0]})
+    assert merged == {"v": [1.0], "w": [2.0], "v (view)": [3.0], "x": [4.0]}
+
+
+@pytest.mark.parametrize("name", ["../secret", "a/b", "..", "/etc/passwd", "x\\y", "", " "])
+def test_view_names_that_could_leave_the_models_folder_are_refused(name):
+    from vae_core.errors import VAEError
+    with pytest.raises(VAEError):
+        bundle_io.view_path(name)
+
+
+def test_saved_views_are_read_back_and_never_overwritten(tmp_path, monkeypatch, tiny_models_dir):
+    from vae_core.errors import VAEError
+    monkeypatch.setenv("VAE_MODELS_DIR", str(tmp_path))
+    folder = tiny_models_dir / "digits-tiny"
+    text = json.dumps({"version": 1, "model_id": "digits-tiny", "weights_hash": checkpoint.weights_hash(folder),
+                       "dataset": "digits", "projection": {"method": "pca"}})
+    path = bundle_io.save_view_file("my view", text)
+    assert path == tmp_path / "my view.json"
+    assert bundle_io.read_view_file("my view.json").projection["method"] == "pca"
+    with pytest.raises(VAEError, match="already exists"):
+        bundle_io.save_view_file("my view", text.replace("pca", "umap"))
+    assert json.loads(path.read_text())["projection"]["method"] == "pca"
+    with pytest.raises(VAEError, match="no saved view"):
+        bundle_io.read_view_file("missing")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my view.json"]  # no temp files left behind
+
+
+def sidebar_script():
+    import streamlit as st
+
+    from ui import bundle_io
+    from ui import state as app_state
+
+    app_state.current()  # shows nothing when no model is selected
+    bundle_io.load_view_from_url()
+    with st.sidebar:
+        bundle_io.render_view_bundle()
+
+
+@pytest.fixture
+def sidebar(tiny_models_dir, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VAE_MODELS_DIR", str(tiny_models_dir))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_function(sidebar_script, default_timeout=120)
+    at.session_state[state.MODEL] = str(tiny_models_dir / "digits-tiny")
+    at.session_state[state.DATASET] = "digits"
+    at.session_state[state.VECTORS] = {"mine": [1.0, 2.0, 3.0, 4.0]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"{not json", "not valid JSON"),
+    (b'{"version": 1, "model_id": "digits-tiny"}', "weights_hash"),
+    (json.dumps({"version": 1, "model_id": "no-such-model", "weights_hash": "0" * 16, "dataset": "digits",
+                 "projection": {}}).encode(), "not installed"),
+])
+def test_a_bad_view_file_shows_an_error_and_changes_nothing(sidebar, content, problem):
+    before = {key: sidebar.session_state[key] for key in (state.MODEL, state.DATASET, state.VECTORS)}
+    sidebar.file_uploader(key=bundle_io.UPLOADER).set_value(("view.json", content, "application/json"))
+    sidebar.run()
+    assert not sidebar.exception
+    errors = [e.value for e in sidebar.error]
+    assert len(errors) == 1 and "view.json was not opened" in errors[0] and problem in errors[0], errors
+    assert {key: sidebar.session_state[key] for key in before} == before
+    assert state.SPEC not in sidebar.session_state
+
+
+def test_a_good_view_file_opens_through_the_sidebar_uploader(sidebar, tiny_models_dir):
+    folder = tiny_models_dir / "digits-tiny"
+    text = json.dumps({"version": 1, "model_id": "digits-tiny", "weights_hash": checkpoint.weights_hash(folder),
+                       "dataset": "digits", "projection": {"method": "pca"},
+                       "vectors": {"mine": [0.0, 0.0, 0.0, 1.0], "new": [1.0, 0.0, 0.0, 0.0]},
+                       "endpoints": {"A": {"kind": "dataset", "index": 4, "split": "test"}}})
+    sidebar.file_uploader(key=bundle_io.UPLOADER).set_value(("view.json", text.encode(), "application/json"))
+    sidebar.run()
+    assert not sidebar.exception and not sidebar.error, [e.value for e in sidebar.error]
+    assert any("Opened the view" in s.value for s in sidebar.success)
+    assert sidebar.session_state[state.SPEC].method == "pca"
+    assert sidebar.session_state[state.VECTORS] == {"mine": [1.0, 2.0, 3.0, 4.0], "mine (view)": [0.0, 0.0, 0.0, 1.0],
+                                                    "new": [1.0, 0.0, 0.0, 0.0]}
+    assert sidebar.session_state[bundle_io.RESTORE_ENDPOINTS] == {"A": {"kind": "dataset", "index": 4,
+                                                                        "split": "test"}}
+
+
+def test_a_view_link_with_a_path_is_refused(sidebar):
+    sidebar.query_params["view"] = "../../etc/passwd"
+    sidebar.run()
+    assert not sidebar.exception
+    assert any("not a view name" in e.value for e in sidebar.error)
+    assert state.SPEC not in sidebar.session_state

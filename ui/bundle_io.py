@@ -1,0 +1,275 @@
+"""View bundles in the sidebar: save the current view as JSON, reopen one from a file or from `?view=<name>`.
+
+Reopening is all-or-nothing: `restore_updates` computes and checks every new session value first (a VAEError
+names the problem), and only then are they written, so a bad file changes nothing. Pages that own endpoints
+(Interpolate) write them to ENDPOINTS every run and take restored ones from RESTORE_ENDPOINTS before drawing
+their widgets.
+
+Wiring (ui/sidebar.py): call `load_view_from_url()` at the start of `render()`, before the dataset and model
+selectboxes exist (it may set them), and `render_view_bundle(page)` inside `with st.sidebar:`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from vae_core import checkpoint, explorer, paths
+from vae_core.bundle import (MAX_BYTES, ViewBundle, bundle_from_json, bundle_to_json, check_bundle_model,
+                             check_bundle_rows)
+from vae_core.errors import VAEError
+from vae_core.model import VAEConfig
+from vae_core.projection import ProjectionSpec
+
+from . import state
+
+ENDPOINTS = "view_endpoints"                      # dict name -> bundle endpoint, written by pages, saved in views
+RESTORE_ENDPOINTS = "view_endpoints_to_restore"   # dict name -> endpoint from a loaded view, consumed by pages
+GENERATE_Z = "generate_z"                         # the Generate page's slider values (list of floats)
+MAP_PICK = "map pick"                             # the Map's picked row travels as a dataset endpoint
+MESSAGE = "view_bundle_message"                   # (level, text) shown in the expander after a load
+URL_LOADED = "view_bundle_from_url"               # the ?view= name already opened in this session
+UPLOADER = "view_bundle_upload"
+SPLITS = ("test", "all")                          # the Map's splits
+# The Map page's own widgets: set together with SPEC/SPLIT, or the Map would put its old choice back.
+MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, MAP_FOCUS = "map_method", "map_split_label", "map_focus"
+MAP_METHOD_LABELS = {"umap": "UMAP", "pca": "PCA"}
+MAP_SPLIT_LABELS = {"test": "Test split", "all": "All images (train + test)"}
+PAGE_FILES = {"map": "pages/map.py", "generate": "pages/generate.py", "encode": "pages/encode.py",
+              "interpolate": "pages/interpolate.py", "train": "pages/train.py"}
+VIEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}")
+
+
+# --- the current view -> bundle --------------------------------------------------------------------
+def _get(session, key: str, default=None):
+    """Read from st.session_state or the SafeSessionState a deferred download holds (no .get there)."""
+    return session[key] if key in session else default
+
+
+def view_bundle(session: Mapping, page: str = "map") -> ViewBundle:
+    """The view in `session` as a bundle: model, map settings, selections, endpoints, vectors, Generate's z."""
+    model_path = _get(session, state.MODEL)
+    if not model_path or not Path(model_path).is_dir():
+        raise VAEError("no model is selected, so there is no view to save")
+    dim = VAEConfig.from_json((Path(model_path) / checkpoint.CONFIG).read_text()).latent_dim
+    spec = _get(session, state.SPEC) or ProjectionSpec()
+    split = _get(session, state.SPLIT) or "test"
+    # Latents of other models (the session may have used several) would make the bundle inconsistent: left out.
+    endpoints = {name: dict(e) for name, e in (_get(session, ENDPOINTS) or {}).items()
+                 if e.get("kind") != "latent" or len(e.get("z", ())) == dim}
+    pick = _get(session, state.PICK)
+    if pick is not None:
+        endpoints[MAP_PICK] = {"kind": "dataset", "index": int(pick), "split": split}
+    vectors = {str(k): [float(x) for x in v] for k, v in (_get(session, state.VECTORS) or {}).items() if len(v) == dim}
+    sliders = _get(session, GENERATE_Z)
+    if sliders is not None and len(sliders) != dim:
+        sliders = None
+    return ViewBundle(
+        model_id=Path(model_path).name, weights_hash=checkpoint.weights_hash(model_path),
+        dataset=str(_get(session, state.DATASET) or ""), projection=asdict(spec),
+        selections={str(k): [int(i) for i in v] for k, v in (_get(session, state.SELECTIONS) or {}).items()},
+        endpoints=endpoints,
+        vectors=vectors,
+        sliders=None if sliders is None else [float(x) for x in sliders],
+        page=page if page in PAGE_FILES else "map")
+
+
+# --- bundle -> session values ----------------------------------------------------------------------
+def _merge(existing: dict, incoming: dict) -> dict:
+    """Add the view's named entries; a different entry of the same name is kept, the new one renamed."""
+    merged = dict(existing)
+    for name, value in incoming.items():
+        new_name, n = name, 1
+        while new_name in merged and merged[new_name] != value:
+            n += 1
+            new_name = f"{name} (view {n})" if n > 2 else f"{name} (view)"
+        merged[new_name] = value
+    return merged
+
+
+def _bundle_split(bundle: ViewBundle, current_split: str) -> str:
+    """Bundles carry the split inside dataset endpoints (the Map pick first); without any, keep the current."""
+    ordered = sorted(bundle.endpoints.items(), key=lambda item: item[0] != MAP_PICK)
+    for _, endpoint in ordered:
+        if endpoint["kind"] == "dataset" and "split" in endpoint:
+            return endpoint["split"]
+    return current_split if current_split in SPLITS else "test"
+
+
+def restore_updates(bundle: ViewBundle, models: list[checkpoint.ModelInfo], rows_in_split: Callable[[str, str], int],
+                    session: Mapping) -> tuple[dict[str, Any], list[str]]:
+    """Every session value the bundle sets, checked against the installed models and the dataset's size.
+
+    Raises VAEError (naming the problem) before anything is changed. Returns (updates, notes for the user).
+    """
+    installed: dict[str, checkpoint.ModelInfo] = {}
+    for info in models:
+        if info.error is None:
+            installed.setdefault(info.name, info)  # the models folder shadows a shipped model of the same name
+    # Only the bundle's own model needs its weights hashed; the others are listed by name in the error.
+    check_bundle_model(bundle, {name: checkpoint.weights_hash(info.path) if name == bundle.model_id else ""
+                                for name, info in installed.items()})
+    info = installed[bundle.model_id]
+    if info.dataset and info.dataset != bundle.dataset:
+        raise VAEError(f"view bundle says dataset '{bundle.dataset}' but model '{info.name}' was trained on "
+                       f"'{info.dataset}'")
+    split = _bundle_split(bundle, _get(session, state.SPLIT) or "test")
+    if split not in SPLITS:
+        raise VAEError(f"view bundle uses the '{split}' split; the map shows {' or '.join(SPLITS)}")
+    notes = []
+    endpoints = {}
+    for name, endpoint in bundle.endpoints.items():
+        if endpoint["kind"] == "dataset" and endpoint.get("split", split) != split:
+            notes.append(f"endpoint '{name}' refers to the {endpoint['split']} split and was left out")
+        else:
+            endpoints[name] = endpoint
+    for name, vector in bundle.vectors.items():
+        if len(vector) != info.latent_dim:
+            raise VAEError(f"view bundle field 'vectors['{name}']' has {len(vector)} numbers but model "
+                           f"'{info.name}' has {info.latent_dim} latent dimensions")
+    bundle = replace(bundle, endpoints=endpoints)
+    check_bundle_rows(bundle, rows_in_split(bundle.dataset, split))
+    spec = ProjectionSpec(**bundle.projection)
+    pick = endpoints.pop(MAP_PICK, None)
+    updates: dict[str, Any] = {
+        state.DATASET: bundle.dataset, state.MODEL: str(info.path), state.SPEC: spec, state.SPLIT: split,
+        MAP_METHOD_WIDGET: MAP_METHOD_LABELS[spec.method], MAP_SPLIT_WIDGET: MAP_SPLIT_LABELS[split],
+        state.SELECTIONS: _merge(_get(session, state.SELECTIONS) or {}, bundle.selections),
+        state.VECTORS: _merge(_get(session, state.VECTORS) or {}, bundle.vectors),
+        ENDPOINTS: dict(endpoints), RESTORE_ENDPOINTS: dict(endpoints),
+    }
+    if pick is not None:
+        updates[state.PICK] = pick["index"]
+    if bundle.sliders is not None:
+        updates[state.GENERATE_START] = {"z": bundle.sliders, "label": f"the view file's sliders ({info.name})"}
+    return updates, notes
+
+
+def _rows_in_split(dataset_name: str, split: str) -> int:
+    return len(explorer.split_images(state.get_dataset(dataset_name), split)[1])
+
+
+def apply_bundle(bundle: ViewBundle) -> str:
+    """Reopen a view in this session (all or nothing); returns a one-line summary. Raises VAEError."""
+    updates, notes = restore_updates(bundle, checkpoint.list_models(), _rows_in_split, st.session_state)
+    st.session_state.update(updates)
+    st.session_state.pop(MAP_FOCUS, None)  # the Map's detail panel held a row of the old view
+    parts = [f"model {bundle.model_id}", f"{len(bundle.selections)} selections", f"{len(bundle.vectors)} vectors"]
+    return "Opened the view: " + ", ".join(parts) + "." + ("".join(f" Note: {n}." for n in notes))
+
+
+# --- files -----------------------------------------------------------------------------------------
+def view_path(name: str) -> Path:
+    """`<models_dir>/<name>.json` for a plain name; anything that could leave the folder is refused."""
+    name = name.strip()
+    stem = name[:-5] if name.lower().endswith(".json") else name
+    if not VIEW_NAME.fullmatch(stem) or ".." in stem or "/" in name or "\\" in name:
+        raise VAEError(f"'{name[:60]}' is not a view name: use letters, digits, spaces, '-', '_' or '.', "
+                       "without folders")
+    return paths.models_dir() / f"{stem}.json"
+
+
+def read_view_file(name: str) -> ViewBundle:
+    path = view_path(name)
+    if not path.is_file():
+        raise VAEError(f"there is no saved view '{path.stem}' ({path.name} is not in {path.parent})")
+    if path.stat().st_size > MAX_BYTES:
+        raise VAEError(f"{path.name} is larger than {MAX_BYTES // 2**20} MB: not a view file")
+    return bundle_from_json(path.read_bytes())
+
+
+def save_view_file(name: str, text: str) -> Path:
+    """Write a view into the models folder under a new name (never overwrites), atomically."""
+    path = view_path(name)
+    if path.exists():
+        raise VAEError(f"a view named '{path.stem}' already exists; choose another name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    except OSError as err:
+        raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.link(tmp, path)  # fails if the name appeared meanwhile: never replaces someone's file
+    except FileExistsError:
+        raise VAEError(f"a view named '{path.stem}' already exists; choose another name") from None
+    except OSError as err:
+        raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+# --- Streamlit --------------------------------------------------------------------------------------
+def load_view_from_url() -> None:
+    """`?view=<name>` opens `<models_dir>/<name>.json` once per session, then switches to the view's page."""
+    name = st.query_params.get("view")
+    if not name or st.session_state.get(URL_LOADED) == name:
+        return
+    st.session_state[URL_LOADED] = name  # once: a bad link shows its error, then gets out of the way
+    try:
+        bundle = read_view_file(name)
+        summary = apply_bundle(bundle)
+    except VAEError as err:
+        st.session_state[MESSAGE] = ("error", f"The view '{name[:60]}' was not opened: {err}")
+        st.error(st.session_state[MESSAGE][1], icon="⚠️")
+        return
+    st.session_state[MESSAGE] = ("success", summary)
+    st.switch_page(PAGE_FILES[bundle.page] if bundle.page in PAGE_FILES else PAGE_FILES["map"])
+
+
+def _on_upload() -> None:
+    """Uploader callback: runs before the script, so it may set the sidebar's own widgets."""
+    upload = st.session_state.get(UPLOADER)
+    if upload is None:
+        return
+    try:
+        summary = apply_bundle(bundle_from_json(upload.getvalue()))
+        st.session_state[MESSAGE] = ("success", summary)
+    except VAEError as err:
+        st.session_state[MESSAGE] = ("error", f"{upload.name} was not opened: {err}")
+    except Exception as err:  # noqa: BLE001 - never a traceback in the UI; the log keeps it
+        state.log.exception("opening a view file failed")
+        st.session_state[MESSAGE] = ("error", f"{upload.name} was not opened: {type(err).__name__}: {err}")
+
+
+def _bundle_json_later(page: str) -> Callable[[], str]:
+    """The download's data, built when clicked from the session as it is then (fragments may have moved on)."""
+    ctx = get_script_run_ctx()
+    session = ctx.session_state if ctx is not None else dict(st.session_state)
+    return lambda: bundle_to_json(view_bundle(session, page))
+
+
+def render_view_bundle(page: str = "map") -> None:
+    """The sidebar's "View bundle" expander: download this view, open a view file, save it for `?view=`."""
+    level, text = st.session_state.pop(MESSAGE, None) or (None, None)  # shown once
+    with st.expander("View bundle", icon="🔖", expanded=level is not None):
+        if level == "error":
+            st.error(text, icon="⚠️")
+        elif level == "success":
+            st.success(text, icon="🔖")
+        model_path = st.session_state.get(state.MODEL)
+        if model_path and Path(model_path).is_dir():
+            st.download_button("Download this view", data=_bundle_json_later(page),
+                               file_name=f"{Path(model_path).name}-view.json", mime="application/json",
+                               on_click="ignore", icon="⬇️", key="view_bundle_download",
+                               help="Model, map settings, kept selections, endpoints, saved vectors and the Generate "
+                                    "sliders, as JSON")
+        st.file_uploader("Open a view file", type=["json"], key=UPLOADER, on_change=_on_upload,
+                         max_upload_size=max(1, MAX_BYTES // 2**20))
+        if model_path and Path(model_path).is_dir():
+            name = st.text_input("Save in the models folder as", key="view_bundle_name", max_chars=100,
+                                 placeholder="my-view", help="Then open it with the link ?view=<name>")
+            if st.button("Save view", key="view_bundle_save", disabled=not name.strip()):
+                try:
+                    path = save_view_file(name, bundle_to_json(view_bundle(st.session_state, page)))
+                    st.success(f"Saved. Open it later with `?view={path.stem}`", icon="💾")
+                except VAEError as err:
+                    st.error(str(err), icon="⚠️")
