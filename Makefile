@@ -71,6 +71,8 @@ bench: setup-dev data browser
 default-model: setup data
 	$(BIN)/python -m vae_core train --dataset fashion-mnist --latent-dim 16 --epochs 8 --seed 0 \
 	  --warmup-epochs 1 --out pretrained/fashion-mnist-z16
+	$(BIN)/python -m vae_core train --dataset digits --latent-dim 8 --epochs 30 --seed 0 --warmup-epochs 2 \
+	  --out pretrained/digits-z8
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
