@@ -42,4 +42,5 @@ def app(tiny_models_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["dataset_name"] = "digits"
+    at.session_state["model_path"] = str(tiny_models_dir / "digits-tiny")  # not the shipped digits model
     return at

@@ -227,6 +227,7 @@ def test_more_than_16_dimensions_go_into_an_expander(tmp_path, monkeypatch, medi
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=180)
     at.session_state["dataset_name"] = "digits"
+    at.session_state["model_path"] = str(tmp_path / "models" / "digits-z20")  # not the shipped digits model
     at.session_state[state.SPEC] = PCA_MAP
     at.switch_page(PAGE)
     at.run()

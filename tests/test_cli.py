@@ -1,0 +1,178 @@
+"""`python -m vae_core` as a user runs it: real processes, exit codes, stdout/stderr."""
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--latent-dim", "3", "--channels", "8", "16", "--hidden", "32", "--test-limit", "100"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scratch_models_dir(tmp_path_factory):
+    """A run without --out must not touch the project's models/."""
+    os.environ["VAE_TEST_SCRATCH_MODELS"] = str(tmp_path_factory.mktemp("scratch-models"))
+    yield
+    del os.environ["VAE_TEST_SCRATCH_MODELS"]
+
+
+def run_cli(*args, cwd=ROOT):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_MODELS_DIR": os.environ["VAE_TEST_SCRATCH_MODELS"]}
+    return subprocess.run([sys.executable, "-m", "vae_core", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models") / "digits-tiny"
+    proc = run_cli("train", "--dataset", "digits", "--epochs", "1", "--out", folder, *TINY)
+    assert proc.returncode == 0, proc.stderr
+    return folder, proc
+
+
+def test_train_writes_a_model_folder_and_prints_its_path(trained):
+    folder, proc = trained
+    assert {"config.json", "model.safetensors", "metrics.json"} <= {p.name for p in folder.iterdir()}
+    assert f"saved {folder} (1 epochs)" in proc.stdout
+    headline = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert math.isfinite(headline["elbo"]) and headline["iwae_k"] == 50
+    assert "epoch 1/1" in proc.stderr  # the tqdm bar
+
+
+def test_eval_prints_exactly_one_json_object(trained):
+    folder, _ = trained
+    proc = run_cli("eval", folder, "--iw-samples", "5", "--limit", "50")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # the whole of stdout is the object
+    assert result["n_images"] == 50 and result["dataset"] == "digits" and result["iwae_k"] == 5
+    assert math.isfinite(result["elbo"]) and math.isfinite(result["iwae_bound"])
+    assert result["elbo"] < 0 and len(result["kl_per_dim"]) == 3
+
+
+def test_train_refuses_to_overwrite_then_resumes(trained, tmp_path):
+    folder, _ = trained
+    proc = run_cli("train", "--dataset", "digits", "--epochs", "1", "--out", folder, *TINY)
+    assert_one_line_error(proc, "already holds a model")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in folder.iterdir():
+        if path.is_file():
+            (copy / path.name).write_bytes(path.read_bytes())
+    proc = run_cli("train", "--resume", "--epochs", "2", "--out", copy)  # dataset and settings from the folder
+    assert proc.returncode == 0, proc.stderr
+    history = json.loads((copy / "train.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert json.loads((copy / "config.json").read_text())["latent_dim"] == 3
+
+
+def test_kill_9_mid_training_leaves_a_loadable_model_that_resumes(tmp_path):
+    from vae_core import checkpoint
+
+    out = tmp_path / "m"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_MODELS_DIR": os.environ["VAE_TEST_SCRATCH_MODELS"]}
+    proc = subprocess.Popen([sys.executable, "-m", "vae_core", "train", "--dataset", "digits", "--epochs", "100",
+                             "--out", str(out), *TINY], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not (out / "metrics.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no epoch finished"
+            time.sleep(0.02)
+        time.sleep(0.7)  # somewhere in a later epoch, or in the middle of its save
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # Each file is whole; a kill between two files' renames may leave train.json one epoch behind the weights.
+    loaded = checkpoint.load_checkpoint(out)
+    done = len(loaded.train_info["history"])
+    assert done >= 1 and loaded.metrics["epochs"] in (done - 1, done)
+    proc = run_cli("train", "--resume", "--epochs", done + 2, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    history = json.loads((out / "train.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == list(range(1, done + 3))
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == done + 2
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_disguised_as_safetensors_is_refused_without_running(trained, tmp_path):
+    folder, _ = trained
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "config.json").write_text((folder / "config.json").read_text())
+    marker = tmp_path / "payload-ran"
+    (evil / "model.safetensors").write_bytes(pickle.dumps({"state": _Payload(marker)}))
+    proc = run_cli("eval", evil)
+    assert_one_line_error(proc, "safetensors")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--dataset", "no-such-set", "--epochs", "1"], "Unknown dataset"),
+    (["train", "--bogus-flag"], "unrecognized arguments"),
+])
+def test_bad_input_is_one_line_and_nonzero(args, needle):
+    assert_one_line_error(run_cli(*args), needle)
+
+
+@pytest.mark.parametrize("args, needle, code", [
+    (["train", "--dataset", "digits", "--latent-dim", "1", "--out", "unused"], "latent_dim", 2),
+    (["train", "--dataset", "digits", "--epochs", "0", "--out", "unused"], "--epochs", 2),
+    (["eval", "/no/such/model"], "does not exist", 1),
+    (["fly"], "invalid choice", 2),
+    (["train", "--dataset", "digits", "--device", "gpu", "--epochs", "1"], "device 'gpu' is unknown", 1),
+])
+def test_more_bad_input_in_process(args, needle, code, capsys, monkeypatch, tmp_path):
+    """The same main() as above without a process start each (torch imports cost seconds on 2 cores)."""
+    from vae_core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VAE_MODELS_DIR", str(tmp_path / "models"))
+    assert main(args) == code
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: ") and needle in err
+    assert not (tmp_path / "unused").exists()
+    assert not any((tmp_path / "models").glob("*"))  # no empty model folder left behind
+
+
+def test_missing_dataset_files_say_how_to_get_them(tmp_path, capsys, monkeypatch):
+    from vae_core import data
+    from vae_core.cli import main
+
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.delenv("VAE_DATA_DIR", raising=False)
+    monkeypatch.setattr(data.paths, "data_dir", lambda: tmp_path / "nothing-here")
+    code = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "mnist was not found" in err and "To get it" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_datasets_lists_every_source():
+    proc = run_cli("datasets")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line and not line.startswith(" ")}
+    assert set(lines) >= {"fashion-mnist", "mnist", "digits"}
+    assert "available" in lines["digits"].split()
