@@ -1,0 +1,222 @@
+"""`python -m vae_core`: train, eval and datasets from a shell (also under `torchrun` for several processes).
+
+Errors a user can fix (missing data, a refused checkpoint, bad arguments) end as one line on stderr and a
+non-zero exit code, never a traceback. `eval` prints exactly one JSON object on stdout so it can be piped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VAEError
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+HEADLINE = ("elbo", "recon", "kl", "iwae_bound", "iwae_k", "iwae_n", "nll", "active_units")
+
+
+class UsageError(Exception):
+    """A bad command line: argparse's own error() would print usage and exit; we want one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m vae_core", description="Train and evaluate the explorer's VAEs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a VAE and save it as a model folder")
+    train.add_argument("--dataset", default=None, help="fashion-mnist, mnist, digits or folder:<path> "
+                                                       "(default: fashion-mnist if found, else digits)")
+    train.add_argument("--out", type=Path, default=None, help="model folder (default: a new one in models/)")
+    train.add_argument("--resume", action="store_true", help="continue the model in --out from its last epoch")
+    train.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
+    train.add_argument("--download", action="store_true", help="download the dataset if it is missing")
+    # None = "not given": a fresh run takes the defaults below, --resume takes the saved run's settings
+    train.add_argument("--epochs", type=int, default=None, help="total epochs (default 10)")
+    train.add_argument("--batch-size", type=int, default=None, help="default 128")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-3)")
+    train.add_argument("--seed", type=int, default=None, help="default 0; same seed, same weights (CPU)")
+    train.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
+    train.add_argument("--optimizer", choices=("adam", "adamax"), default=None)
+    train.add_argument("--test-limit", type=int, default=None, help="test images evaluated per epoch")
+    model = train.add_argument_group("model (ignored with --resume: the saved config is used)")
+    model.add_argument("--latent-dim", type=int, default=16)
+    model.add_argument("--channels", type=int, nargs=2, default=None, metavar=("C1", "C2"), help="default 32 64")
+    model.add_argument("--hidden", type=int, default=None, help="FC width (0 = none; default 128)")
+    model.add_argument("--beta", type=float, default=1.0)
+    model.add_argument("--warmup-epochs", type=float, default=0.0)
+    model.add_argument("--free-bits", type=float, default=0.0)
+    model.add_argument("--binarize", action="store_true", help="dynamic binarisation (for NLL numbers)")
+
+    evaluate = commands.add_parser("eval", help="print a model's test metrics as one JSON object")
+    evaluate.add_argument("model_dir", type=Path)
+    evaluate.add_argument("--iw-samples", type=int, default=0, help="importance samples for the IWAE bound")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
+    evaluate.add_argument("--data-dir", default=None)
+
+    commands.add_parser("datasets", help="where each dataset is found, or how to get it")
+    return parser
+
+
+# --- train ---------------------------------------------------------------------------------------
+def _train_config(args, saved: dict):
+    from .train import TrainConfig
+
+    values = {f.name: getattr(TrainConfig(), f.name) for f in fields(TrainConfig)}
+    values.update({k: v for k, v in saved.items() if k in values})  # --resume: the saved run's settings
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+             "device": args.device, "optimizer": args.optimizer, "test_limit": args.test_limit}
+    values.update({k: v for k, v in given.items() if v is not None})
+    if values["epochs"] < 1 or values["batch_size"] < 1 or not values["lr"] > 0:
+        raise UsageError("--epochs and --batch-size must be ≥ 1 and --lr > 0")
+    return TrainConfig(**values)
+
+
+def _model_config(args, dataset):
+    from .model import VAEConfig
+
+    defaults = VAEConfig()
+    try:
+        return VAEConfig(image_shape=dataset.image_shape, latent_dim=args.latent_dim,
+                         channels=tuple(args.channels or defaults.channels),
+                         hidden=defaults.hidden if args.hidden is None else args.hidden, beta=args.beta,
+                         warmup_epochs=args.warmup_epochs, free_bits=args.free_bits, binarize=args.binarize,
+                         dataset=dataset.name, class_names=list(dataset.class_names))
+    except ValueError as err:  # VAEConfig's message names the bad value and the allowed range
+        raise UsageError(str(err)) from None
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr advanced by the trainer's callback; created on the first step so an early error
+    prints only its message."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, progress):
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=progress.steps * progress.epochs, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.bar.n = (progress.epoch - 1) * progress.steps + progress.step
+        self.bar.set_description(f"epoch {progress.epoch}/{progress.epochs}", refresh=False)
+        if progress.epoch_end:
+            self.bar.write(progress.message, file=sys.stderr)
+        else:
+            self.bar.set_postfix(loss=f"{progress.losses['loss']:.2f}", refresh=False)
+            self.bar.update(0)  # redraws at most every 0.1 s
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_train(args) -> int:
+    from . import checkpoint, data
+    from .train import holds_model, train_model
+
+    rank = int(os.environ.get("RANK", "0"))
+    saved = {}
+    if args.resume:
+        if args.out is None:
+            raise UsageError("--resume needs --out, the model folder to continue")
+        if holds_model(args.out):
+            saved_info = checkpoint.load_checkpoint(args.out).train_info
+            saved = dict(saved_info.get("config", {}))
+            args.dataset = args.dataset or saved_info.get("dataset")
+    dataset = data.load_dataset(args.dataset or data.default_dataset_name(), data_dir=args.data_dir,
+                                download=args.download)
+    train_config = _train_config(args, saved)
+    model_config = _model_config(args, dataset)
+    created = args.out is None
+    if created:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise UsageError("under torchrun give --out, so every process writes to the same folder")
+        name = f"{dataset.name.replace(':', '-').replace('/', '-')}-z{model_config.latent_dim}"
+        args.out = checkpoint.unique_model_dir(name)
+    bar = _ProgressBar() if rank == 0 else None  # under torchrun only rank 0 reports
+    try:
+        result = train_model(model_config, train_config, dataset, args.out, callback=bar, resume=args.resume)
+    finally:
+        if bar is not None:
+            bar.close()
+        if created and args.out.is_dir() and not any(args.out.iterdir()):
+            args.out.rmdir()  # a run that saved nothing leaves no empty folder in the model list
+    if result.stopped == "diverged":
+        print(f"error: {result.message}", file=sys.stderr)
+        return EXIT_ERROR
+    if rank == 0:
+        numbers = {k: result.metrics[k] for k in HEADLINE if k in result.metrics}
+        print(f"saved {result.path} ({result.epochs_done} epochs)")
+        print(json.dumps(_jsonable(numbers)))
+    return 0
+
+
+# --- eval / datasets -----------------------------------------------------------------------------
+def _jsonable(value):
+    """numpy -> Python; NaN/inf -> None so stdout is strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in np.asarray(value).tolist()] if isinstance(value, np.ndarray) \
+            else [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def cmd_eval(args) -> int:
+    from . import checkpoint, data, metrics
+
+    if args.iw_samples < 0 or (args.limit is not None and args.limit < 1):
+        raise UsageError("--iw-samples must be ≥ 0 and --limit ≥ 1")
+    loaded = checkpoint.load_checkpoint(args.model_dir)
+    dataset = data.load_dataset(loaded.config.dataset or data.default_dataset_name(), data_dir=args.data_dir)
+    if dataset.image_shape != loaded.config.image_shape:
+        raise VAEError(f"{dataset.name} images are {dataset.image_shape}, the model expects "
+                       f"{loaded.config.image_shape}")
+    result = metrics.evaluate(loaded.model, dataset.test_images, iw_samples=args.iw_samples, limit=args.limit)
+    result = {"model": str(loaded.path), "dataset": dataset.name, "weights_hash": loaded.weights_hash, **result}
+    print(json.dumps(_jsonable(result), allow_nan=False))
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from . import data
+
+    for source in data.list_sources():
+        state = "available" if source.available else "missing"
+        print(f"{source.name:14s} {state:9s} {source.where}")
+        if not source.available:
+            print(f"{'':14s} how to get it: {source.how_to_get}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        command = {"train": cmd_train, "eval": cmd_eval, "datasets": cmd_datasets}[args.command]
+        return command(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except VAEError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; the last finished epoch (if any) is saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
