@@ -70,9 +70,9 @@ bench: setup-dev data browser
 # Rebuild the shipped default model with the project's own CLI (the command README quotes).
 default-model: setup data
 	$(BIN)/python -m vae_core train --dataset fashion-mnist --latent-dim 16 --epochs 8 --seed 0 \
-	  --warmup-epochs 1 --out pretrained/fashion-mnist-z16
+	  --warmup-epochs 1 --channels 32 64 --hidden 128 --lr 1e-3 --out pretrained/fashion-mnist-z16
 	$(BIN)/python -m vae_core train --dataset digits --latent-dim 8 --epochs 30 --seed 0 --warmup-epochs 2 \
-	  --out pretrained/digits-z8
+	  --channels 32 64 --hidden 128 --lr 1e-3 --out pretrained/digits-z8
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

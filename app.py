@@ -1,10 +1,11 @@
 """Entry point: `streamlit run app.py`. Navigation over the pages in pages/, and the shared sidebar."""
 import streamlit as st
-import torch
 
-from vae_core.paths import setup_numba_cache
+from vae_core.paths import setup_numba_cache  # vae_core first: it sets OpenMP's wait policy before torch loads
 
 setup_numba_cache()  # before anything imports umap/numba
+
+import torch  # noqa: E402
 
 from ui import sidebar  # noqa: E402
 

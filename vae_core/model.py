@@ -23,8 +23,8 @@ LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp() finite when a run starts to diverge
 class VAEConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W); H = W, a multiple of 4; C is 1 or 3
     latent_dim: int = 16          # 2..64; 2 makes the latent itself a map, 16 reconstructs well
-    channels: tuple[int, int] = (32, 64)  # conv widths; (32, 64) trains at ~4k img/s on 2 CPU cores
-    hidden: int = 128             # FC width between convs and latent; 128 keeps the file ~3.5 MB
+    channels: tuple[int, int] = (16, 32)  # conv widths: 16-32 trains ~2x faster than 32-64 on CPU, as good per epoch
+    hidden: int = 256             # FC width between convs and latent; with 16-32 the file stays ~3.2 MB
     beta: float = 1.0             # weight of KL in the loss (beta-VAE); 1 = the true ELBO
     warmup_epochs: float = 0.0    # anneal the KL weight 0 -> beta over this many epochs (avoids collapse)
     free_bits: float = 0.0        # per-dim KL floor in nats while training (0 = off); reports stay unclamped
