@@ -92,7 +92,7 @@ def point_detail(row: int) -> None:
     idx, _ = placer.neighbours(z, k=9)
     idx = [int(i) for i in idx if int(i) != row][:8]
     st.caption("8 nearest neighbours in latent space")
-    thumbnails([split_images[i] for i in idx], [f"#{i} {label_name(i)}" for i in idx], ncols=8, size=56)
+    thumbnails([split_images[i] for i in idx], [f"#{i} {label_name(i)}" for i in idx], ncols=4, size=84)
     if st.button("Open in Generate", icon="🎛️", key="open_point", on_click=open_in_generate,
                  args=(z, f"#{row} ({label_name(row)})")):
         st.switch_page("pages/generate.py")

@@ -47,14 +47,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(tmp_dir: Path, extra_env: dict | None = None):
-    """Start `streamlit run app.py` on a free port with an empty models folder; returns (process, url)."""
+def start_app(tmp_dir: Path, extra_env: dict | None = None, script: str = "app.py"):
+    """Start `streamlit run <script>` on a free port with an empty models folder; returns (process, url)."""
     port = _free_port()
     env = {**os.environ, "VAE_MODELS_DIR": str(tmp_dir / "models"), "VAE_CACHE_DIR": str(tmp_dir / "cache"),
            "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"), **(extra_env or {})}
     log = open(tmp_dir / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless=true", f"--server.port={port}",
          "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -71,20 +71,50 @@ def start_app(tmp_dir: Path, extra_env: dict | None = None):
     raise RuntimeError("the app did not answer /_stcore/health within 120 s")
 
 
+PAGE_TITLES = ["Map", "Generate", "Encode", "Interpolate", "Train"]  # app.py's st.navigation
+FIRST_VISIT: dict = {}  # what a deep link (/generate) showed as the very first request to the fresh server
+
+
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """One app server for the whole session. E2E_APP_URL=http://… reuses a server you started yourself."""
+def app_url(tmp_path_factory, browser):
+    """One app server for the whole session. E2E_APP_URL=http://… reuses a server you started yourself.
+
+    Before any test, a deep link is the server's first request (recorded in FIRST_VISIT for test_navigation),
+    then "/" warms the caches (model, encoded test split, map) so each test times only its own page.
+    """
     if os.environ.get("E2E_APP_URL"):
         yield os.environ["E2E_APP_URL"].rstrip("/")
         return
     tmp = tmp_path_factory.mktemp("app")
     proc, url = start_app(tmp)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        _first_visit(browser, url)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _first_visit(browser, url: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/generate")
+        page.wait_for_selector("[data-testid=stSlider], [data-testid=stAlert], [data-testid=stException]",
+                               timeout=FIRST_LOAD_MS, state="attached")
+        wait_idle(page, FIRST_LOAD_MS)
+        FIRST_VISIT.update(nav=page.locator("[data-testid=stSidebarNav] a").all_inner_texts(),
+                           sliders=page.locator("[data-testid=stMain] [data-testid=stSlider]").count(),
+                           alerts=page.locator("[data-testid=stAlert]").all_inner_texts(),
+                           exception=page.locator("[data-testid=stException]").count())
+        page.goto(url)
+        page.wait_for_selector("[data-testid=stPlotlyChart], [data-testid=stAlert], [data-testid=stException]",
+                               timeout=FIRST_LOAD_MS, state="attached")
+        wait_idle(page, FIRST_LOAD_MS)
+    finally:
+        page.close()
 
 
 FIRST_LOAD_MS = 300_000  # the first page of a session may encode the dataset and fit a UMAP (minutes on 2 cores)
@@ -97,7 +127,8 @@ def wait_idle(page, timeout: float = 60_000) -> None:
 
 
 def assert_no_exception(page) -> None:
-    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
+    exceptions = page.locator("[data-testid=stException]")
+    assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
 def error_texts(page) -> list[str]:
@@ -139,30 +170,41 @@ _AXES_JS = """
   const inside = (x, y) => x > r.left + 20 && x < r.right - 20 && y > r.top + 50 && y < r.bottom - 20;
 """
 
-ISOLATED_POINT_JS = """([root, trace, minGap]) => {""" + _AXES_JS + """
-  const d = gd._fullData[trace], [px, py] = toPx(d), n = px.length;
-  const step = Math.max(1, Math.floor(n / 997));
-  for (let k = 0; k < n; k += step) {
-    if (!inside(px[k], py[k])) continue;
+ISOLATED_POINTS_JS = """([root, trace, minGap, count, avoid]) => {""" + _AXES_JS + """
+  // points of `trace` at least minGap px from every other point of it and 2 px from any point of trace `avoid`
+  // (the invisible grid: Plotly picks whichever is closest to the cursor), in a fixed order spread over the data
+  const d = gd._fullData[trace], [px, py] = toPx(d), n = px.length, found = [];
+  const [ax, ay] = avoid === null ? [[], []] : toPx(gd._fullData[avoid]);
+  const clear = (k) => {
+    for (let j = 0; j < ax.length; j++) if (Math.hypot(ax[j] - px[k], ay[j] - py[k]) < 2) return false;
+    return true; };
+  for (let i = 0; i < n && found.length < count; i++) {
+    const k = (i * 7919) % n;  // 7919 is prime: visits every index once when n is not a multiple of it
+    if (!inside(px[k], py[k]) || !clear(k)) continue;
     let best = Infinity;
     for (let j = 0; j < n && best >= minGap; j++) {
       if (j !== k) best = Math.min(best, Math.hypot(px[j] - px[k], py[j] - py[k]));
     }
-    if (best >= minGap) return {id: Number(d.customdata[k]), x: px[k], y: py[k], gap: best};
-  }
-  return null;
-}"""
-
-EMPTY_CELL_JS = """([root, gridTrace, dataTrace]) => {""" + _AXES_JS + """
-  const g = gd._fullData[gridTrace], d = gd._fullData[dataTrace], [gx, gy] = toPx(g);
-  let found = null;
-  for (let k = 0; k < gx.length; k++) {
-    if (!inside(gx[k], gy[k])) continue;
-    let best = Infinity;
-    for (let j = 0; j < d.x.length; j++) best = Math.min(best, Math.hypot(d.x[j] - g.x[k], d.y[j] - g.y[k]));
-    if (!found || best > found.distance) found = {x: gx[k], y: gy[k], dataX: g.x[k], dataY: g.y[k], distance: best};
+    if (best >= minGap) found.push({id: Number(d.customdata[k]), x: px[k], y: py[k], gap: best});
   }
   return found;
+}"""
+
+EMPTY_CELLS_JS = """([root, gridTrace, dataTrace, count]) => {""" + _AXES_JS + """
+  // background grid cells, farthest from any data point (in map units) first
+  const g = gd._fullData[gridTrace], d = gd._fullData[dataTrace], [gx, gy] = toPx(g), [dx, dy] = toPx(d), cells = [];
+  const stride = Math.max(1, Math.floor(d.x.length / 20000));
+  for (let k = 0; k < gx.length; k++) {
+    if (!inside(gx[k], gy[k])) continue;
+    let best = Infinity, bestPx = Infinity;
+    for (let j = 0; j < d.x.length; j += stride) {
+      best = Math.min(best, Math.hypot(d.x[j] - g.x[k], d.y[j] - g.y[k]));
+      bestPx = Math.min(bestPx, Math.hypot(dx[j] - gx[k], dy[j] - gy[k]));
+    }
+    cells.push({x: gx[k], y: gy[k], dataX: g.x[k], dataY: g.y[k], distance: best, distancePx: bestPx});
+  }
+  cells.sort((a, b) => b.distance - a.distance);
+  return cells.slice(0, count);
 }"""
 
 
@@ -174,16 +216,18 @@ def chart_root(page, selector: str = "[data-testid=stPlotlyChart]"):
     return page.locator(selector).first.element_handle()
 
 
-def isolated_point(page, root, trace: int = 1, min_gap_px: float = 6.0) -> dict:
-    """A data point of `trace` at least `min_gap_px` from every other one on screen: {id (customdata), x, y}."""
-    found = page.evaluate(ISOLATED_POINT_JS, [root, trace, min_gap_px])
-    assert found is not None, f"no point of trace {trace} is {min_gap_px}px away from the others"
+def isolated_points(page, root, count: int = 1, trace: int = 1, min_gap_px: float = 6.0,
+                    avoid: int | None = 0) -> list[dict]:
+    """Data points of `trace` at least `min_gap_px` from every other one on screen, and clear of the points of
+    trace `avoid` (the Map's invisible grid): [{id (customdata), x, y}]."""
+    found = page.evaluate(ISOLATED_POINTS_JS, [root, trace, min_gap_px, count, avoid])
+    assert found, f"no point of trace {trace} is {min_gap_px}px away from the others"
     return found
 
 
-def empty_cell(page, root, grid_trace: int = 0, data_trace: int = 1) -> dict:
-    """The background grid cell farthest from any data point (map units): {x, y (page px), dataX, dataY, distance}."""
-    return page.evaluate(EMPTY_CELL_JS, [root, grid_trace, data_trace])
+def empty_cells(page, root, count: int = 1, grid_trace: int = 0, data_trace: int = 1) -> list[dict]:
+    """Background grid cells, farthest from any data point first: [{x, y (page px), dataX, dataY, distance}]."""
+    return page.evaluate(EMPTY_CELLS_JS, [root, grid_trace, data_trace, count])
 
 
 def click_at(page, x: float, y: float) -> None:

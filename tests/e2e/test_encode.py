@@ -1,0 +1,98 @@
+"""Encode in a real browser: upload two pictures through the file input, then a bad file, then one more."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import assert_no_exception, error_texts, open_page, screenshot, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+UPLOADER = "[data-testid=stMain] [data-testid=stFileUploaderDropzoneInput]"  # the sidebar has one too (view files)
+ENCODE_MAP = ".st-key-encode_map"
+
+
+def dataset_pictures(count: int) -> list[np.ndarray]:
+    """Real test images of the default dataset (what the default model was trained on)."""
+    from vae_core import data
+    dataset = data.load_dataset(data.default_dataset_name())
+    return [dataset.test_images[i] for i in range(count)]
+
+
+def photo_like(image: np.ndarray, invert: bool) -> bytes:
+    """A dataset image as a user would have it: RGB, 4x larger, with a margin, optionally dark on light."""
+    grey = Image.fromarray(image if image.ndim == 2 else image[..., 0])
+    grey = grey.resize((grey.width * 4, grey.height * 4), Image.NEAREST)
+    canvas = Image.new("L", (grey.width + 40, grey.height + 24), 0)
+    canvas.paste(grey, (20, 12))
+    if invert:
+        canvas = Image.eval(canvas, lambda v: 255 - v)
+    buffer = io.BytesIO()
+    canvas.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_file(name: str, payload: bytes) -> dict:
+    return {"name": name, "mimeType": "image/png", "buffer": payload}
+
+
+def card_titles(page, name: str):
+    return page.locator("[data-testid=stMarkdownContainer]").filter(has_text=name).locator("strong", has_text=name)
+
+
+def stars_on_map(page) -> list[str]:
+    """Names of the uploads drawn on the Encode page's map (its trace 1: customdata = upload index)."""
+    page.wait_for_function(
+        "(sel) => { const gd = document.querySelector(sel + ' .js-plotly-plot'); return !!(gd && gd._fullData"
+        " && gd._fullData[1]); }", arg=ENCODE_MAP, timeout=30_000)
+    return page.evaluate("(sel) => Array.from(document.querySelector(sel + ' .js-plotly-plot')._fullData[1].hovertext)",
+                         ENCODE_MAP)
+
+
+def error_about(page, name: str):
+    return page.locator("[data-testid=stAlertContentError]", has_text=name)
+
+
+def upload(page, files: list[dict], result) -> None:
+    """Add files to the uploader and wait for what the script draws from them (the file list shows up earlier)."""
+    page.locator(UPLOADER).set_input_files(files)
+    result.first.wait_for(timeout=60_000)
+    wait_idle(page)
+
+
+def test_upload_two_pictures_then_a_bad_file(page, app_url):
+    open_page(page, f"{app_url}/encode", UPLOADER)
+    first, second, third = dataset_pictures(3)
+    upload(page, [png_file("shop-photo-a.png", photo_like(first, invert=True)),
+                  png_file("shop-photo-b.png", photo_like(second, invert=False))],
+           card_titles(page, "shop-photo-b.png"))
+    for name in ("shop-photo-a.png", "shop-photo-b.png"):
+        assert card_titles(page, name).count() >= 1, f"no result card for {name}"
+    assert sorted(stars_on_map(page)) == ["shop-photo-a.png", "shop-photo-b.png"]
+    originals = page.locator("[data-testid=stImage]").filter(
+        has=page.locator("[data-testid=stImageCaption]", has_text="reconstruction"))
+    assert originals.count() >= 2
+    assert_no_exception(page)
+    assert not error_texts(page)
+    screenshot(page, "encode")
+
+    # An HTML page named .png: one message naming it, the good pictures stay.
+    html = b"<!doctype html><html><body>not a picture</body></html>"
+    upload(page, [png_file("not-really.png", html)], error_about(page, "not-really.png"))
+    errors = error_texts(page)
+    assert any("not-really.png" in text for text in errors), errors
+    assert sorted(stars_on_map(page)) == ["shop-photo-a.png", "shop-photo-b.png"]
+    assert_no_exception(page)
+
+    # An empty file: also named in a message.
+    upload(page, [png_file("empty.png", b"")], error_about(page, "empty.png"))
+    assert any("empty.png" in text for text in error_texts(page)), error_texts(page)
+    assert_no_exception(page)
+
+    # The page still works: one more good picture is encoded and placed.
+    upload(page, [png_file("shop-photo-c.png", photo_like(third, invert=True))],
+           card_titles(page, "shop-photo-c.png"))
+    assert sorted(stars_on_map(page)) == ["shop-photo-a.png", "shop-photo-b.png", "shop-photo-c.png"]
+    assert card_titles(page, "shop-photo-c.png").count() >= 1
+    assert_no_exception(page)
