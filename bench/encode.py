@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/encode.py` works like `-m bench.encode`
+from bench.timing import p50_ms  # noqa: E402
 from vae_core import checkpoint, data, explorer, uploads  # noqa: E402
 from vae_core.paths import PRETRAINED_DIR  # noqa: E402
 from vae_core.placement import Placer  # noqa: E402
@@ -50,16 +50,6 @@ def find_model(explicit: Path | None) -> Path:
                         "--epochs", "1", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     return folder
-
-
-def p50_ms(work, repeats: int) -> float:
-    work()  # warm-up: first calls pay allocator and kernel selection costs
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def as_upload(image: np.ndarray, name: str, scale: int = 4) -> tuple[str, bytes]:

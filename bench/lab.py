@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/lab.py` works like `-m bench.lab`
+from bench.timing import p50_ms  # noqa: E402
 from vae_core import animation, checkpoint, data, latent  # noqa: E402
 from vae_core.paths import PRETRAINED_DIR  # noqa: E402
 
@@ -41,16 +39,6 @@ def find_model(explicit: Path | None) -> Path:
         subprocess.run([sys.executable, "-m", "vae_core", "train", "--dataset", "digits", "--latent-dim", "8",
                         "--epochs", "5", "--out", str(FALLBACK)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return FALLBACK
-
-
-def p50_ms(work, repeats: int) -> float:
-    work()  # warm-up: first calls pay allocator and kernel selection costs
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def one_thread(work):

@@ -18,15 +18,7 @@ STEPS = 9         # images per traversal row (odd: the middle one is the current
 SAMPLES = 64      # 8×8 sample grid
 PAD_GREY = 40     # images.grid's padding colour: the traversal labels sit on it
 
-cur = state.current()
-if cur is None:
-    st.stop()
-
-encoded = None
-with state.friendly_errors("Encoding the dataset"):
-    encoded = cur.encoded()
-if encoded is None:
-    st.stop()
+cur, encoded = state.current_encoded()
 model = cur.loaded.model
 dim = model.config.latent_dim
 names = cur.dataset.class_names

@@ -19,16 +19,8 @@ STRIP_WIDTH = 1000                      # px a strip may take on screen; frames 
 PATH_COLORS = {"linear path": "#f28e2b", "slerp path": "#59a14f"}
 STRENGTHS = np.linspace(-2.0, 2.0, 9)   # the strip under the live result: the whole slider range at a glance
 
-cur = state.current()
-if cur is None:
-    st.stop()
-
-encoded = None
-with state.friendly_errors("Encoding the dataset"):
-    encoded = cur.encoded()
-    split_images, _ = cur.images()
-if encoded is None:
-    st.stop()
+cur, encoded = state.current_encoded()
+split_images, _ = cur.images()
 model = cur.loaded.model
 names = cur.dataset.class_names
 n_rows, dim = len(encoded), encoded.mu.shape[1]

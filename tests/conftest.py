@@ -24,13 +24,11 @@ def tiny_models_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def app(tiny_models_dir, tmp_path, monkeypatch):
-    """An AppTest of app.py on the digits dataset and the tiny model (pages: at.switch_page("pages/x.py"))."""
+def navigation_like_the_server(monkeypatch):
+    """AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder a switched page would
+    run alone (legacy routing) without app.py's sidebar. The server turns legacy mode off once st.navigation ran."""
     from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import AppTest
 
-    # AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder a switched page would
-    # run alone (legacy routing) without app.py's sidebar. The server turns legacy mode off once st.navigation ran.
     original_init = PagesManager.__init__
 
     def init(self, *args, **kwargs):
@@ -38,6 +36,13 @@ def app(tiny_models_dir, tmp_path, monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def app(tiny_models_dir, tmp_path, monkeypatch, navigation_like_the_server):
+    """An AppTest of app.py on the digits dataset and the tiny model (pages: at.switch_page("pages/x.py"))."""
+    from streamlit.testing.v1 import AppTest
+
     monkeypatch.setenv("VAE_MODELS_DIR", str(tiny_models_dir))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)

@@ -17,19 +17,8 @@ PCA_MAP = ProjectionSpec(method="pca")  # the mini map on PCA: the page is the s
 
 
 @pytest.fixture(autouse=True)
-def navigation_like_the_server(monkeypatch):
-    """AppTest resets `PagesManager.uses_pages_directory` before every run, and with a pages/ folder it then runs
-    pages/generate.py directly (the legacy v1 route, whose page hash equals url_path "generate") instead of app.py,
-    so the sidebar never renders. The real server switches v1 off once st.navigation has run: do the same."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+def _navigation(navigation_like_the_server):
+    """Every test here, also those building their own AppTest, runs app.py like the server does (see conftest)."""
 
 
 @pytest.fixture

@@ -76,19 +76,8 @@ def open_page(at):
 
 
 @pytest.fixture(autouse=True)
-def navigation_like_the_server(monkeypatch):
-    """AppTest resets `PagesManager.uses_pages_directory` before every run; with a pages/ folder it would then run
-    the page file alone (the legacy route) instead of app.py, without the sidebar. The server turns that route off
-    once st.navigation has run: do the same (as tests/test_page_generate.py does)."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+def _navigation(navigation_like_the_server):
+    """Every test here runs app.py like the server does (see conftest)."""
 
 
 @pytest.fixture

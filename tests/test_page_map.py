@@ -1,5 +1,4 @@
 """Map page under AppTest: an injected chart selection drives the detail panel (AppTest cannot click Plotly)."""
-import numpy as np
 import pytest
 
 from vae_core import checkpoint, data, explorer

@@ -5,7 +5,6 @@ import json
 import math
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -29,19 +28,7 @@ def models(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def page(app, models, monkeypatch):
-    # AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder a switched page
-    # runs alone (legacy MPA v1) and app.py, with its sidebar, never runs. A server runs app.py (st.navigation
-    # turns the legacy mode off on the first run): do the same, so the sidebar is part of the test.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original_init = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+def page(app, models):
     app.switch_page(PAGE)
     app.run()
     assert not app.exception, [e.value for e in app.exception]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,8 +181,16 @@ def current() -> Current | None:
     return None
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+def current_encoded() -> tuple[Current, explorer.EncodedSplit]:
+    """The selection and its encoded split, or stop the page (the reason is already shown)."""
+    cur = current()
+    encoded = None
+    if cur is not None:
+        with friendly_errors("Encoding the dataset"):
+            encoded = cur.encoded()
+    if encoded is None:
+        st.stop()
+    return cur, encoded
 
 
 def _map_figure(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec,
