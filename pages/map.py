@@ -116,8 +116,10 @@ def selection_detail(rows: list[int]) -> None:
     top = ", ".join(f"{names[i]} {counts[i]}" for i in np.argsort(-counts)[:4] if counts[i])
     st.markdown(f"**{len(rows):,} points selected** · {top}")
     shown = rows[:64]
-    st.image(imgs.to_png(imgs.grid(split_images[shown], ncols=8), 2), output_format="PNG",
-             caption=f"{len(shown)} of {len(rows):,} selected images")
+    sheet = imgs.to_png(imgs.grid(split_images[shown], ncols=8), 2)
+    st.image(sheet, output_format="PNG", caption=f"{len(shown)} of {len(rows):,} selected images")
+    st.download_button("Download this grid (PNG)", data=sheet, file_name="selection.png", mime="image/png",
+                       on_click="ignore", key="selection_png", icon="⬇️")
     mean_z = encoded.mu[rows].mean(axis=0)
     c1, c2 = st.columns([1, 2])
     with c1:

@@ -59,6 +59,7 @@ def test_lasso_shows_the_group_and_can_be_kept(app, expected):
     points = [{"customdata": r, "x": 0.0, "y": 0.0} for r in rows] + [{"customdata": -(GRID_ID_OFFSET + 1)}]
     run_map(app, {"points": points, "box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]})
     assert f"**{len(rows):,} points selected**" in markdown(app)
+    assert app.get("download_button")[0].proto.label == "Download this grid (PNG)"
     app.text_input(key="selection_name").set_value("five")
     app.button(key="keep_selection").click().run()
     assert app.session_state["lasso_selections"]["five"] == rows
