@@ -141,18 +141,14 @@ def sliders(dims) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def mini_background(key: tuple, spec, _coords, _labels, n_classes: int) -> dict:
-    """The mini map without marks: built once per (model, split, projection), copied and marked per slider move."""
-    return figures.mini_map(_coords, _labels, n_classes, {}, height=320)
+def mini_background(key: tuple, spec, _coords, _labels, n_classes: int) -> tuple[np.ndarray, tuple]:
+    """The mini map without its mark: rasterised once per (model, split, projection), marked per slider move."""
+    return figures.raster_map(_coords, _labels, n_classes)
 
 
-def mini_map_with(xy: np.ndarray) -> dict:
-    coords = cur.coords()
-    background = mini_background(cur.key, cur.spec, coords, encoded.labels, len(names))
-    # The mark as a plain dict in mini_map's style: building it through plotly would cost ~20 ms per slider move.
-    mark = {"type": "scatter", "x": [float(xy[0])], "y": [float(xy[1])], "mode": "markers", "name": "current z",
-            "marker": {"size": 14, "symbol": "star", "color": "white", "line": {"width": 2, "color": "black"}}}
-    return {**background, "data": [*background["data"], mark]}
+def mini_map_png(xy: np.ndarray) -> bytes:
+    background, bounds = mini_background(cur.key, cur.spec, cur.coords(), encoded.labels, len(names))
+    return imgs.to_png(figures.mark_raster(background, bounds, xy))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -196,9 +192,9 @@ def explorer() -> None:
         st.caption("z = (" + ", ".join(f"{v:+.2f}" for v in z) + ")")
     with right, state.friendly_errors("Placing z on the map"):
         xy = cur.placer().place(z)
-        st.plotly_chart(mini_map_with(xy), key="gen_minimap", config={"displayModeBar": False})
+        st.image(mini_map_png(xy), output_format="PNG", width="stretch")
         st.caption(f"Where this z lands on the Map's {cur.spec.method.upper()} ({len(encoded):,} {cur.split} points, "
-                   "placed by its nearest encoded neighbours)")
+                   "placed by its nearest encoded neighbours; ✚ marks z)")
 
     with state.friendly_errors("The traversal grid"):
         dims = order[:min(TRAVERSE, dim)]

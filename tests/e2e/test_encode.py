@@ -70,9 +70,9 @@ def test_upload_two_pictures_then_a_bad_file(page, app_url):
     for name in ("shop-photo-a.png", "shop-photo-b.png"):
         assert card_titles(page, name).count() >= 1, f"no result card for {name}"
     assert sorted(stars_on_map(page)) == ["shop-photo-a.png", "shop-photo-b.png"]
-    originals = page.locator("[data-testid=stImage]").filter(
+    reconstructions = page.locator("[data-testid=stImage]").filter(
         has=page.locator("[data-testid=stImageCaption]", has_text="reconstruction"))
-    assert originals.count() >= 2
+    assert reconstructions.count() >= 2
     assert_no_exception(page)
     assert not error_texts(page)
     screenshot(page, "encode")
