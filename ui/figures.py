@@ -63,6 +63,8 @@ def latent_map(coords: np.ndarray, color: np.ndarray, color_mode: str, class_nam
     fig.add_trace(go.Scattergl(
         x=coords[:, 0], y=coords[:, 1], mode="markers", name="data",
         customdata=np.arange(n, dtype=np.int32), marker=marker, showlegend=False,
+        # a click selects one point; Plotly would dim all the others, hiding the map the user is reading
+        unselected=dict(marker=dict(opacity=0.85)), selected=dict(marker=dict(opacity=1.0)),
         hovertext=hover, hoverinfo="text" if hover is not None else "x+y"))
     if color_mode == "label":  # legend entries only: they hold no points, so selections stay on one trace
         for i, name in enumerate(class_names):
