@@ -49,3 +49,21 @@ def app(tiny_models_dir, tmp_path, monkeypatch, navigation_like_the_server):
     at.session_state["dataset_name"] = "digits"
     at.session_state["model_path"] = str(tiny_models_dir / "digits-tiny")  # not the shipped digits model
     return at
+
+
+@pytest.fixture
+def open_page():
+    """open_page(at, "pages/x.py"): run a page under AppTest with the Map on PCA, and check it shows no error."""
+    return _open_page
+
+
+def _open_page(at, page: str):
+    """Run `page` in an AppTest with the Map's projection on PCA (no UMAP compile in page tests); no error shown."""
+    from vae_core.projection import ProjectionSpec
+
+    at.session_state["map_spec"] = ProjectionSpec("pca")
+    at.switch_page(page)  # before the first run the page is found by file name, which is also its url_path
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at

@@ -43,12 +43,8 @@ def media(monkeypatch):
 
 
 @pytest.fixture
-def page(app, media):
-    app.session_state[state.SPEC] = PCA_MAP
-    app.switch_page(PAGE)  # before the first run the page is found by file name, which is also its url_path
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
+def page(app, media, open_page):
+    open_page(app, PAGE)
     assert app.slider, "the page shows no sliders: did the sidebar select the tiny model?"
     return app
 

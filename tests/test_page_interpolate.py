@@ -14,7 +14,6 @@ from ui import bundle_io, state
 from vae_core import checkpoint, data, explorer, latent
 from vae_core.bundle import bundle_from_json, bundle_to_json
 from vae_core.images import grid
-from vae_core.projection import ProjectionSpec
 
 PAGE = "pages/interpolate.py"
 STEP_CAPTION = re.compile(r"mean step \*\*([\d.]+)\*\* · largest \*\*([\d.]+)\*\*")
@@ -65,24 +64,16 @@ def reference(tiny_models_dir):
     return loaded.model, encoded, int(a), int(b)
 
 
-def open_page(at):
-    at.session_state[state.SPEC] = ProjectionSpec("pca")  # the mini map on PCA: no UMAP compile in tests
-    at.switch_page(PAGE)  # before the first run the page is found by file name, which is also its url_path
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    assert at.number_input, "the page shows no inputs: did the sidebar select the tiny model?"
-    return at
-
-
 @pytest.fixture(autouse=True)
 def _navigation(navigation_like_the_server):
     """Every test here runs app.py like the server does (see conftest)."""
 
 
 @pytest.fixture
-def page(app):
-    return open_page(app)
+def page(app, open_page):
+    open_page(app, PAGE)
+    assert app.number_input, "the page shows no inputs: did the sidebar select the tiny model?"
+    return app
 
 
 @pytest.fixture

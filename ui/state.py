@@ -124,7 +124,9 @@ class Current:
         return (str(self.loaded.path), self.loaded.weights_hash, self.dataset.name, self.split)
 
     def images(self) -> tuple[np.ndarray, np.ndarray]:
-        return explorer.split_images(self.dataset, self.split)
+        # memo: the "all" split concatenates 70,000 images (~55 MB); done once, not on every page rerun
+        return memo(("images", self.dataset.name, self.split),
+                    lambda cb: explorer.split_images(self.dataset, self.split))
 
     def encoded(self) -> explorer.EncodedSplit:
         return _encoded(*self.key)

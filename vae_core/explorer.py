@@ -87,11 +87,10 @@ def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", pro
         recon=stats["recon"].astype(np.float32), kl=stats["kl"].astype(np.float32),
         kl_per_dim=stats["kl_per_dim"].astype(np.float32), elbo=stats["elbo"].astype(np.float32),
         labels=np.asarray(labels, dtype=np.int64))
-    if not loaded.read_only or os.access(loaded.path, os.W_OK):
-        try:
-            _save_npz_atomic(path, {name: getattr(encoded, name) for name in names})
-        except OSError:
-            pass  # a read-only install still works, just without the disk cache
+    try:
+        _save_npz_atomic(path, {name: getattr(encoded, name) for name in names})
+    except OSError:
+        pass  # a read-only install still works, just without the disk cache
     if progress:
         progress(1.0, "Encoded.")
     return encoded
