@@ -217,18 +217,32 @@ with state.friendly_errors("The traversal grid"):
 def aggregate_posterior(key: tuple, _mu: np.ndarray) -> latent.AggregatePosterior:
     return latent.AggregatePosterior(_mu)
 
+def sample_latents() -> tuple[np.ndarray, str]:
+    """The grid's latents: the same ones in the script and in the "to the sliders" callback (same toggle, seed)."""
+    seed = st.session_state.get(SAMPLE_SEED, 0)
+    if st.session_state.get("gen_aggregate"):
+        return aggregate_posterior(cur.key, encoded.mu).sample(SAMPLES, seed), "the aggregate posterior"
+    return latent.prior_samples(SAMPLES, dim, seed), "the prior N(0, I)"
+
+
+def sample_to_sliders() -> None:
+    number = int(st.session_state["gen_sample_number"])
+    zs, source = sample_latents()
+    set_z(zs[number - 1], f"sample {number} from {source} (seed {st.session_state.get(SAMPLE_SEED, 0)})")
+
+
 st.markdown("##### Samples")
-c1, c2, _ = st.columns([2, 1, 2], vertical_alignment="center")
-like_data = c1.toggle("Sample like the data (aggregate posterior)", key="gen_aggregate",
-                      help="Off: z ~ N(0, I), the prior. On: z from a 10-component Gaussian mixture fitted to the "
-                           "encoder means, which avoids the holes between clusters where prior samples turn to blends.")
+c1, c2, c3, c4 = st.columns([2, 1, 1.2, 1.3], vertical_alignment="bottom")
+c1.toggle("Sample like the data (aggregate posterior)", key="gen_aggregate",
+          help="Off: z ~ N(0, I), the prior. On: z from a 10-component Gaussian mixture fitted to the "
+               "encoder means, which avoids the holes between clusters where prior samples turn to blends.")
 c2.button("New samples", icon="🎲", key="gen_new_samples", on_click=new_samples)
-seed = st.session_state.get(SAMPLE_SEED, 0)
+c3.number_input(f"Sample (1–{SAMPLES}, row by row)", min_value=1, max_value=SAMPLES, step=1, key="gen_sample_number",
+                help="Samples are numbered from the top left, left to right, then down")
+c4.button("Put it in the sliders", icon=":material/north:", key="gen_sample_to_sliders", on_click=sample_to_sliders,
+          width="stretch", help="Start the sliders from this sample's z (values beyond a slider's range are clipped)")
 with state.friendly_errors("Sampling"):
-    if like_data:
-        zs, source = aggregate_posterior(cur.key, encoded.mu).sample(SAMPLES, seed), "the aggregate posterior"
-    else:
-        zs, source = latent.prior_samples(SAMPLES, dim, seed), "the prior N(0, I)"
+    zs, source = sample_latents()
     samples = model.decode_images(zs)
     st.image(imgs.to_png(imgs.grid(samples, ncols=8), 2), output_format="PNG",
-             caption=f"{SAMPLES} samples from {source} · seed {seed}")
+             caption=f"{SAMPLES} samples from {source} · seed {st.session_state.get(SAMPLE_SEED, 0)}")

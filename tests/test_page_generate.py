@@ -187,6 +187,25 @@ def test_sample_grid_toggle_and_new_samples(page, media):
     assert picture.shape[0] == picture.shape[1] == (8 * (28 + 2) + 2) * 2  # 8×8 grid of 28×28 digits, ×2
 
 
+def test_a_sample_of_the_grid_goes_into_the_sliders(page, media, reference):
+    """Sample n of the grid (aggregate posterior, second seed) becomes the sliders' z and the decoded image."""
+    from vae_core import latent
+
+    model, encoded = reference
+    page.toggle(key="gen_aggregate").set_value(True).run()
+    page.button(key="gen_new_samples").click().run()
+    page.number_input(key="gen_sample_number").set_value(11).run()
+    page.button(key="gen_sample_to_sliders").click().run()
+    assert not page.exception
+    expected = latent.AggregatePosterior(encoded.mu).sample(64, 1)[10]  # computed here, apart from the page
+    ranges = np.array([[s.min, s.max] for s in sorted(page.slider, key=lambda s: int(LABEL.match(s.label).group(1)))])
+    np.testing.assert_allclose(slider_z(page), np.clip(expected, ranges[:, 0], ranges[:, 1]), atol=1e-5)
+    assert any("sample 11 from the aggregate posterior (seed 1)" in c.value for c in page.caption)
+    picture, expected_image = decoded(page, media), model.decode_images(slider_z(page))[0]
+    scale = picture.shape[0] // expected_image.shape[0]
+    np.testing.assert_array_equal(picture[::scale, ::scale], expected_image)
+
+
 def test_traversal_grid_has_one_row_per_dimension(page, media):
     traversal = image_with(page, "sweeps one dimension")
     picture = np.asarray(Image.open(io.BytesIO(media(traversal.value[0]))))
