@@ -229,6 +229,7 @@ def sample_to_sliders() -> None:
     number = int(st.session_state["gen_sample_number"])
     zs, source = sample_latents()
     set_z(zs[number - 1], f"sample {number} from {source} (seed {st.session_state.get(SAMPLE_SEED, 0)})")
+    st.toast(f"Sample {number} is in the sliders at the top of the page", icon="🎲")  # they are out of view here
 
 
 st.markdown("##### Samples")
