@@ -217,6 +217,7 @@ with state.friendly_errors("The traversal grid"):
 def aggregate_posterior(key: tuple, _mu: np.ndarray) -> latent.AggregatePosterior:
     return latent.AggregatePosterior(_mu)
 
+
 def sample_latents() -> tuple[np.ndarray, str]:
     """The grid's latents: the same ones in the script and in the "to the sliders" callback (same toggle, seed)."""
     seed = st.session_state.get(SAMPLE_SEED, 0)
