@@ -228,9 +228,10 @@ def sample_latents() -> tuple[np.ndarray, str]:
 
 def sample_to_sliders() -> None:
     number = int(st.session_state["gen_sample_number"])
-    zs, source = sample_latents()
-    set_z(zs[number - 1], f"sample {number} from {source} (seed {st.session_state.get(SAMPLE_SEED, 0)})")
-    st.toast(f"Sample {number} is in the sliders at the top of the page", icon="🎲")  # they are out of view here
+    with state.friendly_errors("Putting the sample in the sliders"):  # the mixture may be fitted here first
+        zs, source = sample_latents()
+        set_z(zs[number - 1], f"sample {number} from {source} (seed {st.session_state.get(SAMPLE_SEED, 0)})")
+        st.toast(f"Sample {number} is in the sliders at the top of the page", icon="🎲")  # they are out of view here
 
 
 st.markdown("##### Samples")
