@@ -49,8 +49,9 @@ def set_z(z, label: str, base: bool = True) -> None:
     for d, key in enumerate(keys):
         st.session_state[key] = float(clipped[d])
     if base:
-        st.session_state[BASE] = {"z": clipped.tolist(), "label": label,
-                                  "clipped": int(np.sum(np.abs(clipped - z) > 1e-9))}
+        outside = np.abs(clipped - z) > 1e-9
+        st.session_state[BASE] = {"z": clipped.tolist(), "label": label, "clipped": int(outside.sum()),
+                                  "clipped_inactive": int((outside & ~active).sum())}
 
 
 def current_z() -> np.ndarray:
@@ -92,6 +93,9 @@ if handed is not None:
                    "Was it made with another model?", icon="⚠️")
     else:
         set_z(z, str(handed.get("label") or "another page"))
+        row = handed.get("row")
+        if isinstance(row, int) and 0 <= row < len(encoded):  # keep "Dataset point" on the point handed over
+            st.session_state[f"{prefix}_index"] = row
         st.success(f"Started from {st.session_state[BASE]['label']}", icon="🗺️")
 if any(key not in st.session_state for key in keys):  # first visit, or sliders dropped while on another page
     if LAST in st.session_state:
@@ -115,8 +119,12 @@ c4.button("Origin", icon=":material/center_focus_strong:", key="gen_origin", on_
 c5.button("Reset", icon=":material/restart_alt:", key="gen_reset", on_click=reset, width="stretch",
           help="Back to the starting point, undoing slider moves")
 base = st.session_state.get(BASE, {})
-clipped_note = (f" · {base['clipped']} value(s) were outside the sliders' ±{N_SIGMA:g}σ range and were clipped"
-                if base.get("clipped") else "")
+clipped_note = ""
+if base.get("clipped"):  # prior samples often fall outside the narrow range of the dimensions the data barely uses
+    inactive_part = (f", {base['clipped_inactive']} of them in inactive dimensions, which the decoder mostly ignores"
+                     if base.get("clipped_inactive") else "")
+    clipped_note = (f" · {base['clipped']} value(s) were outside their slider's range (±{N_SIGMA:g}σ of the data) "
+                    f"and were clipped{inactive_part}")
 st.caption(f"Starting point: **{base.get('label', '?')}**{clipped_note} · {int(active.sum())} of {dim} dimensions "
            "active (Var of the encoder mean > 0.01)")
 
@@ -210,7 +218,8 @@ with state.friendly_errors("The traversal grid"):
     button.button("Traverse around the current z", icon="🔁", key="gen_traverse")
     st.image(labelled_rows(grid, [f"z{d} · {kl[d]:.2f} nats" for d in dims], scale=2), output_format="PNG",
              caption=f"Each row sweeps one dimension from −{N_SIGMA:g}σ to +{N_SIGMA:g}σ around z (middle column), "
-                     "all others held fixed")
+                     "all others held fixed. Drawn for the sliders' z when the page loaded or a start button was "
+                     "pressed: after moving sliders, press \"Traverse around the current z\".")
 
 
 @st.cache_resource(show_spinner="Fitting a mixture to the encoder means…", max_entries=8)

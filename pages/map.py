@@ -72,8 +72,11 @@ def read_focus(event) -> None:
         st.session_state[FOCUS] = {"kind": "space", "xy": [float(point["x"]), float(point["y"])]}
 
 
-def open_in_generate(z: np.ndarray, label: str) -> None:
-    st.session_state[state.GENERATE_START] = {"z": [float(v) for v in z], "label": label}
+def open_in_generate(z: np.ndarray, label: str, row: int | None = None) -> None:
+    handed = {"z": [float(v) for v in z], "label": label}
+    if row is not None:  # Generate's "Dataset point" box then shows this point too
+        handed["row"] = int(row)
+    st.session_state[state.GENERATE_START] = handed
 
 
 def point_detail(row: int) -> None:
@@ -94,7 +97,7 @@ def point_detail(row: int) -> None:
     st.caption("8 nearest neighbours in latent space")
     thumbnails([split_images[i] for i in idx], [f"#{i} {label_name(i)}" for i in idx], ncols=4, size=84)
     if st.button("Open in Generate", icon="🎛️", key="open_point", on_click=open_in_generate,
-                 args=(z, f"#{row} ({label_name(row)})")):
+                 args=(z, f"#{row} ({label_name(row)})", row)):
         st.switch_page("pages/generate.py")
 
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from ui import state
+from vae_core import latent
 from vae_core.projection import ProjectionSpec
 
 PAGE = "pages/generate.py"
@@ -123,16 +124,29 @@ def test_a_latent_handed_over_puts_the_sliders_there_once(page, media):
     z = np.array([0.4 * s.max if i % 2 else 0.4 * s.min for i, s in enumerate(sorted(
         page.slider, key=lambda s: int(LABEL.match(s.label).group(1))))], dtype=np.float32)
     before_url = image_with(page, "decoded from").value[0]
-    page.session_state[state.GENERATE_START] = {"z": z.tolist(), "label": "#7 (seven)"}
+    page.session_state[state.GENERATE_START] = {"z": z.tolist(), "label": "#7 (seven)", "row": 7}
     page.run()
     assert not page.exception
     np.testing.assert_allclose(slider_z(page), z, rtol=1e-5, atol=1e-6)
     assert any("Started from #7 (seven)" in s.value for s in page.success)
+    assert next(n for n in page.number_input if n.key.endswith("_index")).value == 7  # the box names the point
     assert state.GENERATE_START not in page.session_state  # consumed
     assert image_with(page, "decoded from").value[0] != before_url
     page.run()  # consumed once: the message goes, the sliders stay
     assert not page.success
     np.testing.assert_allclose(slider_z(page), z, rtol=1e-5, atol=1e-6)
+
+
+def test_values_beyond_the_sliders_are_clipped_and_counted(page, reference):
+    _, encoded = reference
+    ranges = np.array([[s.min, s.max] for s in sorted(page.slider, key=lambda s: int(LABEL.match(s.label).group(1)))])
+    z = np.array([10 * ranges[0, 1], 0.0, 10 * ranges[2, 0], 0.0])  # two far outside, two inside
+    page.session_state[state.GENERATE_START] = {"z": z.tolist(), "label": "far away"}
+    page.run()
+    np.testing.assert_allclose(slider_z(page), [ranges[0, 1], 0, ranges[2, 0], 0], atol=1e-6)
+    note = next(c.value for c in page.caption if c.value.startswith("Starting point"))
+    assert "2 value(s) were outside their slider's range" in note
+    assert ("inactive" in note) == (not latent.active_dims(encoded.mu)[[0, 2]].all())
 
 
 def test_a_latent_of_the_wrong_size_is_refused_with_a_message(page):
@@ -189,8 +203,6 @@ def test_sample_grid_toggle_and_new_samples(page, media):
 
 def test_a_sample_of_the_grid_goes_into_the_sliders(page, media, reference):
     """Sample n of the grid (aggregate posterior, second seed) becomes the sliders' z and the decoded image."""
-    from vae_core import latent
-
     model, encoded = reference
     page.toggle(key="gen_aggregate").set_value(True).run()
     page.button(key="gen_new_samples").click().run()

@@ -45,6 +45,10 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     assert any("nearest neighbours" in c for c in captions)
     assert app.session_state["map_pick"] == row
     assert app.button(key="open_point").label == "Open in Generate"
+    app.button(key="open_point").click().run()  # hands this point's μ and row to Generate, which takes it
+    assert not app.exception
+    assert any(f"Started from #{row}" in s.value for s in app.success)
+    assert next(n for n in app.number_input if n.key.endswith("_index")).value == row
 
 
 def test_empty_space_decodes_that_spot(app):
