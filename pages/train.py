@@ -17,6 +17,7 @@ state.ensure_navigation()  # a direct link on a fresh server must still run app.
 
 JOB = "train_job"            # id of the run this session started (or watches)
 ANNOUNCED = "train_seen"     # id of the finished run whose end already triggered a full rerun
+NEWEST = "train_newest"      # folder of a run that just finished: selected once in the saved-model box
 CONFIRM = "train_confirm"    # folder waiting for a second click to be deleted
 FLASH = "train_flash"        # (kind, text) shown once after a delete
 OWN = "Your own pictures…"
@@ -46,7 +47,7 @@ else:
     dataset_name = choice
 missing = [s for s in sources if not s.available]
 if missing:
-    c2.caption("Not available here: " + " · ".join(f"**{s.name}** ({s.how_to_get})" for s in missing))
+    c2.caption("More datasets, once their files are here: " + " · ".join(f"**{s.name}** ({s.how_to_get})" for s in missing))
 
 c1, c2, c3, c4 = st.columns(4)
 latent_dim = c1.slider("Latent dimensions", 2, 64, 16, key="train_latent",
@@ -135,6 +136,8 @@ def run_panel(job_id: str) -> None:
         return
     if run.done and st.session_state.get(ANNOUNCED) != run.id:
         st.session_state[ANNOUNCED] = run.id
+        if run.epochs_kept:
+            st.session_state[NEWEST] = str(run.folder)  # the saved-model box below shows the new model
         st.rerun()  # the whole app: the sidebar lists the new model, Start comes back
     p = run.progress
     st.markdown(f"**{run.name}** · {run.dataset} · z={run.model_config.latent_dim}")
@@ -155,6 +158,10 @@ def run_panel(job_id: str) -> None:
     if run.status == training.FINISHED:
         st.success(f"Saved {kept} epoch(s) in `{run.folder}`. {headline(metrics, run.model_config.latent_dim)}",
                    icon="✅")
+        if metrics.get("active_units") == 0:
+            st.warning("No active units: the encoder maps every image to about the same z, so the decoder ignores z "
+                       "and all reconstructions look alike (posterior collapse). Train more epochs, add a KL warm-up "
+                       "of a few epochs, lower β, or set free bits.", icon="🫥")
     elif run.status == training.CANCELLED:
         if kept:
             st.warning(f"Cancelled. The model of epoch {kept} was kept in `{run.folder}`.", icon="⏹️")
@@ -241,6 +248,10 @@ for broken in (m for m in models if m.error):
 
 paths = [str(m.path) for m in models]
 by_path = {str(m.path): m for m in models}
+newest = st.session_state.pop(NEWEST, None)
+if newest is not None:
+    st.session_state["train_target"] = next((p for p in paths if Path(p).resolve() == Path(newest).resolve()),
+                                            st.session_state.get("train_target", paths[0]))
 target = st.selectbox("Model", paths, key="train_target", format_func=lambda p: f"{by_path[p].name} · {by_path[p].dataset or '?'}")
 info = by_path[target]
 c1, c2, c3 = st.columns(3)

@@ -5,6 +5,7 @@ import json
 import math
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,10 +90,16 @@ def test_trains_a_tiny_model_to_the_end(page, models):
     # The end of the run reran the whole app: the sidebar found the new model and selected it.
     assert at.session_state[state.MODEL] == str(folder)
     assert not at.button(key="train_start").disabled
+    assert Path(at.selectbox(key="train_target").value).resolve() == folder.resolve()  # the list shows it too
+    collapsed = any("No active units" in t for t in texts(at, "warning"))
+    assert collapsed == (metrics["active_units"] == 0)  # posterior collapse is named, and only then
 
 
-def test_cancel_keeps_the_last_finished_epoch(page, models):
+def test_cancel_keeps_the_last_finished_epoch(page, models, tiny_models_dir):
     at = page
+    shutil.copytree(tiny_models_dir / "digits-tiny", models / "older")
+    at.run()
+    at.selectbox(key="train_target").set_value(str(models / "older")).run()  # looking at another model
     at.selectbox(key="train_dataset").set_value("digits")
     at.number_input(key="train_epochs").set_value(40)
     at.select_slider(key="train_batch").set_value(128)
@@ -107,6 +114,8 @@ def test_cancel_keeps_the_last_finished_epoch(page, models):
     assert 1 <= len(kept) < 40
     assert f"epoch {len(kept)} was kept" in texts(at, "warning")[0]
     assert (models / "digits-z16-1" / "model.safetensors").is_file()
+    # the run's end moved the saved-model box to the model just kept
+    assert Path(at.selectbox(key="train_target").value).resolve() == (models / "digits-z16-1").resolve()
 
 
 def test_cancel_before_the_first_epoch_keeps_nothing(page, models):

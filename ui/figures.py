@@ -126,6 +126,7 @@ def loss_curves(history: list[dict], height: int = 300) -> dict:
                 fig.add_trace(go.Scatter(x=epochs[:len(values)], y=values, mode="lines+markers",
                                          name=f"{'−ELBO' if key == 'elbo' else key} ({split})",
                                          line=dict(color=color, dash=dash)))
+    fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)  # whole epochs, not 1.2, 1.4…
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="epoch",
                       yaxis_title="nats / image", legend=dict(orientation="h", y=-0.25))
     return fig.to_dict()
