@@ -149,7 +149,10 @@ def show_path(title: str, frames: np.ndarray) -> None:
         st.caption(f"{title} · mean step **{steps.mean():.2f}** · largest **{steps[worst]:.2f}** "
                    f"(between steps {worst + 1} and {worst + 2}) · pixel units 0–255")
     with right:
-        st.plotly_chart(figures.line_chart(steps, f"{title}: change per step", height=150),
+        # x = the step's first frame, numbered from 1 like the caption's "between steps k and k+1"
+        st.plotly_chart(figures.line_chart(steps, f"{title}: change per step", height=150,
+                                           x=np.arange(1, len(steps) + 1),
+                                           hover="from step %{x} to the next: %{y:.2f}<extra></extra>"),
                         key=f"steps_{title}", config={"displayModeBar": False})
 
 

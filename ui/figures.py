@@ -102,7 +102,9 @@ def mini_map(coords: np.ndarray, labels: np.ndarray, n_classes: int, marks: dict
         marker=dict(size=3, color=labels[::step], colorscale=class_colorscale(n_classes), cmin=-0.5,
                     cmax=n_classes - 0.5, opacity=0.35)))
     symbols = ["star", "diamond", "x", "circle-open", "square"]
-    for i, (name, points) in enumerate(marks.items()):
+    # paths first, single marks last: Plotly draws later traces on top, and an endpoint must not hide under a path
+    ordered = sorted(enumerate(marks.items()), key=lambda item: len(np.atleast_2d(item[1][1])) == 1)
+    for i, (name, points) in ordered:
         points = np.atleast_2d(points)
         fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers+lines" if name.endswith("path") else "markers",
                                  name=name, marker=dict(size=14 if len(points) == 1 else 9,
@@ -132,8 +134,10 @@ def loss_curves(history: list[dict], height: int = 300) -> dict:
     return fig.to_dict()
 
 
-def line_chart(y: np.ndarray, title: str, height: int = 160) -> dict:
-    fig = go.Figure(go.Scatter(y=np.asarray(y, dtype=np.float32), mode="lines+markers"))
+def line_chart(y: np.ndarray, title: str, height: int = 160, x: np.ndarray | None = None,
+               hover: str | None = None) -> dict:
+    fig = go.Figure(go.Scatter(x=None if x is None else np.asarray(x), y=np.asarray(y, dtype=np.float32),
+                               mode="lines+markers", hovertemplate=hover))
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=24, b=0), title=dict(text=title, font=dict(size=13)))
     return fig.to_dict()
 
