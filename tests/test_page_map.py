@@ -1,4 +1,5 @@
 """Map page under AppTest: an injected chart selection drives the detail panel (AppTest cannot click Plotly)."""
+import numpy as np
 import pytest
 
 from vae_core import checkpoint, data, explorer
@@ -43,6 +44,11 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     assert metrics["KL"] == f"{expected.kl[row]:.1f}"
     captions = [c.value for c in app.caption]
     assert any("nearest neighbours" in c for c in captions)
+    distances = np.linalg.norm(expected.mu - expected.mu[row], axis=1)
+    nearest = [int(i) for i in np.argsort(distances) if i != row][:8]  # brute force, apart from the app's index
+    shown = [int(c.split()[0][1:]) for c in captions if c.startswith("#") and c.split()[0][1:].isdigit()]
+    assert shown == nearest
+    assert len([im for im in app.main.image if not im.captions or not im.captions[0]]) >= 8  # their thumbnails
     assert app.session_state["map_pick"] == row
     assert app.button(key="open_point").label == "Open in Generate"
     app.button(key="open_point").click().run()  # hands this point's μ and row to Generate, which takes it

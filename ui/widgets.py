@@ -23,4 +23,8 @@ def thumbnails(arrays, captions: list[str] | None = None, ncols: int = 8, size: 
         cols = st.columns(ncols)
         for offset, array in enumerate(arrays[start:start + ncols]):
             with cols[offset]:
-                show_image(array, captions[start + offset] if captions else None, size=size)
+                # The caption as its own element: as st.image's caption, a caption wider than the image stretched
+                # the image to its width, so a row of equal thumbnails came out 60–100 px wide (and blurred).
+                show_image(array, None, size=size)
+                if captions:
+                    st.caption(captions[start + offset])
