@@ -47,7 +47,8 @@ else:
     dataset_name = choice
 missing = [s for s in sources if not s.available]
 if missing:
-    c2.caption("More datasets, once their files are here: " + " · ".join(f"**{s.name}** ({s.how_to_get})" for s in missing))
+    c2.caption("More datasets, once their files are here: "
+               + " · ".join(f"**{s.name}** ({s.how_to_get})" for s in missing))
 
 c1, c2, c3, c4 = st.columns(4)
 latent_dim = c1.slider("Latent dimensions", 2, 64, 16, key="train_latent",
