@@ -228,18 +228,18 @@ def aggregate_posterior(key: tuple, _mu: np.ndarray) -> latent.AggregatePosterio
 
 
 def sample_latents() -> tuple[np.ndarray, str]:
-    """The grid's latents: the same ones in the script and in the "to the sliders" callback (same toggle, seed)."""
+    """The grid's latents and where they come from: the same in the script and in the "to the sliders" callback."""
     seed = st.session_state.get(SAMPLE_SEED, 0)
     if st.session_state.get("gen_aggregate"):
-        return aggregate_posterior(cur.key, encoded.mu).sample(SAMPLES, seed), "the aggregate posterior"
-    return latent.prior_samples(SAMPLES, dim, seed), "the prior N(0, I)"
+        return aggregate_posterior(cur.key, encoded.mu).sample(SAMPLES, seed), f"the aggregate posterior (seed {seed})"
+    return latent.prior_samples(SAMPLES, dim, seed), f"the prior N(0, I) (seed {seed})"
 
 
 def sample_to_sliders() -> None:
     number = int(st.session_state["gen_sample_number"])
     with state.friendly_errors("Putting the sample in the sliders"):  # the mixture may be fitted here first
         zs, source = sample_latents()
-        set_z(zs[number - 1], f"sample {number} from {source} (seed {st.session_state.get(SAMPLE_SEED, 0)})")
+        set_z(zs[number - 1], f"sample {number} from {source}")
         st.toast(f"Sample {number} is in the sliders at the top of the page", icon="🎲")  # they are out of view here
 
 
@@ -257,4 +257,4 @@ with state.friendly_errors("Sampling"):
     zs, source = sample_latents()
     samples = model.decode_images(zs)
     st.image(imgs.to_png(imgs.grid(samples, ncols=8), 2), output_format="PNG",
-             caption=f"{SAMPLES} samples from {source} · seed {st.session_state.get(SAMPLE_SEED, 0)}")
+             caption=f"{SAMPLES} samples from {source}")

@@ -102,8 +102,8 @@ def mini_map(coords: np.ndarray, labels: np.ndarray, n_classes: int, marks: dict
         marker=dict(size=3, color=labels[::step], colorscale=class_colorscale(n_classes), cmin=-0.5,
                     cmax=n_classes - 0.5, opacity=0.35)))
     symbols = ["star", "diamond", "x", "circle-open", "square"]
-    # paths first, single marks last: Plotly draws later traces on top, and an endpoint must not hide under a path
-    ordered = sorted(enumerate(marks.items()), key=lambda item: len(np.atleast_2d(item[1][1])) == 1)
+    # paths first: Plotly draws later traces on top, and an endpoint must not hide under a path
+    ordered = sorted(enumerate(marks.items()), key=lambda item: not item[1][0].endswith("path"))
     for i, (name, points) in ordered:
         points = np.atleast_2d(points)
         fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers+lines" if name.endswith("path") else "markers",
