@@ -9,17 +9,17 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev data browser bench default-model clean help
+.PHONY: run test setup setup-dev data browser node assets bench default-model clean help
 
 help:
 	@echo "make run   - set up everything and open the app on http://127.0.0.1:$(PORT)"
 	@echo "make test  - set up everything and run the whole test suite (unit, AppTest, browser)"
 	@echo "make bench - print the benchmarks (slow: minutes)"
 
-run: setup data
+run: setup data assets
 	$(BIN)/python -m streamlit run app.py --server.address=127.0.0.1 --server.port=$(PORT)
 
-test: setup-dev data browser
+test: setup-dev data browser assets
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.installed
@@ -61,7 +61,34 @@ browser:
 	  echo "Chromium is missing: install Debian's 'chromium' package for the browser tests."; \
 	fi
 
-bench: setup-dev data browser
+# Browser assets (onnxruntime-web, Plotly.js) from the committed package-lock.json; Node and npm from apt when missing.
+# static/vendor/ is served by Streamlit at /app/static/vendor/ (enableStaticServing); nothing is fetched at run time.
+VENDOR := static/vendor
+ORT_DIST := node_modules/onnxruntime-web/dist
+VENDOR_FILES := $(ORT_DIST)/ort.wasm.min.mjs $(ORT_DIST)/ort-wasm-simd-threaded.mjs \
+	$(ORT_DIST)/ort-wasm-simd-threaded.wasm node_modules/plotly.js-dist-min/plotly.min.js
+
+node:
+	@if command -v npm >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Node.js and npm…"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)); \
+	else \
+	  echo "npm is missing: install Debian's 'nodejs' and 'npm' packages (the browser decoder needs them)."; exit 1; \
+	fi
+
+assets: $(VENDOR)/.installed
+
+node_modules/.package-lock.json: package-lock.json | node
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
+$(VENDOR)/.installed: node_modules/.package-lock.json
+	@mkdir -p $(VENDOR)
+	cp $(VENDOR_FILES) $(VENDOR)/
+	@touch $@
+
+bench: setup-dev data browser assets
 	$(BIN)/python bench/train_vs_reference.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/encode.py
@@ -75,4 +102,4 @@ default-model: setup data
 	  --channels 32 64 --hidden 128 --lr 1e-3 --out pretrained/digits-z8
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache
+	rm -rf $(VENV) .cache .pytest_cache node_modules $(VENDOR)
