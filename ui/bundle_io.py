@@ -28,6 +28,7 @@ from vae_core.model import VAEConfig
 from vae_core.projection import ProjectionSpec
 
 from . import state
+from .text import md_code, md_escape
 
 ENDPOINTS = "view_endpoints"                      # dict name -> bundle endpoint, written by pages, saved in views
 RESTORE_ENDPOINTS = "view_endpoints_to_restore"   # dict name -> endpoint from a loaded view, consumed by pages
@@ -219,7 +220,7 @@ def load_view_from_url() -> None:
         summary = apply_bundle(bundle)
     except VAEError as err:
         st.session_state[MESSAGE] = ("error", f"The view '{name[:60]}' was not opened: {err}")
-        st.error(st.session_state[MESSAGE][1], icon="⚠️")
+        st.error(md_escape(st.session_state[MESSAGE][1]), icon="⚠️")
         return
     st.session_state[MESSAGE] = ("success", summary)
     st.switch_page(PAGE_FILES[bundle.page] if bundle.page in PAGE_FILES else PAGE_FILES["map"])
@@ -252,9 +253,9 @@ def render_view_bundle(page: str = "map") -> None:
     level, text = st.session_state.pop(MESSAGE, None) or (None, None)  # shown once
     with st.expander("View bundle", icon="🔖", expanded=level is not None):
         if level == "error":
-            st.error(text, icon="⚠️")
+            st.error(md_escape(text), icon="⚠️")
         elif level == "success":
-            st.success(text, icon="🔖")
+            st.success(md_escape(text), icon="🔖")
         model_path = st.session_state.get(state.MODEL)
         if model_path and Path(model_path).is_dir():
             st.download_button("Download this view", data=_bundle_json_later(page),
@@ -270,6 +271,6 @@ def render_view_bundle(page: str = "map") -> None:
             if st.button("Save view", key="view_bundle_save", disabled=not name.strip()):
                 try:
                     path = save_view_file(name, bundle_to_json(view_bundle(st.session_state, page)))
-                    st.success(f"Saved. Open it later with `?view={path.stem}`", icon="💾")
+                    st.success(f"Saved. Open it later with {md_code(f'?view={path.stem}')}", icon="💾")
                 except VAEError as err:
-                    st.error(str(err), icon="⚠️")
+                    st.error(md_escape(err), icon="⚠️")

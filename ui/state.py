@@ -19,6 +19,8 @@ from vae_core import checkpoint, data, explorer
 from vae_core.errors import VAEError
 from vae_core.projection import Placer, ProjectionSpec, cached_projection
 
+from .text import md_escape
+
 log = logging.getLogger("vae_explorer")
 
 # Session-state keys shared between pages.
@@ -39,10 +41,10 @@ def friendly_errors(what: str = "This step"):
     try:
         yield
     except VAEError as err:
-        st.error(str(err), icon="⚠️")
+        st.error(md_escape(err), icon="⚠️")  # messages name files and models: escaped, never markup
     except Exception as err:  # noqa: BLE001 - the UI must never show a traceback; the log keeps it
         log.exception("%s failed", what)
-        st.error(f"{what} failed: {type(err).__name__}: {err}", icon="⚠️")
+        st.error(md_escape(f"{what} failed: {type(err).__name__}: {err}"), icon="⚠️")
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
