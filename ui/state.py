@@ -66,11 +66,33 @@ def get_model(path: str | Path) -> checkpoint.LoadedModel:
     return _load_model(str(path), mtime)
 
 
+class _Results:
+    """Heavy results shared by all sessions: {key: value}, with one lock per key being computed. Two sessions asking
+    for the same result wait for one computation; different results run side by side (one global lock made a
+    small model's map wait minutes behind another session's 70k-point UMAP)."""
+
+    def __init__(self):
+        self.values: dict = {}
+        self._locks: dict = {}
+        self._guard = threading.Lock()  # held only for dict bookkeeping, never while computing
+
+    def lock_for(self, key) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.RLock())
+
+    def put(self, key, value) -> None:
+        with self._guard:
+            if len(self.values) >= MAX_RESULTS:
+                self.values.pop(next(iter(self.values)))
+            self.values[key] = value
+            self._locks.pop(key, None)  # waiters still hold it; later callers find the value
+
+
 @st.cache_resource(show_spinner=False)
-def _results() -> tuple[dict, threading.RLock]:
-    """Heavy results shared by all sessions: {key: value}. A plain store, not a cached function per result,
-    so a progress bar can be drawn while computing (cached functions replay their elements on a hit)."""
-    return {}, threading.RLock()  # re-entrant: a projection memo computes the encoding memo
+def _results() -> _Results:
+    """A plain store, not a cached function per result, so a progress bar can be drawn while computing (cached
+    functions replay their elements on a hit)."""
+    return _Results()
 
 
 MAX_RESULTS = 48
@@ -78,16 +100,18 @@ MAX_RESULTS = 48
 
 def memo(key: tuple, compute, title: str | None = None):
     """`compute(progress)` once per key across sessions; with a progress bar titled `title` while it runs."""
-    store, lock = _results()
-    if key in store:
-        return store[key]
-    with lock:  # one heavy computation at a time: two sessions asking for the same map compute it once
-        if key not in store:
+    store = _results()
+    if key in store.values:
+        return store.values[key]
+    with store.lock_for(key):
+        value = store.values.get(key, _MISSING)
+        if value is _MISSING:
             value = _with_progress(title, compute) if title else compute(None)
-            if len(store) >= MAX_RESULTS:
-                store.pop(next(iter(store)))
-            store[key] = value
-        return store[key]
+            store.put(key, value)
+        return value
+
+
+_MISSING = object()
 
 
 def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> explorer.EncodedSplit:

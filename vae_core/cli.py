@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import VAEError
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141  # 141: as shells report SIGPIPE
 HEADLINE = ("elbo", "recon", "kl", "iwae_bound", "iwae_k", "iwae_n", "nll", "active_units")
 
 
@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         command = {"train": cmd_train, "eval": cmd_eval, "datasets": cmd_datasets}[args.command]
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return code
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -220,3 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the last finished epoch (if any) is saved", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """`… | head`: the reader left. Point stdout at /dev/null so the interpreter's final flush cannot raise
+    again (Python's documented recipe), and end quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
