@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import CheckpointError
+from .errors import CheckpointError, NumericError
 
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp() finite when a run starts to diverge
 
@@ -212,7 +212,12 @@ class VAE(nn.Module):
         z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
         if z.ndim == 1:
             z = z[None]
-        probs = torch.sigmoid(self.decode(z))
+        logits = self.decode(z)
+        if not bool(torch.isfinite(logits).all()):  # NaN would cast to 0: a black image and not a word about it
+            raise NumericError("The model produces non-finite values (NaN or infinity) when decoding this latent: "
+                               "its weights overflow float32. Retrain it with a lower learning rate, or pick "
+                               "another model.")
+        probs = torch.sigmoid(logits)
         images = (probs * 255.0).round().to(torch.uint8).cpu().numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
