@@ -24,6 +24,7 @@ from vae_core import checkpoint, explorer, paths
 from vae_core.bundle import (MAX_BYTES, ViewBundle, bundle_from_json, bundle_to_json, check_bundle_model,
                              check_bundle_rows)
 from vae_core.errors import VAEError
+from vae_core.folder_files import new_file_mode
 from vae_core.model import VAEConfig
 from vae_core.projection import ProjectionSpec
 
@@ -196,6 +197,7 @@ def save_view_file(name: str, text: str) -> Path:
     except OSError as err:
         raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
     try:
+        os.fchmod(fd, new_file_mode())  # the umask's permissions, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.link(tmp, path)  # fails if the name appeared meanwhile: never replaces someone's file

@@ -82,6 +82,7 @@ def is_read_only(folder) -> bool:
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, folder_files.new_file_mode())  # mkstemp's 0600 would hide the model from the group
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -352,3 +353,17 @@ def unique_model_dir(base_name: str, parent=None) -> Path:
         except FileExistsError:
             continue
     raise CheckpointError(f"no free folder name for {base!r} in {parent}; delete some old models")
+
+
+def prune_stale_caches(folder) -> list[str]:
+    """Delete cache/<hash>/ folders of weights the folder no longer holds (a resumed model's old maps and
+    encodings); returns the names removed. Nothing is removed when the current weights cannot be read."""
+    cache = Path(folder) / CACHE
+    try:
+        current = weights_hash(folder)
+        stale = [p for p in cache.iterdir() if p.is_dir() and not p.is_symlink() and p.name != current]
+    except (CheckpointError, OSError):
+        return []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in stale]
