@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae_core import checkpoint, data, explorer
+from vae_core import checkpoint, data, data_roots, explorer
 from vae_core.errors import VAEError
 from vae_core.projection import Placer, ProjectionSpec, cached_projection
 
@@ -49,6 +49,7 @@ def friendly_errors(what: str = "This step"):
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def get_dataset(name: str) -> data.Dataset:
+    data_roots.check_app_dataset(name)  # folders and zips only from the data roots (a config names any path)
     return data.load_dataset(name)
 
 

@@ -152,6 +152,8 @@ def cmd_train(args) -> int:
             bar.close()
         if created and args.out.is_dir() and not any(args.out.iterdir()):
             args.out.rmdir()  # a run that saved nothing leaves no empty folder in the model list
+    if args.resume and rank == 0:
+        checkpoint.prune_stale_caches(args.out)  # maps and encodings of the weights it started from
     if result.stopped == "diverged":
         print(f"error: {result.message}", file=sys.stderr)
         return EXIT_ERROR
