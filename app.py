@@ -7,6 +7,10 @@ setup_numba_cache()  # before anything imports umap/numba
 
 import torch  # noqa: E402
 
+from ui.preload import import_heavy_modules  # noqa: E402
+
+import_heavy_modules()  # before any page: see ui/preload.py
+
 from ui import sidebar  # noqa: E402
 
 st.set_page_config(page_title="VAE latent explorer", page_icon="🧭", layout="wide")

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import figures, state
+from ui.text import md_escape
 from ui.widgets import show_image, thumbnails
 from vae_core import images as imgs
 from vae_core import uploads
@@ -85,10 +86,10 @@ _, bad, done = result
 # --- bad files: one line each, naming the file and the reason --------------------------------------------------
 if len(bad) <= 5:
     for name, error in bad:
-        st.error(error, icon="🚫")
+        st.error(md_escape(error), icon="🚫")
 elif bad:
     st.error(f"**{len(bad)} files could not be used** (the others are below):\n\n"
-             + "\n".join(f"- {error}" for _, error in bad), icon="🚫")
+             + "\n".join(f"- {md_escape(error)}" for _, error in bad), icon="🚫")
 if not done:
     st.warning("None of the files could be encoded. Try a PNG or JPEG picture.", icon="📤")
     st.stop()
@@ -137,7 +138,7 @@ if clicked:
         done) else None
 focus = next((up for up in done if up.name == st.session_state.get(FOCUS)), done[0])
 with right:
-    st.markdown(f"**{focus.name}**")
+    st.markdown(f"**{md_escape(focus.name)}**")
     a, b = st.columns(2)
     with a:
         show_image(focus.input, "model input", size=140)
@@ -163,7 +164,7 @@ if len(done) > PER_PAGE:
     shown = done[(page - 1) * PER_PAGE:page * PER_PAGE]
 for up in shown:
     with st.container(border=True):
-        st.markdown(f"**{up.name}**")
+        st.markdown(f"**{md_escape(up.name)}**")
         c_orig, c_in, c_rec, c_chart, c_nums = st.columns([1, 1, 1, 2.2, 1.4])
         with c_orig:
             show_image(up.original if up.original is not None else up.input, "original", size=120)

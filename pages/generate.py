@@ -5,6 +5,7 @@ import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
 from ui import figures, state
+from ui.text import md_escape
 from ui.widgets import upscale_for
 from vae_core import images as imgs
 from vae_core import latent
@@ -96,7 +97,7 @@ if handed is not None:
         row = handed.get("row")
         if isinstance(row, int) and 0 <= row < len(encoded):  # keep "Dataset point" on the point handed over
             st.session_state[f"{prefix}_index"] = row
-        st.success(f"Started from {st.session_state[BASE]['label']}", icon="🗺️")
+        st.success(f"Started from {md_escape(st.session_state[BASE]['label'])}", icon="🗺️")
 if any(key not in st.session_state for key in keys):  # first visit, or sliders dropped while on another page
     if LAST in st.session_state:
         set_z(st.session_state[LAST], "", base=False)
@@ -125,7 +126,7 @@ if base.get("clipped"):  # prior samples often fall outside the narrow range of 
                      if base.get("clipped_inactive") else "")
     clipped_note = (f" · {base['clipped']} value(s) were outside their slider's range (±{N_SIGMA:g}σ of the data) "
                     f"and were clipped{inactive_part}")
-st.caption(f"Starting point: **{base.get('label', '?')}**{clipped_note} · {int(active.sum())} of {dim} dimensions "
+st.caption(f"Starting point: **{md_escape(base.get('label', '?'))}**{clipped_note} · {int(active.sum())} of {dim} dimensions "
            "active (Var of the encoder mean > 0.01)")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from ui import bundle_io, figures, state
+from ui.text import md_escape
 from ui.widgets import show_image
 from vae_core import animation, data, latent
 
@@ -111,7 +112,7 @@ def pick_endpoint(name: str, label: str, default_row: int, default_source: str =
         st.session_state.setdefault(f"{key}_class", min(default_class, len(names) - 1))
         c = st.selectbox("Class", range(len(names)), key=f"{key}_class", format_func=lambda i: names[i])
         if counts[c] == 0:
-            st.warning(f"No image of class {names[c]} in this split: its mean is the origin.", icon="⚠️")
+            st.warning(f"No image of class {md_escape(names[c])} in this split: its mean is the origin.", icon="⚠️")
         endpoint = Endpoint(means[c], f"mean of {names[c]} ({counts[c]} images)", None,
                             {"kind": "latent", "z": [float(v) for v in means[c]]})
     elif source == "Random (prior)":
@@ -123,7 +124,7 @@ def pick_endpoint(name: str, label: str, default_row: int, default_source: str =
         z = np.asarray(st.session_state[f"{key}_latent"], dtype=np.float32)
         endpoint = Endpoint(z, "latent from a view file", None, {"kind": "latent", "z": [float(v) for v in z]})
     st.session_state.setdefault(bundle_io.ENDPOINTS, {})[name] = endpoint.saved  # saved with the view
-    st.caption(f"**{endpoint.caption}**")  # short image captions: a caption wider than its image stretches it
+    st.caption(f"**{md_escape(endpoint.caption)}**")  # short image captions: a caption wider than its image stretches it
     left, right = st.columns(2)
     if endpoint.original is not None:
         with left:
@@ -243,10 +244,10 @@ def save_vector_form(default_name: str, vector: np.ndarray) -> None:
         if not name:
             st.warning("Give the vector a name first.", icon="⚠️")
         elif name in saved:
-            st.warning(f"A vector named “{name}” is already saved; choose another name.", icon="⚠️")
+            st.warning(f"A vector named “{md_escape(name)}” is already saved; choose another name.", icon="⚠️")
         else:
             saved[name] = [float(v) for v in vector]
-            st.toast(f"Saved “{name}”: reuse it here or in a view file.", icon="💾")
+            st.toast(f"Saved “{md_escape(name)}”: reuse it here or in a view file.", icon="💾")
 
 
 @st.fragment
@@ -262,7 +263,7 @@ def vector_body() -> None:
     if chosen is None:
         return
     vector_name, vector = chosen
-    st.caption(f"‖{vector_name}‖ = {np.linalg.norm(vector):.2f} (the typical spread of a latent dim is "
+    st.caption(f"‖{md_escape(vector_name)}‖ = {np.linalg.norm(vector):.2f} (the typical spread of a latent dim is "
                f"{float(encoded.spread.mean()):.2f})")
     left, right = st.columns([1, 2], gap="large")
     with left:
@@ -273,7 +274,7 @@ def vector_body() -> None:
         strength = st.slider("Strength", -2.0, 2.0, 1.0, step=0.1, key="vec_strength",
                              help="z + strength · vector; 0 is the point itself, negative goes the other way")
         result = latent.apply_vector(point.z, vector, strength)
-        st.caption(f"**{point.caption}** {strength:+.1f} · ({vector_name})")
+        st.caption(f"**{md_escape(point.caption)}** {strength:+.1f} · ({md_escape(vector_name)})")
         show_image(model.decode_images(result)[0], f"strength {strength:+.1f}", size=224)
         sweep = model.decode_images(np.stack([latent.apply_vector(point.z, vector, s) for s in STRENGTHS]))
         st.image(animation.strip_png(sweep, strip_scale(len(sweep), sweep.shape[1], width=600)),
@@ -308,10 +309,10 @@ def analogy_body() -> None:
             saved = st.session_state.setdefault(state.VECTORS, {})
             name = f"{a.caption} − {b.caption}"[:100]
             if name in saved:
-                st.warning(f"A vector named “{name}” is already saved.", icon="⚠️")
+                st.warning(f"A vector named “{md_escape(name)}” is already saved.", icon="⚠️")
             else:
                 saved[name] = [float(v) for v in latent.attribute_vector(b.z, a.z)]
-                st.toast(f"Saved “{name}”.", icon="💾")
+                st.toast(f"Saved “{md_escape(name)}”.", icon="💾")
 
 
 st.markdown("#### Interpolate")

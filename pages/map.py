@@ -3,6 +3,7 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, state
+from ui.text import md_escape
 from ui.widgets import show_image, thumbnails
 from vae_core import images as imgs
 from vae_core.projection import ProjectionSpec
@@ -82,7 +83,7 @@ def open_in_generate(z: np.ndarray, label: str, row: int | None = None) -> None:
 def point_detail(row: int) -> None:
     placer = cur.placer()
     z = encoded.mu[row]
-    st.markdown(f"**#{row} · {label_name(row)}**")
+    st.markdown(f"**#{row} · {md_escape(label_name(row))}**")
     left, right = st.columns(2)
     with left:
         show_image(split_images[row], "original")
@@ -117,7 +118,7 @@ def selection_detail(rows: list[int]) -> None:
     rows = sorted(set(rows))
     counts = np.bincount(encoded.labels[rows], minlength=len(names))
     top = ", ".join(f"{names[i]} {counts[i]}" for i in np.argsort(-counts)[:4] if counts[i])
-    st.markdown(f"**{len(rows):,} points selected** · {top}")
+    st.markdown(f"**{len(rows):,} points selected** · {md_escape(top)}")
     shown = rows[:64]
     sheet = imgs.to_png(imgs.grid(split_images[shown], ncols=8), 2)
     st.image(sheet, output_format="PNG", caption=f"{len(shown)} of {len(rows):,} selected images")

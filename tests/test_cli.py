@@ -176,3 +176,20 @@ def test_datasets_lists_every_source():
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line and not line.startswith(" ")}
     assert set(lines) >= {"fashion-mnist", "mnist", "digits"}
     assert "available" in lines["digits"].split()
+
+
+@pytest.mark.parametrize("command", ["eval", "datasets"])
+def test_a_closed_pipe_ends_quietly(trained, command):
+    """`python -m vae_core eval … | head -c 0`: the reader is gone before the JSON is written."""
+    folder, _ = trained
+    args = ["eval", folder, "--limit", "20", "--iw-samples", "0"] if command == "eval" else ["datasets"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_MODELS_DIR": os.environ["VAE_TEST_SCRATCH_MODELS"]}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `head` that has already exited
+    try:
+        proc = subprocess.run([sys.executable, "-m", "vae_core", *map(str, args)], cwd=ROOT, env=env,
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141, proc.stderr  # as a shell reports a process killed by SIGPIPE

@@ -24,10 +24,12 @@ from vae_core import checkpoint, explorer, paths
 from vae_core.bundle import (MAX_BYTES, ViewBundle, bundle_from_json, bundle_to_json, check_bundle_model,
                              check_bundle_rows)
 from vae_core.errors import VAEError
+from vae_core.folder_files import new_file_mode
 from vae_core.model import VAEConfig
 from vae_core.projection import ProjectionSpec
 
 from . import state
+from .text import md_code, md_escape
 
 ENDPOINTS = "view_endpoints"                      # dict name -> bundle endpoint, written by pages, saved in views
 RESTORE_ENDPOINTS = "view_endpoints_to_restore"   # dict name -> endpoint from a loaded view, consumed by pages
@@ -195,6 +197,7 @@ def save_view_file(name: str, text: str) -> Path:
     except OSError as err:
         raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
     try:
+        os.fchmod(fd, new_file_mode())  # the umask's permissions, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.link(tmp, path)  # fails if the name appeared meanwhile: never replaces someone's file
@@ -219,7 +222,7 @@ def load_view_from_url() -> None:
         summary = apply_bundle(bundle)
     except VAEError as err:
         st.session_state[MESSAGE] = ("error", f"The view '{name[:60]}' was not opened: {err}")
-        st.error(st.session_state[MESSAGE][1], icon="⚠️")
+        st.error(md_escape(st.session_state[MESSAGE][1]), icon="⚠️")
         return
     st.session_state[MESSAGE] = ("success", summary)
     st.switch_page(PAGE_FILES[bundle.page] if bundle.page in PAGE_FILES else PAGE_FILES["map"])
@@ -252,9 +255,9 @@ def render_view_bundle(page: str = "map") -> None:
     level, text = st.session_state.pop(MESSAGE, None) or (None, None)  # shown once
     with st.expander("View bundle", icon="🔖", expanded=level is not None):
         if level == "error":
-            st.error(text, icon="⚠️")
+            st.error(md_escape(text), icon="⚠️")
         elif level == "success":
-            st.success(text, icon="🔖")
+            st.success(md_escape(text), icon="🔖")
         model_path = st.session_state.get(state.MODEL)
         if model_path and Path(model_path).is_dir():
             st.download_button("Download this view", data=_bundle_json_later(page),
@@ -270,6 +273,6 @@ def render_view_bundle(page: str = "map") -> None:
             if st.button("Save view", key="view_bundle_save", disabled=not name.strip()):
                 try:
                     path = save_view_file(name, bundle_to_json(view_bundle(st.session_state, page)))
-                    st.success(f"Saved. Open it later with `?view={path.stem}`", icon="💾")
+                    st.success(f"Saved. Open it later with {md_code(f'?view={path.stem}')}", icon="💾")
                 except VAEError as err:
-                    st.error(str(err), icon="⚠️")
+                    st.error(md_escape(err), icon="⚠️")

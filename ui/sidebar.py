@@ -9,6 +9,7 @@ from vae_core import checkpoint, data
 from vae_core.paths import PRETRAINED_DIR
 
 from . import bundle_io, state
+from .text import md_escape
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -57,7 +58,7 @@ def render(page: str = "map") -> None:
         if st.session_state.get(state.MODEL) not in paths:
             st.session_state[state.MODEL] = default_model_path(models, dataset_name)
         if not of_dataset:
-            st.warning(f"No model for **{dataset_name}** yet: train one on the Train page.", icon="🏋️")
+            st.warning(f"No model for **{md_escape(dataset_name)}** yet: train one on the Train page.", icon="🏋️")
             return
         labels = {str(m.path): _model_label(m) for m in of_dataset}
         st.selectbox("Model", paths, key=state.MODEL, format_func=lambda p: labels.get(p, Path(p).name))

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae_core import checkpoint, data, explorer
+from vae_core import checkpoint, data, data_roots, explorer
 from vae_core.errors import VAEError
 from vae_core.projection import Placer, ProjectionSpec, cached_projection
+
+from .text import md_escape
 
 log = logging.getLogger("vae_explorer")
 
@@ -39,14 +41,15 @@ def friendly_errors(what: str = "This step"):
     try:
         yield
     except VAEError as err:
-        st.error(str(err), icon="⚠️")
+        st.error(md_escape(err), icon="⚠️")  # messages name files and models: escaped, never markup
     except Exception as err:  # noqa: BLE001 - the UI must never show a traceback; the log keeps it
         log.exception("%s failed", what)
-        st.error(f"{what} failed: {type(err).__name__}: {err}", icon="⚠️")
+        st.error(md_escape(f"{what} failed: {type(err).__name__}: {err}"), icon="⚠️")
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def get_dataset(name: str) -> data.Dataset:
+    data_roots.check_app_dataset(name)  # folders and zips only from the data roots (a config names any path)
     return data.load_dataset(name)
 
 
@@ -64,11 +67,33 @@ def get_model(path: str | Path) -> checkpoint.LoadedModel:
     return _load_model(str(path), mtime)
 
 
+class _Results:
+    """Heavy results shared by all sessions: {key: value}, with one lock per key being computed. Two sessions asking
+    for the same result wait for one computation; different results run side by side (one global lock made a
+    small model's map wait minutes behind another session's 70k-point UMAP)."""
+
+    def __init__(self):
+        self.values: dict = {}
+        self._locks: dict = {}
+        self._guard = threading.Lock()  # held only for dict bookkeeping, never while computing
+
+    def lock_for(self, key) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.RLock())
+
+    def put(self, key, value) -> None:
+        with self._guard:
+            if len(self.values) >= MAX_RESULTS:
+                self.values.pop(next(iter(self.values)))
+            self.values[key] = value
+            self._locks.pop(key, None)  # waiters still hold it; later callers find the value
+
+
 @st.cache_resource(show_spinner=False)
-def _results() -> tuple[dict, threading.RLock]:
-    """Heavy results shared by all sessions: {key: value}. A plain store, not a cached function per result,
-    so a progress bar can be drawn while computing (cached functions replay their elements on a hit)."""
-    return {}, threading.RLock()  # re-entrant: a projection memo computes the encoding memo
+def _results() -> _Results:
+    """A plain store, not a cached function per result, so a progress bar can be drawn while computing (cached
+    functions replay their elements on a hit)."""
+    return _Results()
 
 
 MAX_RESULTS = 48
@@ -76,16 +101,18 @@ MAX_RESULTS = 48
 
 def memo(key: tuple, compute, title: str | None = None):
     """`compute(progress)` once per key across sessions; with a progress bar titled `title` while it runs."""
-    store, lock = _results()
-    if key in store:
-        return store[key]
-    with lock:  # one heavy computation at a time: two sessions asking for the same map compute it once
-        if key not in store:
+    store = _results()
+    if key in store.values:
+        return store.values[key]
+    with store.lock_for(key):
+        value = store.values.get(key, _MISSING)
+        if value is _MISSING:
             value = _with_progress(title, compute) if title else compute(None)
-            if len(store) >= MAX_RESULTS:
-                store.pop(next(iter(store)))
-            store[key] = value
-        return store[key]
+            store.put(key, value)
+        return value
+
+
+_MISSING = object()
 
 
 def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> explorer.EncodedSplit:

@@ -7,8 +7,10 @@ attribute assignment, so a reader sees the old or the new value, never half of o
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import os
 import threading
 import time
 import uuid
@@ -18,14 +20,29 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae_core import train
+from vae_core import checkpoint, train
 from vae_core.data import Dataset
-from vae_core.errors import VAEError
+from vae_core.errors import TrainingError, VAEError
 from vae_core.model import VAEConfig
 
 log = logging.getLogger("vae_explorer")
 
 RUNNING, FINISHED, CANCELLED, FAILED = "running", "finished", "cancelled", "failed"
+LIMIT_VARIABLE = "VAE_MAX_TRAININGS"
+SHUTDOWN_WAIT_S = 120.0  # at shutdown, how long the runs get to reach their next step boundary
+
+
+def default_limit() -> int:
+    """Concurrent training runs: $VAE_MAX_TRAININGS, else half the CPU cores, at least 1 (each run uses the cores
+    torch gives it; more runs than that only slow every one of them down)."""
+    try:
+        return max(1, int(os.environ[LIMIT_VARIABLE]))
+    except (KeyError, ValueError):
+        return max(1, (os.cpu_count() or 1) // 2)
+
+
+class TrainingBusy(TrainingError):
+    """The server already runs as many trainings as it allows."""
 
 
 @dataclass
@@ -37,6 +54,8 @@ class TrainJob:
     model_config: VAEConfig
     train_config: train.TrainConfig
     started: float = field(default_factory=time.time)
+    owner: str = ""                            # id of the session that started it (cancelling asks the others)
+    resumed: bool = False                      # continues a saved model rather than a new folder
     status: str = RUNNING
     message: str = ""                          # the trainer's last epoch line, or the final outcome
     progress: train.Progress | None = None     # the latest step
@@ -113,16 +132,32 @@ def format_seconds(seconds: float | None) -> str:
 class JobRegistry:
     """All training runs of this server process, newest last."""
 
-    def __init__(self):
+    def __init__(self, limit: int | None = None):
         self._jobs: dict[str, TrainJob] = {}
         self._lock = threading.Lock()
+        self.limit = limit if limit is not None else default_limit()
+
+    def busy_message(self) -> str | None:
+        """Why a new run cannot start now, or None when it can."""
+        running = len(self.running())
+        if running < self.limit:
+            return None
+        return (f"The server is busy: {running} training run(s) already use its CPU (the limit is {self.limit}, "
+                f"set by ${LIMIT_VARIABLE}). Start yours when one of them ends.")
 
     def start(self, model_config: VAEConfig, train_config: train.TrainConfig, dataset: Dataset,
-              folder: Path) -> TrainJob:
-        """Start training into `folder` (new and empty, from checkpoint.unique_model_dir) on a daemon thread."""
+              folder: Path, owner: str = "", resume: bool = False) -> TrainJob:
+        """Train into `folder` (new and empty from checkpoint.unique_model_dir, or a saved model with resume=True)
+        on a daemon thread. Raises TrainingBusy at the limit, TrainingError when that folder is already training."""
         job = TrainJob(id=uuid.uuid4().hex[:12], folder=Path(folder), dataset=dataset.name,
-                       n_train=len(dataset.train_images), model_config=model_config, train_config=train_config)
-        with self._lock:
+                       n_train=len(dataset.train_images), model_config=model_config, train_config=train_config,
+                       owner=owner, resumed=resume)
+        with self._lock:  # the check and the insertion at once: two sessions cannot both take the last slot
+            running = [j for j in self._jobs.values() if not j.done]
+            if any(j.folder.resolve() == job.folder.resolve() for j in running):
+                raise TrainingError(f"{job.name} is being trained already; watch that run instead")
+            if len(running) >= self.limit:
+                raise TrainingBusy(self.busy_message() or "The server is busy")
             self._jobs[job.id] = job
         job.thread = threading.Thread(target=self._run, args=(job, dataset), name=f"train-{job.name}", daemon=True)
         job.thread.start()
@@ -164,7 +199,7 @@ class JobRegistry:
 
         try:
             result = train.train_model(job.model_config, job.train_config, dataset, job.folder,
-                                       callback=on_progress, should_stop=job.should_stop)
+                                       callback=on_progress, should_stop=job.should_stop, resume=job.resumed)
             job.result = result
             job.message = result.message
             job.status = {"finished": FINISHED, "cancelled": CANCELLED}.get(result.stopped, FAILED)
@@ -174,7 +209,10 @@ class JobRegistry:
             log.exception("Training %s failed", job.name)
             job.message, job.status = f"Training failed: {type(err).__name__}: {err}", FAILED
         finally:
-            _remove_if_empty(job.folder)
+            if job.resumed:
+                checkpoint.prune_stale_caches(job.folder)  # maps of the weights it started from are stale now
+            else:
+                _remove_if_empty(job.folder)
             job.finished_at = time.time()
             if job.status == RUNNING:  # only reached if the finally runs before a status was set
                 job.status = FAILED
@@ -182,8 +220,23 @@ class JobRegistry:
 
 @st.cache_resource(show_spinner=False)
 def shared_registry() -> JobRegistry:
-    """The server's one registry, shared by every session and rerun."""
-    return JobRegistry()
+    """The server's one registry, shared by every session and rerun. At shutdown (SIGTERM/SIGINT: Streamlit stops
+    its server and the interpreter exits) every run is stopped between two steps, keeping its last epoch, before
+    the interpreter tears the daemon threads down (that killed torch mid-step: "terminate called without an active
+    exception", or a half-written save)."""
+    registry = JobRegistry()
+    _at_interpreter_exit(lambda: registry.stop_all(timeout=SHUTDOWN_WAIT_S))
+    return registry
+
+
+def _at_interpreter_exit(callback) -> None:
+    """threading's own exit hook runs before daemon threads are abandoned (atexit runs too late for that)."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(callback)
+    else:  # not CPython ≥ 3.9: the best we have
+        import atexit
+        atexit.register(callback)
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -192,3 +245,14 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()  # only ever removes an empty directory
     except OSError:
         pass
+
+
+def resume_settings(loaded: checkpoint.LoadedModel, epochs: int) -> train.TrainConfig:
+    """The saved run's own training settings (train.json "config"), continued up to `epochs` in total."""
+    saved = loaded.train_info.get("config")
+    known = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    values = {k: v for k, v in saved.items() if k in known} if isinstance(saved, dict) else {}
+    try:
+        return dataclasses.replace(train.TrainConfig(**values), epochs=int(epochs))
+    except (TypeError, ValueError):  # a hand-edited train.json: its settings are not usable, the defaults are
+        return train.TrainConfig(epochs=int(epochs))

@@ -6,6 +6,8 @@ import streamlit as st
 
 from vae_core.images import to_png
 
+from .text import md_escape
+
 
 def upscale_for(shape: tuple[int, ...], target: int) -> int:
     """Integer scale so the image's side is about `target` px (browsers blur 28×28 when they upscale)."""
@@ -27,4 +29,4 @@ def thumbnails(arrays, captions: list[str] | None = None, ncols: int = 8, size: 
                 # the image to its width, so a row of equal thumbnails came out 60–100 px wide (and blurred).
                 show_image(array, None, size=size)
                 if captions:
-                    st.caption(captions[start + offset])
+                    st.caption(md_escape(captions[start + offset]))

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from . import paths
+from . import folder_files, paths
 from .errors import CheckpointError
 from .model import VAE, VAEConfig
 from .state_codec import decode_training_state, encode_training_state
@@ -70,6 +70,7 @@ class ModelInfo:
     read_only: bool
     modified: float
     error: str | None = None  # a broken folder is listed with its problem, not hidden
+    notes: list[str] = field(default_factory=list)  # fields of metrics.json / train.json that were ignored
 
 
 def is_read_only(folder) -> bool:
@@ -81,6 +82,7 @@ def is_read_only(folder) -> bool:
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, folder_files.new_file_mode())  # mkstemp's 0600 would hide the model from the group
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -146,27 +148,25 @@ def _missing(path: Path) -> CheckpointError:
 
 def _read_json(path: Path) -> dict:
     """metrics.json / train.json: a missing file is {}, a corrupt one is an error naming it."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is not readable JSON ({err}); delete or fix that file") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a JSON object, not {type(data).__name__}; delete or fix it")
-    return data
+    return folder_files.read_json_object(path)
+
+
+def _read_metrics(folder: Path) -> tuple[dict, list[str]]:
+    return folder_files.clean_metrics(_read_json(folder / METRICS))
 
 
 def _read_config(folder: Path) -> VAEConfig:
     path = folder / CONFIG
-    if not path.exists():
-        raise _missing(path)
     try:
-        return VAEConfig.from_json(path.read_text())
+        text = folder_files.read_text(path, folder_files.CONFIG_CAP)
+    except FileNotFoundError:
+        raise _missing(path) from None
+    try:
+        return VAEConfig.from_json(text)
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} cannot be read ({err})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path} is nested too deeply to be a config") from None
 
 
 def _not_safetensors(folder: Path, err: Exception) -> CheckpointError:
@@ -194,9 +194,10 @@ def load_checkpoint(folder, device: str = "cpu") -> LoadedModel:
         raise CheckpointError(f"model folder {folder} does not exist; pick one from the model list")
     config = _read_config(folder)
     weights_path = folder / WEIGHTS
-    if not weights_path.exists():
-        raise _missing(weights_path)
-    data = weights_path.read_bytes()  # one read: the hash is of exactly the bytes we load
+    try:  # one read: the hash is of exactly the bytes we load
+        data = folder_files.read_bytes(weights_path, folder_files.WEIGHTS_CAP)
+    except FileNotFoundError:
+        raise _missing(weights_path) from None
     try:
         state = load_safetensors_bytes(data)
     except (SafetensorError, ValueError, RuntimeError, TypeError) as err:
@@ -210,7 +211,7 @@ def load_checkpoint(folder, device: str = "cpu") -> LoadedModel:
                               "the run diverged; train again with a lower learning rate")
     model.load_state_dict(state)
     model.to(device).eval()
-    return LoadedModel(model=model, config=config, metrics=_read_json(folder / METRICS),
+    return LoadedModel(model=model, config=config, metrics=_read_metrics(folder)[0],
                        train_info=_read_json(folder / TRAIN), path=folder,
                        weights_hash=hashlib.sha256(data).hexdigest()[:16])
 
@@ -225,6 +226,7 @@ def load_training_state(folder) -> dict | None:
     path = folder / OPTIMIZER
     if not path.exists():
         return None
+    folder_files.check_regular(path, folder_files.WEIGHTS_CAP)
     state, saved_for = decode_training_state(path)
     if saved_for != weights_hash(folder):
         warnings.warn(f"{path} belongs to other weights (interrupted save); ignoring it")
@@ -237,6 +239,7 @@ def weights_hash(folder) -> str:
     path = Path(folder) / WEIGHTS
     digest = hashlib.sha256()
     try:
+        folder_files.check_regular(path, folder_files.WEIGHTS_CAP)
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -246,22 +249,21 @@ def weights_hash(folder) -> str:
 
 
 # --- the model list ------------------------------------------------------------------------------
-def _epochs_trained(train_info: dict) -> int:
-    if isinstance(train_info.get("history"), list):
-        return len(train_info["history"])
-    return int(train_info.get("epochs", 0) or 0)
-
-
 def _describe(folder: Path) -> ModelInfo:
-    weights_path = folder / WEIGHTS
-    modified = (weights_path if weights_path.exists() else folder).stat().st_mtime
+    """One folder's entry. Never raises: whatever is wrong with the folder becomes its `error`, so one bad
+    folder cannot take the list (and with it every page's sidebar) down."""
     info = ModelInfo(path=folder, name=folder.name, dataset="", latent_dim=0, epochs=0, metrics={},
-                     read_only=is_read_only(folder), modified=modified)
+                     read_only=False, modified=0.0)
     try:
+        info.read_only = is_read_only(folder)
+        weights_path = folder / WEIGHTS
+        info.modified = (weights_path if weights_path.exists() else folder).stat().st_mtime
         config = _read_config(folder)
         info.dataset, info.latent_dim = config.dataset, config.latent_dim
-        if not weights_path.exists():
-            raise _missing(weights_path)
+        try:
+            folder_files.check_regular(weights_path, folder_files.WEIGHTS_CAP)
+        except FileNotFoundError:
+            raise _missing(weights_path) from None
         try:  # reads only the header: cheap even for many models
             with safe_open(weights_path, "pt") as handle:
                 found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
@@ -270,10 +272,13 @@ def _describe(folder: Path) -> ModelInfo:
         with torch.device("meta"):  # shapes only: no memory, no init cost
             expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
         _check_shapes(folder, expected, found)
-        info.metrics = _read_json(folder / METRICS)
-        info.epochs = _epochs_trained(_read_json(folder / TRAIN))
+        info.metrics, notes = _read_metrics(folder)
+        info.epochs, epoch_notes = folder_files.epochs_trained(_read_json(folder / TRAIN))
+        info.notes = notes + epoch_notes
     except CheckpointError as err:
         info.error = str(err)
+    except Exception as err:  # noqa: BLE001 - anything else a hand-made folder can trigger is still its own fault
+        info.error = f"{folder} cannot be read as a model ({type(err).__name__}: {err})"
     return info
 
 
@@ -282,10 +287,11 @@ def list_models(dirs: list[Path] | None = None) -> list[ModelInfo]:
     found: list[ModelInfo] = []
     for parent in dirs if dirs is not None else [paths.models_dir(), paths.PRETRAINED_DIR]:
         parent = Path(parent)
-        if not parent.is_dir():
+        try:
+            folders = [p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")
+                       and ((p / CONFIG).exists() or (p / WEIGHTS).exists())]
+        except OSError:  # missing or unreadable: nothing to list there
             continue
-        folders = [p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and ((p / CONFIG).exists() or (p / WEIGHTS).exists())]
         found.extend(sorted((_describe(p) for p in folders), key=lambda m: (-m.modified, m.name)))
     return found
 
@@ -347,3 +353,17 @@ def unique_model_dir(base_name: str, parent=None) -> Path:
         except FileExistsError:
             continue
     raise CheckpointError(f"no free folder name for {base!r} in {parent}; delete some old models")
+
+
+def prune_stale_caches(folder) -> list[str]:
+    """Delete cache/<hash>/ folders of weights the folder no longer holds (a resumed model's old maps and
+    encodings); returns the names removed. Nothing is removed when the current weights cannot be read."""
+    cache = Path(folder) / CACHE
+    try:
+        current = weights_hash(folder)
+        stale = [p for p in cache.iterdir() if p.is_dir() and not p.is_symlink() and p.name != current]
+    except (CheckpointError, OSError):
+        return []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in stale]

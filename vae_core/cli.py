@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import VAEError
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141  # 141: as shells report SIGPIPE
 HEADLINE = ("elbo", "recon", "kl", "iwae_bound", "iwae_k", "iwae_n", "nll", "active_units")
 
 
@@ -152,6 +152,8 @@ def cmd_train(args) -> int:
             bar.close()
         if created and args.out.is_dir() and not any(args.out.iterdir()):
             args.out.rmdir()  # a run that saved nothing leaves no empty folder in the model list
+    if args.resume and rank == 0:
+        checkpoint.prune_stale_caches(args.out)  # maps and encodings of the weights it started from
     if result.stopped == "diverged":
         print(f"error: {result.message}", file=sys.stderr)
         return EXIT_ERROR
@@ -210,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         command = {"train": cmd_train, "eval": cmd_eval, "datasets": cmd_datasets}[args.command]
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return code
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -220,3 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the last finished epoch (if any) is saved", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """`… | head`: the reader left. Point stdout at /dev/null so the interpreter's final flush cannot raise
+    again (Python's documented recipe), and end quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE

@@ -24,3 +24,7 @@ class CheckpointError(VAEError):
 
 class TrainingError(VAEError):
     """Training cannot go on (for example the loss became NaN/inf)."""
+
+
+class NumericError(VAEError):
+    """A model computes NaN or infinity (finite but huge weights overflow float32)."""

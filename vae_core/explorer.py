@@ -16,6 +16,7 @@ from . import metrics
 from .checkpoint import LoadedModel
 from .data import Dataset
 from .errors import VAEError
+from .folder_files import new_file_mode
 
 SPLITS = ("test", "train", "all")
 
@@ -59,6 +60,7 @@ def split_images(dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
 def _save_npz_atomic(path: Path, arrays: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.fchmod(fd, new_file_mode())  # the umask's permissions, not mkstemp's 0600
     os.close(fd)
     try:
         np.savez(tmp, **arrays)

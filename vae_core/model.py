@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import CheckpointError
+from .errors import CheckpointError, NumericError
 
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp() finite when a run starts to diverge
 
@@ -33,19 +34,27 @@ class VAEConfig:
     class_names: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        problems = _type_problems(self)  # before any int(): "8" or 8.5 must be refused, not silently converted
+        if problems:
+            raise ValueError("; ".join(problems))
         self.image_shape = tuple(int(v) for v in self.image_shape)
         self.channels = tuple(int(v) for v in self.channels)
         self.class_names = list(self.class_names)
         c, h, w = self.image_shape if len(self.image_shape) == 3 else (0, 0, 0)
-        problems = []
-        if len(self.image_shape) != 3 or c not in (1, 3) or h != w or h < 8 or h % 4:
-            problems.append(f"image_shape {self.image_shape} must be (1 or 3, S, S) with S a multiple of 4, ≥ 8")
+        if len(self.image_shape) != 3 or c not in (1, 3) or h != w or h < 8 or h % 4 or h > MAX_SIDE:
+            problems.append(f"image_shape {self.image_shape} must be (1 or 3, S, S) with S a multiple of 4, "
+                            f"8 ≤ S ≤ {MAX_SIDE}")
         if not 2 <= int(self.latent_dim) <= 64:
             problems.append(f"latent_dim {self.latent_dim} must be between 2 and 64")
-        if len(self.channels) != 2 or min(self.channels) < 1:
-            problems.append(f"channels {self.channels} must be two positive widths")
+        if len(self.channels) != 2 or min(self.channels) < 1 or max(self.channels) > MAX_WIDTH:
+            problems.append(f"channels {self.channels} must be two widths between 1 and {MAX_WIDTH}")
         if self.hidden < 0 or self.beta < 0 or self.warmup_epochs < 0 or self.free_bits < 0:
             problems.append("hidden, beta, warmup_epochs and free_bits must be ≥ 0")
+        if self.hidden > MAX_HIDDEN:
+            problems.append(f"hidden {self.hidden} must be at most {MAX_HIDDEN}")
+        if not problems and _parameter_estimate(self) > MAX_PARAMETERS:
+            problems.append(f"this network would have about {_parameter_estimate(self):,} parameters, more than "
+                            f"the {MAX_PARAMETERS:,} this app handles; use smaller images, channels or hidden")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -72,6 +81,52 @@ class VAEConfig:
         if not isinstance(data, dict):
             raise CheckpointError("config.json must hold a JSON object")
         return cls.from_dict(data)
+
+
+# Sizes beyond which a config is refused: a config.json is data anyone can write, and building a VAE from
+# channels [1e9, 1e9] would try to allocate terabytes. The shipped models are far below every cap.
+MAX_SIDE, MAX_WIDTH, MAX_HIDDEN, MAX_PARAMETERS, MAX_CLASSES = 256, 1024, 8192, 100_000_000, 10_000
+
+
+def _whole(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _type_problems(config: "VAEConfig") -> list[str]:
+    """Each field of its own type: whole numbers for sizes, finite numbers for weights, text for names."""
+    problems = []
+    for name in ("image_shape", "channels"):
+        value = getattr(config, name)
+        if not isinstance(value, (list, tuple)) or not all(_whole(v) for v in value):
+            problems.append(f"{name} {value!r} must be a list of whole numbers")
+    for name in ("latent_dim", "hidden"):
+        if not _whole(getattr(config, name)):
+            problems.append(f"{name} {getattr(config, name)!r} must be a whole number")
+    for name in ("beta", "warmup_epochs", "free_bits"):
+        if not _real(getattr(config, name)):
+            problems.append(f"{name} {getattr(config, name)!r} must be a finite number")
+    if not isinstance(config.binarize, bool):
+        problems.append(f"binarize {config.binarize!r} must be true or false")
+    if not isinstance(config.dataset, str):
+        problems.append(f"dataset {config.dataset!r} must be text")
+    names = config.class_names
+    if not isinstance(names, (list, tuple)) or len(names) > MAX_CLASSES or not all(isinstance(n, str) for n in names):
+        problems.append(f"class_names must be a list of at most {MAX_CLASSES:,} texts")
+    return problems
+
+
+def _parameter_estimate(config: "VAEConfig") -> int:
+    """The VAE's parameter count, from the config alone (weights only; biases are a rounding error)."""
+    c, s, _ = config.image_shape
+    c1, c2 = config.channels
+    flat, d, hidden = c2 * (s // 4) ** 2, config.latent_dim, config.hidden
+    convs = 2 * 16 * (c * c1 + c1 * c2)
+    dense = (2 * flat * hidden + 3 * d * hidden) if hidden else 3 * d * flat
+    return convs + dense
 
 
 class VAE(nn.Module):
@@ -157,7 +212,12 @@ class VAE(nn.Module):
         z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
         if z.ndim == 1:
             z = z[None]
-        probs = torch.sigmoid(self.decode(z))
+        logits = self.decode(z)
+        if not bool(torch.isfinite(logits).all()):  # NaN would cast to 0: a black image and not a word about it
+            raise NumericError("The model produces non-finite values (NaN or infinity) when decoding this latent: "
+                               "its weights overflow float32. Retrain it with a lower learning rate, or pick "
+                               "another model.")
+        probs = torch.sigmoid(logits)
         images = (probs * 255.0).round().to(torch.uint8).cpu().numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import paths
 from .errors import VAEError
+from .folder_files import new_file_mode
 from .placement import LatentAt, Placer  # re-exported: a map and its placer are used together
 
 __all__ = ["ProjectionSpec", "fit_projection", "cached_projection", "Placer", "LatentAt"]
@@ -159,6 +160,7 @@ def _save_atomic(path: Path, coords: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())  # the umask's permissions, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             np.save(f, coords, allow_pickle=False)
         os.replace(tmp, path)

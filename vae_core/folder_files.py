@@ -1,0 +1,154 @@
+"""Reading the files of a model folder defensively: a model folder is data anyone could have dropped in place.
+
+Only regular files are read (a FIFO named config.json must not block the server, a device must not stream
+forever), and each kind has a size cap checked on the open file before reading. metrics.json fields of the wrong
+type are dropped with a note instead of breaking a table later.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from pathlib import Path
+
+from .errors import CheckpointError
+
+MB = 1 << 20
+CONFIG_CAP = 1 * MB          # a config.json is ~1 kB, even with a thousand class names it stays far below this
+JSON_CAP = 16 * MB           # train.json grows by ~300 bytes an epoch
+WEIGHTS_CAP = 1024 * MB      # VAEConfig caps the parameter count well below this (float32)
+
+
+def _open_regular(path: Path, cap: int) -> int:
+    """An fd on `path`, checked to be a regular file of at most `cap` bytes. O_NONBLOCK: opening a FIFO for
+    reading would otherwise wait for a writer forever; with it, fstat then tells us what we opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise CheckpointError(f"{path} cannot be opened ({err.strerror or err})") from None
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = f"{path} is not a regular file; delete it or replace it with the real file"
+    elif info.st_size > cap:
+        problem = (f"{path} is {info.st_size / MB:,.1f} MB, more than the {cap / MB:,.0f} MB a model folder's "
+                   f"{path.name} may hold")
+    if problem:
+        os.close(fd)
+        raise CheckpointError(problem)
+    return fd
+
+
+def check_regular(path: Path, cap: int) -> None:
+    """Raise CheckpointError unless `path` is a regular file within `cap` (FileNotFoundError when missing)."""
+    os.close(_open_regular(Path(path), cap))
+
+
+def read_bytes(path: Path, cap: int) -> bytes:
+    """The bytes of a regular file within `cap`; FileNotFoundError when missing, CheckpointError otherwise."""
+    path = Path(path)
+    fd = _open_regular(path, cap)
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(cap + 1)  # a file that grew after fstat still stops at the cap
+    except OSError as err:
+        raise CheckpointError(f"{path} cannot be read ({err.strerror or err})") from None
+    if len(data) > cap:
+        raise CheckpointError(f"{path} is larger than the {cap / MB:,.0f} MB a model folder's {path.name} may hold")
+    return data
+
+
+def read_text(path: Path, cap: int) -> str:
+    try:
+        return read_bytes(path, cap).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"{path} is not UTF-8 text ({err})") from None
+
+
+def read_json_object(path: Path, cap: int = JSON_CAP) -> dict:
+    """metrics.json / train.json: a missing file is {}, anything else unreadable is an error naming it."""
+    try:
+        text = read_text(path, cap)
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise CheckpointError(f"{path} is not readable JSON ({err}); delete or fix that file") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, not {type(data).__name__}; delete or fix it")
+    return data
+
+
+# --- metrics.json: each field has one type; others are dropped with a note --------------------------------------
+def _number(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _numbers(v) -> bool:
+    return isinstance(v, list) and all(_number(x) for x in v)
+
+
+METRIC_TYPES = {
+    **dict.fromkeys(("elbo", "recon", "kl", "iwae_bound", "nll", "images_per_s", "seconds"), _number),
+    **dict.fromkeys(("n_images", "active_units", "iwae_k", "iwae_n", "epochs", "seed"), _count),
+    "kl_per_dim": _numbers,
+    "binarized": lambda v: isinstance(v, bool),
+    "dataset": lambda v: isinstance(v, str),
+}
+
+
+def clean_metrics(raw: dict) -> tuple[dict, list[str]]:
+    """(metrics with every known field of its expected type, notes naming the fields dropped). Unknown fields
+    are kept as they are (nothing shows them); NaN/inf become None, which every reader already treats as absent."""
+    clean, dropped = {}, []
+    for key, value in raw.items():
+        check = METRIC_TYPES.get(key)
+        if check is not None and not check(value):
+            dropped.append(f"{key} ({type(value).__name__})")
+            continue
+        clean[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+    notes = [f"metrics.json: ignored field(s) of the wrong type: {', '.join(dropped)}"] if dropped else []
+    return clean, notes
+
+
+def epochs_trained(train_info: dict) -> tuple[int, list[str]]:
+    """Finished epochs from train.json (its history, else an "epochs" count), and a note when neither is usable."""
+    history = train_info.get("history")
+    if isinstance(history, list):
+        return len(history), []
+    epochs = train_info.get("epochs", 0)
+    if _count(epochs):
+        return epochs, []
+    return 0, [f"train.json: ignored \"epochs\" of type {type(epochs).__name__}"]
+
+
+# --- writing: the usual permissions ----------------------------------------------------------------------------
+def new_file_mode() -> int:
+    """0o666 less the process umask: what open() would give a new file. tempfile.mkstemp creates 0600 files, which
+    made saved models and caches unreadable to the group (a shared lab folder, a web server user). The umask is
+    read from /proc (os.umask can only be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o666 & ~_UMASK_AT_IMPORT
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK_AT_IMPORT = _read_umask()  # fallback where /proc is missing; import time is early and single-threaded
