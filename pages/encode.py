@@ -7,9 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import figures, state
+from ui.page_state import short
 from ui.widgets import show_image, thumbnails
 from vae_core import images as imgs
-from vae_core import uploads
+from vae_core import data, uploads
 
 state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
@@ -36,16 +37,35 @@ with st.expander("📷 Take a photo"):
     photo = st.camera_input("Photo", key="encode_camera", label_visibility="collapsed") if st.toggle(
         "Turn on the camera", key="encode_camera_on") else None
 
+
+
+def show_kept() -> None:
+    """Pictures encoded earlier in this session (the uploader empties when the page is left): shown, not forgotten."""
+    kept = st.session_state.get(state.UPLOADS) or []
+    if not kept:
+        st.info("Upload a picture (a digit, a piece of clothing, anything) to see how the model sees it.", icon="📤")
+        return
+    st.markdown(f"##### Kept from earlier in this session ({len(kept)})")
+    st.caption("Their model inputs and how this model redraws them; the Interpolate page offers them as endpoints. "
+               "Upload them again to see the map, neighbours and numbers.")
+    inputs = [up["input"] for up in kept if up.get("input") is not None
+              and tuple(up["input"].shape[:2]) == tuple(cur.loaded.config.image_shape[1:])]
+    redrawn = list(cur.loaded.model.decode_images(cur.loaded.model.encode_means(data.to_tensor(np.stack(inputs)))[0])
+                   ) if inputs else []
+    shown = kept[-32:]
+    thumbnails([up["input"] for up in shown], [short(str(up.get("name", "")), 24) for up in shown], ncols=8, size=56)
+    if redrawn:
+        st.caption("redrawn by the model")
+        thumbnails(redrawn[-32:], None, ncols=8, size=56)
+    if st.button("Forget them", key="encode_forget"):
+        st.session_state[state.UPLOADS] = []
+        st.rerun()
+
+
 picked = list(files or []) + ([photo] if photo is not None else [])
 if not picked:
-    kept = st.session_state.get(state.UPLOADS) or []
-    if kept:
-        st.caption(f"{len(kept)} picture(s) encoded earlier in this session are kept for the Interpolate page.")
-        if st.button("Forget them", key="encode_forget"):
-            st.session_state[state.UPLOADS] = []
-            st.rerun()
-    else:
-        st.info("Upload a picture (a digit, a piece of clothing, anything) to see how the model sees it.", icon="📤")
+    with state.friendly_errors("Showing the kept pictures"):
+        show_kept()
     st.stop()
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from ui import figures, state
+from ui import figures, state, url
+from ui.state_items import GENERATE_Z
 from ui.widgets import upscale_for
 from vae_core import images as imgs
 from vae_core import latent
@@ -188,7 +189,7 @@ def explorer() -> None:
             with st.expander(f"{dim - TOP} more dimensions (lower KL)"):
                 sliders(order[TOP:])
     z = current_z()
-    st.session_state["generate_z"] = [float(v) for v in z]  # a view bundle saves the sliders from here
+    st.session_state[GENERATE_Z] = [float(v) for v in z]  # declared state: the link and view bundles carry it
     st.session_state[LAST] = z.tolist()
     with middle, state.friendly_errors("Decoding"):
         image = model.decode_images(z)[0]
@@ -202,6 +203,7 @@ def explorer() -> None:
         st.image(mini_map_png(xy), output_format="PNG", width="stretch")
         st.caption(f"Where this z lands on the Map's {cur.spec.method.upper()} ({len(encoded):,} {cur.split} points, "
                    "placed by its nearest encoded neighbours; ✚ marks z)")
+    url.publish()  # a slider move reruns only this fragment: the address bar follows z
 
 
 explorer()

@@ -8,7 +8,7 @@ import streamlit as st
 from vae_core import checkpoint, data
 from vae_core.paths import PRETRAINED_DIR
 
-from . import bundle_io, state
+from . import bundle_io, state, url
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -36,12 +36,13 @@ def _model_label(info: checkpoint.ModelInfo) -> str:
 
 
 def render(page: str = "map") -> None:
-    bundle_io.load_view_from_url()  # first: a ?view= link may set the dataset and model below
     sources = _sources()
     available = [s.name for s in sources if s.available]
     models = list_models()
     model_datasets = sorted({m.dataset for m in models if m.dataset})
     choices = list(dict.fromkeys(available + model_datasets))
+    url.read(page, models, choices)   # first: a link may set the dataset and model below
+    bundle_io.load_view_from_url()  # then a ?view= bundle, which sets them too
     if state.DATASET not in st.session_state or st.session_state[state.DATASET] not in choices:
         st.session_state[state.DATASET] = data.default_dataset_name() if data.default_dataset_name() in choices else (
             choices[0] if choices else "digits")
