@@ -26,7 +26,8 @@ class VAEConfig:
     channels: tuple[int, int] = (16, 32)  # conv widths: 16-32 trains ~2x faster than 32-64 on CPU, as good per epoch
     hidden: int = 256             # FC width between convs and latent; with 16-32 the file stays ~3.2 MB
     beta: float = 1.0             # weight of KL in the loss (beta-VAE); 1 = the true ELBO
-    warmup_epochs: float = 0.0    # anneal the KL weight 0 -> beta over this many epochs (avoids collapse)
+    warmup_epochs: float = 1.0    # anneal the KL weight 0 -> beta over this many epochs: avoids posterior collapse
+                                  # early on (both shipped models were trained with it)
     free_bits: float = 0.0        # per-dim KL floor in nats while training (0 = off); reports stay unclamped
     binarize: bool = False        # dynamic binarisation: needed for NLL numbers comparable to papers
     dataset: str = ""             # which dataset the model was trained on (self-describing checkpoint)
