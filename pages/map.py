@@ -133,8 +133,13 @@ def selection_detail(rows: list[int]) -> None:
     shown = rows[:64]
     sheet = imgs.to_png(imgs.grid(split_images[shown], ncols=8), 2)
     st.image(sheet, output_format="PNG", caption=f"{len(shown)} of {len(rows):,} selected images")
-    st.download_button("Download this grid (PNG)", data=sheet, file_name="selection.png", mime="image/png",
+    c1, c2 = st.columns(2)
+    c1.download_button("Download this grid (PNG)", data=sheet, file_name="selection.png", mime="image/png",
                        on_click="ignore", key="selection_png", icon="⬇️")
+    c2.download_button(f"Download the {len(rows):,} selected points as CSV", data=lambda: export_csv(rows),
+                       file_name=f"{cur.loaded.path.name}-selection.csv", mime="text/csv", on_click="ignore",
+                       key="selection_csv", icon="⬇️", help="index, label, μ (all dims), map coordinates, "
+                                                            "reconstruction error and KL of the selected points")
     mean_z = encoded.mu[rows].mean(axis=0)
     c1, c2 = st.columns([1, 2])
     with c1:
@@ -150,13 +155,14 @@ def selection_detail(rows: list[int]) -> None:
             st.switch_page("pages/generate.py")
 
 
-def export_csv() -> bytes:
+def export_csv(rows=None) -> bytes:
+    """`rows` (all points when None) as CSV: index, label, μ, map x/y, reconstruction error, KL."""
     import io
     buffer = io.StringIO()
     dims = encoded.mu.shape[1]
     header = ["index", "label", *[f"mu_{d}" for d in range(dims)], "map_x", "map_y", "recon_error", "kl"]
     buffer.write(",".join(header) + "\n")
-    for row in range(len(encoded)):
+    for row in (range(len(encoded)) if rows is None else rows):
         values = [str(row), label_name(row).replace(",", " "), *[f"{v:.6g}" for v in encoded.mu[row]],
                   f"{coords[row, 0]:.6g}", f"{coords[row, 1]:.6g}", f"{encoded.recon[row]:.6g}", f"{encoded.kl[row]:.6g}"]
         buffer.write(",".join(values) + "\n")
@@ -196,6 +202,7 @@ def map_and_detail() -> None:
 
 
 map_and_detail()
-st.download_button("Download the shown points as CSV", data=export_csv, file_name=f"{cur.loaded.path.name}-map.csv",
-                   mime="text/csv", on_click="ignore", icon="⬇️",
-                   help="index, label, μ (all dims), map coordinates, reconstruction error and KL")
+st.download_button(f"Download all {len(encoded):,} points as CSV", data=export_csv,
+                   file_name=f"{cur.loaded.path.name}-map.csv", mime="text/csv", on_click="ignore", icon="⬇️",
+                   help="Every point of the map (a lasso or box selection has its own download beside it): index, "
+                        "label, μ (all dims), map coordinates, reconstruction error and KL")

@@ -89,7 +89,9 @@ def _projection(path: str, weights_hash: str, dataset_name: str, split: str, spe
     def compute(cb):
         encoded = _encoded(path, weights_hash, dataset_name, split)
         name = f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
-        coords = cached_projection(get_model(path).cache_folder, name, encoded.mu, spec, progress=cb)
+        loaded = get_model(path)
+        coords = cached_projection(loaded.cache_folder, name, encoded.mu, spec, progress=cb,
+                                   also_read=tuple(loaded.cache_folders[:-1]))
         coords.setflags(write=False)
         return coords
     return memo(("projection", path, weights_hash, dataset_name, split, spec), compute,

@@ -51,8 +51,18 @@ class LoadedModel:
 
     @property
     def cache_folder(self) -> Path:
-        """Derived data for exactly these weights; callers create it when they first write there."""
+        """Where derived data for exactly these weights is written; callers create it when they first write there.
+        A shipped (read-only) model's new caches go to $VAE_CACHE_DIR, never into pretrained/."""
+        if self.read_only:
+            return paths.cache_dir() / "shipped" / self.path.name / self.weights_hash
         return self.path / CACHE / self.weights_hash
+
+    @property
+    def cache_folders(self) -> list[Path]:
+        """Where cached data is looked for, first hit wins: a shipped model's own cache (read, never written), then
+        `cache_folder`."""
+        shipped = [self.path / CACHE / self.weights_hash] if self.read_only else []
+        return shipped + [self.cache_folder]
 
     @property
     def read_only(self) -> bool:

@@ -71,14 +71,16 @@ def _save_npz_atomic(path: Path, arrays: dict) -> None:
 def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", progress=None) -> EncodedSplit:
     """Encode a split with the model, or reload it from the model's cache folder."""
     images, labels = split_images(dataset, split)
-    path = loaded.cache_folder / f"encoded-{dataset.name.replace('/', '_').replace(':', '_')}-{split}-{len(images)}.npz"
+    file_name = f"encoded-{dataset.name.replace('/', '_').replace(':', '_')}-{split}-{len(images)}.npz"
     names = [f.name for f in fields(EncodedSplit)]
-    if path.exists():
-        try:
-            with np.load(path) as saved:
-                return EncodedSplit(**{name: saved[name] for name in names})
-        except (OSError, ValueError, KeyError):
-            pass  # a corrupt or stale cache file is recomputed, never fatal
+    for folder in loaded.cache_folders:  # a shipped model's own cache first, then $VAE_CACHE_DIR's
+        if (folder / file_name).exists():
+            try:
+                with np.load(folder / file_name) as saved:
+                    return EncodedSplit(**{name: saved[name] for name in names})
+            except (OSError, ValueError, KeyError):
+                pass  # a corrupt or stale cache file is recomputed, never fatal
+    path = loaded.cache_folder / file_name
     if progress:
         progress(0.0, f"Encoding {len(images):,} {split} images…")
     stats = metrics.per_image_stats(loaded.model, images)

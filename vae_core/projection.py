@@ -167,17 +167,20 @@ def _save_atomic(path: Path, coords: np.ndarray) -> None:
             os.unlink(tmp)
 
 
-def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
-    """fit_projection, stored as `<cache_folder>/projection-<name>-<spec.key()>-<latents hash>.npy`.
+def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSpec, progress=None,
+                      also_read: tuple[Path, ...] = ()) -> np.ndarray:
+    """fit_projection, stored as `<cache_folder>/projection-<name>-<spec.key()>-<latents hash>.npy`; the folders in
+    `also_read` (a shipped model's own cache) are looked in first and never written.
 
     A corrupt cache file is recomputed; an unwritable cache folder only costs the next run a refit.
     """
     latents = _as_latents(latents)
     path = projection_path(cache_folder, name, latents, spec)
-    coords = _load_cached(path, (len(latents), spec.dims))
-    if coords is not None:
-        _report(progress, 1.0, "Loaded the cached map.")
-        return coords
+    for folder in (*also_read, cache_folder):
+        coords = _load_cached(projection_path(folder, name, latents, spec), (len(latents), spec.dims))
+        if coords is not None:
+            _report(progress, 1.0, "Loaded the cached map.")
+            return coords
     coords = fit_projection(latents, spec, progress)
     try:
         _save_atomic(path, coords)
