@@ -104,7 +104,7 @@ _, bad, done = result
 
 # --- bad files: one line each, naming the file and the reason --------------------------------------------------
 if len(bad) <= 5:
-    for name, error in bad:
+    for _, error in bad:
         st.error(error, icon="🚫")
 elif bad:
     st.error(f"**{len(bad)} files could not be used** (the others are below):\n\n"

@@ -164,7 +164,8 @@ def export_csv(rows=None) -> bytes:
     buffer.write(",".join(header) + "\n")
     for row in (range(len(encoded)) if rows is None else rows):
         values = [str(row), label_name(row).replace(",", " "), *[f"{v:.6g}" for v in encoded.mu[row]],
-                  f"{coords[row, 0]:.6g}", f"{coords[row, 1]:.6g}", f"{encoded.recon[row]:.6g}", f"{encoded.kl[row]:.6g}"]
+                  f"{coords[row, 0]:.6g}", f"{coords[row, 1]:.6g}", f"{encoded.recon[row]:.6g}",
+                  f"{encoded.kl[row]:.6g}"]
         buffer.write(",".join(values) + "\n")
     return buffer.getvalue().encode()
 

@@ -256,7 +256,8 @@ newest = st.session_state.pop(NEWEST, None)
 if newest is not None:
     st.session_state["train_target"] = next((p for p in paths if Path(p).resolve() == Path(newest).resolve()),
                                             st.session_state.get("train_target", paths[0]))
-target = st.selectbox("Model", paths, key="train_target", format_func=lambda p: f"{by_path[p].name} · {by_path[p].dataset or '?'}")
+target = st.selectbox("Model", paths, key="train_target",
+                      format_func=lambda p: f"{by_path[p].name} · {by_path[p].dataset or '?'}")
 info = by_path[target]
 c1, c2, c3 = st.columns(3)
 with c1:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from ui import bundle_io, page_state, state, state_items
+from ui import bundle_io, state, state_items
 from vae_core import checkpoint, data, explorer, latent
 from vae_core.bundle import bundle_from_json, bundle_to_json
 from vae_core.images import grid

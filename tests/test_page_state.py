@@ -160,7 +160,8 @@ def test_every_bundle_item_round_trips_through_a_view_bundle(app, open_page, enc
 
 def test_a_bundle_from_before_the_state_model_still_opens(app, tiny_models_dir):
     """Written by hand in the version-1 format the app saved before this change."""
-    old = json.dumps({"model_id": "digits-tiny", "weights_hash": checkpoint.weights_hash(tiny_models_dir / "digits-tiny"),
+    weights = checkpoint.weights_hash(tiny_models_dir / "digits-tiny")
+    old = json.dumps({"model_id": "digits-tiny", "weights_hash": weights,
                       "dataset": "digits", "projection": {"method": "pca", "dims": 2},
                       "selections": {"mine": [3, 4]}, "endpoints": {"map pick": {"kind": "dataset", "index": 6,
                                                                                    "split": "test"}},

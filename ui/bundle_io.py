@@ -50,7 +50,7 @@ class _Session:
         return self._session[key]
 
     def get(self, key, default=None):
-        return self._session[key] if key in self._session else default
+        return self._session[key] if key in self._session else default  # noqa: SIM401 - it has no .get
 
 
 # --- the current view -> bundle --------------------------------------------------------------------

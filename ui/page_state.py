@@ -76,7 +76,7 @@ class Item:
         return self.to_bundle is not None
 
     def get(self, session: Mapping):
-        return session[self.key] if self.key in session else self.default
+        return session.get(self.key, self.default)
 
 
 def short(text: str, limit: int = 40) -> str:

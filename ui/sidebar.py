@@ -50,8 +50,8 @@ def render(page: str = "map") -> None:
     with st.sidebar:
         st.markdown("### 🧭 VAE latent explorer")
         missing = [s for s in sources if not s.available]
-        st.selectbox("Dataset", choices, key=state.DATASET,
-                     help="Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing) if missing else None)
+        missing_help = "Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing)
+        st.selectbox("Dataset", choices, key=state.DATASET, help=missing_help if missing else None)
         dataset_name = st.session_state[state.DATASET]
         of_dataset = [m for m in models if m.dataset == dataset_name]
         paths = [str(m.path) for m in of_dataset]

@@ -31,7 +31,7 @@ def friendly_errors(what: str = "This step"):
         yield
     except VAEError as err:
         st.error(str(err), icon="⚠️")
-    except Exception as err:  # noqa: BLE001 - the UI must never show a traceback; the log keeps it
+    except Exception as err:  # the UI must never show a traceback; the log keeps it
         log.exception("%s failed", what)
         st.error(f"{what} failed: {type(err).__name__}: {err}", icon="⚠️")
 

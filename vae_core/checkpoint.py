@@ -274,7 +274,7 @@ def _describe(folder: Path) -> ModelInfo:
             raise _missing(weights_path)
         try:  # reads only the header: cheap even for many models
             with safe_open(weights_path, "pt") as handle:
-                found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+                found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118 - a safetensors handle, not a dict
         except (SafetensorError, OSError, ValueError) as err:
             raise _not_safetensors(folder, err) from None
         with torch.device("meta"):  # shapes only: no memory, no init cost

@@ -60,7 +60,7 @@ def _exif_upright(image: Image.Image, notes: list[str]) -> Image.Image:
         if image.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):
             notes.append("rotated upright using the photo's EXIF orientation")
             return ImageOps.exif_transpose(image)
-    except Exception:  # a broken EXIF block should not cost the user the picture itself
+    except Exception:  # noqa: BLE001 - a broken EXIF block should not cost the user the picture itself
         notes.append("unreadable EXIF orientation ignored")
     return image
 
@@ -234,7 +234,7 @@ def _upload_one(name: str, data: bytes, image_shape, invert, crop, limits: Uploa
         return UploadResult(name, _thumbnail(values), prepared)
     except ImageError as err:
         return UploadResult(name, error=str(err))
-    except Exception as err:  # one odd file must never sink the whole batch
+    except Exception as err:  # noqa: BLE001 - one odd file must never sink the whole batch
         return UploadResult(name, error=f"{name} could not be processed ({type(err).__name__}: {err}).")
 
 

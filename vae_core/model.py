@@ -54,7 +54,7 @@ class VAEConfig:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VAEConfig":
+    def from_dict(cls, data: dict) -> VAEConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -65,7 +65,7 @@ class VAEConfig:
             raise CheckpointError(f"config.json is invalid: {err}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "VAEConfig":
+    def from_json(cls, text: str) -> VAEConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:

@@ -40,7 +40,8 @@ class ProjectionSpec:
             raise VAEError(f"unknown projection method {self.method!r}; choose one of {', '.join(METHODS)}")
         if isinstance(self.dims, bool) or self.dims not in (2, 3):
             raise VAEError(f"projection dims must be 2 or 3, not {self.dims!r}")
-        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, int) or not 2 <= self.n_neighbors <= 200:
+        if (isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, int)
+                or not 2 <= self.n_neighbors <= 200):
             raise VAEError(f"n_neighbors must be a whole number from 2 to 200, not {self.n_neighbors!r}")
         if isinstance(self.min_dist, bool) or not isinstance(self.min_dist, (int, float)) \
                 or not 0.0 <= self.min_dist <= 1.0:
