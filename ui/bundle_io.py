@@ -10,9 +10,7 @@ selectboxes exist (it may set them), and `render_view_bundle(page)` inside `with
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections import ChainMap
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from vae_core import checkpoint, paths
 from vae_core.bundle import (MAX_BYTES, ViewBundle, bundle_from_json, bundle_to_json, check_bundle_model,
                              check_bundle_rows)
 from vae_core.errors import VAEError
+from vae_core.files import atomic_write
 from vae_core.model import VAEConfig
 
 from . import page_state, state, state_items
@@ -158,21 +157,11 @@ def save_view_file(name: str, text: str) -> Path:
     if path.exists():
         raise VAEError(f"a view named '{path.stem}' already exists; choose another name")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    except OSError as err:
-        raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.link(tmp, path)  # fails if the name appeared meanwhile: never replaces someone's file
-    except FileExistsError:
+        return atomic_write(path, text.encode("utf-8"), replace=False)  # never replaces someone's file
+    except FileExistsError:  # the name appeared meanwhile
         raise VAEError(f"a view named '{path.stem}' already exists; choose another name") from None
     except OSError as err:
         raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
-    finally:
-        os.unlink(tmp)
-    return path
 
 
 # --- Streamlit --------------------------------------------------------------------------------------

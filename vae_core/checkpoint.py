@@ -17,13 +17,11 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors_bytes
@@ -31,13 +29,13 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from . import paths
 from .errors import CheckpointError
+from .files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, to_builtin
 from .model import VAE, VAEConfig
 from .state_codec import decode_training_state, encode_training_state
 
 CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE = (
     "config.json", "model.safetensors", "metrics.json", "train.json", "optimizer.safetensors", "cache")
 KNOWN_ENTRIES = {CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE}
-TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"  # ".model.safetensors.abc123.tmp": hidden, recognisable, removable
 
 
 @dataclass
@@ -87,20 +85,6 @@ def is_read_only(folder) -> bool:
     return Path(folder).resolve().is_relative_to(Path(paths.PRETRAINED_DIR).resolve())
 
 
-# --- atomic writing ------------------------------------------------------------------------------
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _fsync_dir(folder: Path) -> None:
     try:  # makes the renames themselves durable; not every filesystem lets us open a directory
         fd = os.open(folder, os.O_RDONLY)
@@ -110,18 +94,8 @@ def _fsync_dir(folder: Path) -> None:
         pass
 
 
-def _json_default(value):
-    if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
-        return value.item()
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _to_json(data: dict) -> bytes:
-    return json.dumps(data, indent=2, default=_json_default).encode()
+    return json.dumps(data, indent=2, default=to_builtin).encode()
 
 
 # --- save / load ---------------------------------------------------------------------------------
@@ -141,11 +115,11 @@ def save_checkpoint(folder, model: VAE, metrics: dict | None = None, train_info:
     weights = save_safetensors_bytes(state, metadata={"format": "pt"})
     new_hash = hashlib.sha256(weights).hexdigest()[:16]
     if training_state is not None:
-        _write_atomic(folder / OPTIMIZER, encode_training_state(training_state, new_hash))
-    _write_atomic(folder / WEIGHTS, weights)
-    _write_atomic(folder / CONFIG, model.config.to_json().encode())
-    _write_atomic(folder / TRAIN, _to_json(train_info or {}))
-    _write_atomic(folder / METRICS, _to_json(metrics or {}))
+        atomic_write(folder / OPTIMIZER, encode_training_state(training_state, new_hash), durable=True)
+    atomic_write(folder / WEIGHTS, weights, durable=True)
+    atomic_write(folder / CONFIG, model.config.to_json().encode(), durable=True)
+    atomic_write(folder / TRAIN, _to_json(train_info or {}), durable=True)
+    atomic_write(folder / METRICS, _to_json(metrics or {}), durable=True)
     _fsync_dir(folder)
     return folder
 

@@ -5,10 +5,7 @@ page, so they are computed once per weights hash and reloaded from `<model>/cach
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +13,7 @@ from . import metrics
 from .checkpoint import LoadedModel
 from .data import Dataset
 from .errors import VAEError
+from .files import atomic_write
 
 SPLITS = ("test", "train", "all")
 
@@ -56,18 +54,6 @@ def split_images(dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
     raise VAEError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
-def _save_npz_atomic(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", progress=None) -> EncodedSplit:
     """Encode a split with the model, or reload it from the model's cache folder."""
     images, labels = split_images(dataset, split)
@@ -90,7 +76,7 @@ def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", pro
         kl_per_dim=stats["kl_per_dim"].astype(np.float32), elbo=stats["elbo"].astype(np.float32),
         labels=np.asarray(labels, dtype=np.int64))
     try:
-        _save_npz_atomic(path, {name: getattr(encoded, name) for name in names})
+        atomic_write(path, lambda handle: np.savez(handle, **{name: getattr(encoded, name) for name in names}))
     except OSError:
         pass  # a read-only install still works, just without the disk cache
     if progress:

@@ -7,9 +7,7 @@ Placing new points on a finished map is `placement.Placer`'s job, not UMAP.trans
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 
 from . import paths
 from .errors import VAEError
+from .files import atomic_write
 from .placement import LatentAt, Placer  # re-exported: a map and its placer are used together
 
 __all__ = ["ProjectionSpec", "fit_projection", "cached_projection", "Placer", "LatentAt"]
@@ -155,19 +154,6 @@ def _load_cached(path: Path, expected_shape: tuple) -> np.ndarray | None:
     return coords
 
 
-def _save_atomic(path: Path, coords: np.ndarray) -> None:
-    """Temp file + os.replace: a reader (another tab, a crash mid-write) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, coords, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSpec, progress=None,
                       also_read: tuple[Path, ...] = ()) -> np.ndarray:
     """fit_projection, stored as `<cache_folder>/projection-<name>-<spec.key()>-<latents hash>.npy`; the folders in
@@ -184,7 +170,7 @@ def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSp
             return coords
     coords = fit_projection(latents, spec, progress)
     try:
-        _save_atomic(path, coords)
+        atomic_write(path, lambda handle: np.save(handle, coords, allow_pickle=False))
     except OSError:
         pass  # read-only install: still a working map, just not cached
     return coords
