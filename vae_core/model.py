@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .errors import CheckpointError
+from .metrics import bernoulli_log_likelihood, gaussian_kl_per_dim
 
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp() finite when a run starts to diverge
 
@@ -133,8 +133,8 @@ class VAE(nn.Module):
         if self.config.binarize and self.training:
             x = torch.bernoulli(x)  # dynamic binarisation: a fresh binary image every epoch
         logits, mu, logvar = self(x)
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-        kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        recon = -bernoulli_log_likelihood(logits, x)  # the same terms the reported metrics use (metrics.py)
+        kl_per_dim = gaussian_kl_per_dim(mu, logvar)
         kl = kl_per_dim.sum(1)
         kl_term = kl_per_dim.mean(0)
         if self.config.free_bits > 0:
@@ -144,13 +144,6 @@ class VAE(nn.Module):
                 "elbo": -(recon + kl).detach().mean()}
 
     # --- conveniences for the app ------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images (probabilities in [0, 1]) decoded from the prior."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
-        return torch.sigmoid(self.decode(z))
-
     @torch.no_grad()
     def decode_images(self, z) -> np.ndarray:
         """Latents (D,) or (N, D), numpy or torch -> uint8 images (N, H, W) or (N, H, W, C): the mean of p(x|z)."""
@@ -173,6 +166,3 @@ class VAE(nn.Module):
             logvars.append(logvar.cpu())
         return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
