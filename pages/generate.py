@@ -39,8 +39,7 @@ PRIOR_SEED, SAMPLE_SEED = "gen_prior_seed", "gen_sample_seed"
 
 
 def label_name(row: int) -> str:
-    label = int(encoded.labels[row])
-    return names[label] if 0 <= label < len(names) else str(label)
+    return cur.dataset.label_name(encoded.labels[row])
 
 
 def set_z(z, label: str, base: bool = True) -> None:
@@ -173,7 +172,7 @@ def row_labels(labels: tuple[str, ...], height: int, first_row: int, row_height:
 
 def labelled_rows(grid: np.ndarray, labels: list[str], scale: int, pad: int = 2) -> bytes:
     """The traversal grid upscaled (nearest neighbour) with each row's label at its left, as one PNG."""
-    up = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    up = imgs.upscale(grid, scale)
     strip = row_labels(tuple(labels), up.shape[0], pad * scale, (grid.shape[0] - pad) // len(labels) * scale,
                        1 if up.ndim == 2 else up.shape[2])
     return imgs.to_png(np.concatenate([strip, up], axis=1))

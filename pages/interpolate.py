@@ -31,8 +31,7 @@ start_row = int(pick) if isinstance(pick, (int, np.integer)) and 0 <= pick < n_r
 
 
 def label_name(row: int) -> str:
-    label = int(encoded.labels[row])
-    return names[label] if 0 <= label < len(names) else str(label)
+    return cur.dataset.label_name(encoded.labels[row])
 
 
 def other_class_row(row: int) -> int:

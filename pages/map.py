@@ -58,8 +58,7 @@ model = cur.loaded.model
 
 
 def label_name(row: int) -> str:
-    label = int(encoded.labels[row])
-    return names[label] if 0 <= label < len(names) else str(label)
+    return cur.dataset.label_name(encoded.labels[row])
 
 
 def read_focus(event) -> None:

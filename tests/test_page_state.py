@@ -169,3 +169,16 @@ def test_a_bundle_from_before_the_state_model_still_opens(app, tiny_models_dir):
     updates, notes = bundle_io.restore_updates(bundle_from_json(old), checkpoint.list_models(), rows, {})
     assert updates[PICK] == 6 and updates[SELECTIONS] == {"mine": [3, 4]}
     assert updates[state_items.GENERATE_START]["z"] == [0.5, 0.0, 0.0, -0.5]
+
+
+def test_uploads_kept_in_the_session_stay_visible_on_encode(app, open_page):
+    picture = np.zeros((28, 28), np.uint8)
+    picture[8:20, 12:16] = 255
+    app.session_state[state_items.UPLOADS] = [{"name": "my_bar*.png", "mu": [0.0] * 4, "input": picture}]
+    page = open_page(app, "pages/encode.py")
+    assert any(m.value == "##### Kept from earlier in this session (1)" for m in page.markdown)
+    assert any(c.value == page_state.short("my_bar*.png", 24) for c in page.caption)  # escaped: no markup
+    assert len(page.image) == 2  # its model input, and how this model redraws it
+    page.button(key="encode_forget").click().run()
+    assert page.session_state[state_items.UPLOADS] == []
+    assert not any("Kept from earlier" in m.value for m in page.markdown)

@@ -79,13 +79,17 @@ class Item:
         return session.get(self.key, self.default)
 
 
-def short(text: str, limit: int = 40) -> str:
-    """A URL value safe to show in markdown: cut, and every markup character escaped."""
-    text = " ".join(text.split())
-    text = text if len(text) <= limit else text[:limit] + "…"
-    # Every ASCII punctuation mark backslash-escaped: CommonMark then shows it as itself (no links, no HTML, no
-    # :colour[...] directives). A local minimal escape until ui/text.md_escape (issue 14) is merged.
+def escape_md(text: str) -> str:
+    """Text shown as itself through markdown: every ASCII punctuation mark backslash-escaped, so CommonMark shows
+    it literally (no links, no HTML, no :colour[...] directives). A local minimal escape until ui/text.md_escape
+    (issue 14) is merged."""
     return "".join("\\" + c if c in string.punctuation else c for c in text)
+
+
+def short(text: str, limit: int = 40) -> str:
+    """A URL value (or a file name) safe to show in markdown: whitespace folded, cut at `limit`, escaped."""
+    text = " ".join(str(text).split())
+    return escape_md(text if len(text) <= limit else text[:limit] + "…")
 
 
 def fmt_floats(values, digits: int = 3) -> str:

@@ -54,6 +54,11 @@ class Dataset:
         shape = self.train_images.shape
         return (1, shape[1], shape[2]) if len(shape) == 3 else (shape[3], shape[1], shape[2])
 
+    def label_name(self, label) -> str:
+        """A label's class name; a label outside the class list (a stray id) shows as its number."""
+        label = int(label)
+        return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
+
 
 @dataclass
 class SourceStatus:
