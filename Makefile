@@ -9,18 +9,26 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev data browser node assets bench default-model clean help
+.PHONY: run test lint screenshots setup setup-dev data browser node assets bench default-model clean help
 
 help:
 	@echo "make run   - set up everything and open the app on http://127.0.0.1:$(PORT)"
 	@echo "make test  - set up everything and run the whole test suite (unit, AppTest, browser)"
 	@echo "make bench - print the benchmarks (slow: minutes)"
+	@echo "make screenshots - refresh docs/screenshots/*.png from the browser tests"
 
 run: setup data assets
 	$(BIN)/python -m streamlit run app.py --server.address=127.0.0.1 --server.port=$(PORT)
 
-test: setup-dev data browser assets
+test: setup-dev data browser assets lint
 	$(BIN)/python -m pytest
+
+lint: setup-dev
+	$(BIN)/ruff check .
+
+# README's pictures come from the browser tests, but only here: `make test` must leave the work tree clean.
+screenshots: setup-dev data browser assets
+	VAE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -q
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev

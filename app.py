@@ -11,7 +11,7 @@ from ui.preload import import_heavy_modules  # noqa: E402
 
 import_heavy_modules()  # before any page: see ui/preload.py
 
-from ui import sidebar  # noqa: E402
+from ui import sidebar, url  # noqa: E402
 
 st.set_page_config(page_title="VAE latent explorer", page_icon="🧭", layout="wide")
 
@@ -29,4 +29,7 @@ torch.set_num_threads(1)
 
 page = st.navigation(PAGES)
 sidebar.render(page.url_path or "map")
-page.run()
+try:
+    page.run()
+finally:  # also after st.stop(): the address bar always shows the view (reload or share it)
+    url.publish()

@@ -25,11 +25,11 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/encode.py` works like `-m bench.encode`
-from bench.timing import p50_ms  # noqa: E402
-from vae_core import checkpoint, data, explorer, uploads  # noqa: E402
-from vae_core.paths import PRETRAINED_DIR  # noqa: E402
-from vae_core.placement import Placer  # noqa: E402
-from vae_core.projection import ProjectionSpec, cached_projection  # noqa: E402
+from bench.timing import p50_ms
+from vae_core import checkpoint, data, explorer, uploads
+from vae_core.paths import PRETRAINED_DIR
+from vae_core.placement import Placer
+from vae_core.projection import ProjectionSpec, cached_projection
 
 TARGET_ONE_MS, TARGET_HUNDRED_MS, TARGET_STABILITY = 300.0, 5000.0, 1e-6
 FALLBACK = Path(tempfile.gettempdir()) / "vae-bench-encode"

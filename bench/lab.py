@@ -5,7 +5,8 @@
 Uses the first model shipped in pretrained/, else trains a small digits model once with the CLI into
 /tmp/vae-bench-lab. Each number is the median (p50) over repeats, printed next to a reference measured in the same
 run on the same machine: decoding the 20 latents one at a time (what a naive page would do), the same batch on one
-torch thread (shows when the machine is so busy that the thread pool hurts), and a PNG strip of the same frames. Targets (CPU): strip decode ≤ 100 ms, GIF ≤ 300 ms. Exit status 1 if a target is missed.
+torch thread (shows when the machine is so busy that the thread pool hurts), and a PNG strip of the same frames.
+Targets (CPU): strip decode ≤ 100 ms, GIF ≤ 300 ms. Exit status 1 if a target is missed.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/lab.py` works like `-m bench.lab`
-from bench.timing import p50_ms  # noqa: E402
-from vae_core import animation, checkpoint, data, latent  # noqa: E402
-from vae_core.paths import PRETRAINED_DIR  # noqa: E402
+from bench.timing import p50_ms
+from vae_core import animation, checkpoint, data, latent
+from vae_core.paths import PRETRAINED_DIR
 
 STEPS = 20
 GIF_SCALE, FRAME_MS = 4, 120   # what the page offers by default: 112 px frames for 28×28 images
@@ -37,7 +38,8 @@ def find_model(explicit: Path | None) -> Path:
     if not (FALLBACK / checkpoint.WEIGHTS).exists():
         print(f"no model in {PRETRAINED_DIR}: training a small digits model into {FALLBACK} …", flush=True)
         subprocess.run([sys.executable, "-m", "vae_core", "train", "--dataset", "digits", "--latent-dim", "8",
-                        "--epochs", "5", "--out", str(FALLBACK)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        "--epochs", "5", "--out", str(FALLBACK)], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
     return FALLBACK
 
 

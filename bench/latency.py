@@ -31,7 +31,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import (CHROMIUM_ARGS, _chromium, chart_root, click_at, empty_cells,  # noqa: E402
+from tests.e2e.conftest import (CHROMIUM_ARGS, _chromium, chart_root, empty_cells,  # noqa: E402
                                 isolated_points, open_page, wait_idle)
 
 TARGETS = {  # metric -> (p50 target, p95 target), milliseconds (MB for memory)

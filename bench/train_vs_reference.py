@@ -21,14 +21,14 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see vae_core/__main__.py
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
-from vae_core import data, metrics  # noqa: E402
-from vae_core.errors import VAEError  # noqa: E402
-from vae_core.model import VAE, VAEConfig  # noqa: E402
-from vae_core.train import TrainConfig, make_optimizer  # noqa: E402
+from vae_core import data, metrics
+from vae_core.errors import VAEError
+from vae_core.model import VAE, VAEConfig
+from vae_core.train import TrainConfig, make_optimizer
 
 SLICE_SECONDS = 2.0          # interleaving granularity
 IW_K, IW_IMAGES = 100, 1000

@@ -7,10 +7,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import figures, state
+from ui.page_state import short
 from ui.text import md_escape
 from ui.widgets import show_image, thumbnails
 from vae_core import images as imgs
-from vae_core import uploads
+from vae_core import data, uploads
 
 state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
@@ -23,31 +24,42 @@ FOCUS = "encode_focus"     # name of the upload last clicked on the map
 PER_PAGE = 10
 MAX_KEPT = 200             # encoded uploads kept in the session for other pages
 
-cur = state.current()
-if cur is None:
-    st.stop()
 
-st.markdown("#### Encode your own pictures")
-st.caption("Each picture is turned into exactly what the model receives (grey, light object on black, cropped and "
-           f"centred at {cur.loaded.config.image_shape[1]}×{cur.loaded.config.image_shape[2]}), then encoded, "
-           "redrawn and placed on the map. Pictures are processed in memory and never saved.")
-files = st.file_uploader("Pictures, or a zip of them", type=TYPES, accept_multiple_files=True, key="encode_files",
-                         help="PNG, JPEG, GIF, BMP, WebP, TIFF, or a .zip of those. Up to 200 images at once.")
-with st.expander("📷 Take a photo"):
-    photo = st.camera_input("Photo", key="encode_camera", label_visibility="collapsed") if st.toggle(
-        "Turn on the camera", key="encode_camera_on") else None
+def choose_pictures() -> tuple[list, object]:
+    """The uploader and the camera: the picked files, and the photo (if one was taken)."""
+    st.markdown("#### Encode your own pictures")
+    st.caption("Each picture is turned into exactly what the model receives (grey, light object on black, cropped "
+               f"and centred at {cur.loaded.config.image_shape[1]}×{cur.loaded.config.image_shape[2]}), then "
+               "encoded, redrawn and placed on the map. Pictures are processed in memory and never saved.")
+    files = st.file_uploader("Pictures, or a zip of them", type=TYPES, accept_multiple_files=True,
+                             key="encode_files",
+                             help="PNG, JPEG, GIF, BMP, WebP, TIFF, or a .zip of those. Up to 200 images at once.")
+    with st.expander("📷 Take a photo"):
+        photo = st.camera_input("Photo", key="encode_camera", label_visibility="collapsed") if st.toggle(
+            "Turn on the camera", key="encode_camera_on") else None
+    return list(files or []) + ([photo] if photo is not None else []), photo
 
-picked = list(files or []) + ([photo] if photo is not None else [])
-if not picked:
+
+def show_kept() -> None:
+    """Pictures encoded earlier in this session (the uploader empties when the page is left): shown, not forgotten."""
     kept = st.session_state.get(state.UPLOADS) or []
-    if kept:
-        st.caption(f"{len(kept)} picture(s) encoded earlier in this session are kept for the Interpolate page.")
-        if st.button("Forget them", key="encode_forget"):
-            st.session_state[state.UPLOADS] = []
-            st.rerun()
-    else:
+    if not kept:
         st.info("Upload a picture (a digit, a piece of clothing, anything) to see how the model sees it.", icon="📤")
-    st.stop()
+        return
+    st.markdown(f"##### Kept from earlier in this session ({len(kept)})")
+    st.caption("Their model inputs and how this model redraws them; the Interpolate page offers them as endpoints. "
+               "Upload them again to see the map, neighbours and numbers.")
+    shown = kept[-32:]
+    thumbnails([up["input"] for up in shown], [short(up.get("name", ""), 24) for up in shown], ncols=8, size=56)
+    fits = [up["input"] for up in shown if tuple(up["input"].shape[:2]) == tuple(cur.loaded.config.image_shape[1:])]
+    if fits:
+        model = cur.loaded.model
+        st.caption("redrawn by this model")
+        thumbnails(list(model.decode_images(model.encode_means(data.to_tensor(np.stack(fits)))[0])), None, ncols=8,
+                   size=56)
+    if st.button("Forget them", key="encode_forget"):
+        st.session_state[state.UPLOADS] = []
+        st.rerun()
 
 
 def remember(name: str) -> None:
@@ -56,11 +68,23 @@ def remember(name: str) -> None:
         st.session_state.get(INVERT_KEY + name) or "Auto", bool(st.session_state.get(CROP_KEY + name, True)))
 
 
-settings = {name: (INVERT[inv], crop) for name, (inv, crop) in st.session_state.get(OVERRIDES, {}).items()}
-run_key = (cur.key, cur.spec, cur.split, tuple(f.file_id for f in picked), tuple(sorted(settings.items(), key=str)))
-result = st.session_state.get(RESULT)
-if result is None or result[0] != run_key:
-    result = None
+def keep_for_other_pages(done: list[uploads.EncodedUpload]) -> None:
+    """Kept after the uploader empties (other pages, and this one when the user comes back), newest last."""
+    kept = {u["name"]: u for u in st.session_state.get(state.UPLOADS) or []}
+    for up in done:
+        kept.pop(up.name, None)
+        kept[up.name] = {"name": up.name, "mu": [float(v) for v in up.mu], "input": up.input}
+    st.session_state[state.UPLOADS] = list(kept.values())[-MAX_KEPT:]
+
+
+def encode_pictures(picked: list, photo) -> tuple[list, list] | None:
+    """(bad files as (name, error), encoded uploads), computed once per pictures + settings + model + map."""
+    settings = {name: (INVERT[inv], crop) for name, (inv, crop) in st.session_state.get(OVERRIDES, {}).items()}
+    run_key = (cur.key, cur.spec, cur.split, tuple(f.file_id for f in picked),
+               tuple(sorted(settings.items(), key=str)))
+    result = st.session_state.get(RESULT)
+    if result is not None and result[0] == run_key:
+        return result[1], result[2]
     with state.friendly_errors("Encoding the pictures"):
         encoded, placer = cur.encoded(), cur.placer()
         test_elbo = encoded.elbo if cur.split == "test" else dataclasses.replace(cur, split="test").encoded().elbo
@@ -72,37 +96,25 @@ if result is None or result[0] != run_key:
                                       progress=(lambda f, m: bar.progress(f, text=m)) if bar else None)
         if bar:
             bar.empty()
-        result = (run_key, [(r.name, r.error) for r in read if r.error], done)
-        st.session_state[RESULT] = result
-        kept = {u["name"]: u for u in st.session_state.get(state.UPLOADS) or []}
-        for up in done:  # kept after the uploader empties (other pages), newest last
-            kept.pop(up.name, None)
-            kept[up.name] = {"name": up.name, "mu": [float(v) for v in up.mu], "input": up.input}
-        st.session_state[state.UPLOADS] = list(kept.values())[-MAX_KEPT:]
-if result is None:
-    st.stop()
-_, bad, done = result
-
-# --- bad files: one line each, naming the file and the reason --------------------------------------------------
-if len(bad) <= 5:
-    for name, error in bad:
-        st.error(md_escape(error), icon="🚫")
-elif bad:
-    st.error(f"**{len(bad)} files could not be used** (the others are below):\n\n"
-             + "\n".join(f"- {md_escape(error)}" for _, error in bad), icon="🚫")
-if not done:
-    st.warning("None of the files could be encoded. Try a PNG or JPEG picture.", icon="📤")
-    st.stop()
-
-encoded, placer = cur.encoded(), cur.placer()
-split_images, _ = cur.images()
-names = cur.dataset.class_names
-model_name = cur.loaded.path.name
+        bad = [(r.name, r.error) for r in read if r.error]
+        st.session_state[RESULT] = (run_key, bad, done)
+        keep_for_other_pages(done)
+        return bad, done
+    return None
 
 
-def label_of(row: int) -> str:
-    label = int(encoded.labels[row])
-    return names[label] if 0 <= label < len(names) else str(label)
+def show_bad_files(bad: list[tuple[str, str]]) -> None:
+    """One line each, naming the file and the reason."""
+    if len(bad) <= 5:
+        for _, error in bad:
+            st.error(md_escape(error), icon="🚫")
+    elif bad:
+        st.error(f"**{len(bad)} files could not be used** (the others are below):\n\n"
+                 + "\n".join(f"- {md_escape(error)}" for _, error in bad), icon="🚫")
+
+
+def label_name(row: int) -> str:
+    return cur.dataset.label_name(encoded.labels[row])
 
 
 def send_to_generate(up: uploads.EncodedUpload) -> None:
@@ -118,51 +130,50 @@ def mu_sigma_chart(up: uploads.EncodedUpload) -> dict:
     return fig.to_dict()
 
 
-# --- where they land on the map --------------------------------------------------------------------------------
-st.markdown(f"##### On the map ({cur.spec.method.upper()} of the {cur.split} split)")
-left, right = st.columns([3, 2], gap="medium")
-with left:
-    xy = np.stack([up.xy for up in done])
-    figure = figures.mini_map(cur.coords(), encoded.labels, len(names), {"your pictures": xy}, height=380)
-    stars = figure["data"][1]  # only the uploads are clickable: customdata = index into `done`
-    stars.update(customdata=list(range(len(done))), hovertext=[up.name for up in done], hoverinfo="text",
-                 marker=dict(symbol="star", size=18, color="#ffd92f", line=dict(width=1.5, color="black")))
-    event = st.plotly_chart(figure, key="encode_map", on_select="rerun", selection_mode="points",
-                            config={"displaylogo": False})
-    st.caption("★ = your pictures, placed among the dataset's points by their nearest neighbours in latent space "
-               "(the same picture always lands on the same spot). Click a star.")
-points = ((event or {}).get("selection") or {}).get("points") or []
-clicked = [p for p in points if p.get("curve_number") == 1 and p.get("customdata") is not None]
-if clicked:
-    st.session_state[FOCUS] = done[int(clicked[0]["customdata"])].name if int(clicked[0]["customdata"]) < len(
-        done) else None
-focus = next((up for up in done if up.name == st.session_state.get(FOCUS)), done[0])
-with right:
-    st.markdown(f"**{md_escape(focus.name)}**")
-    a, b = st.columns(2)
-    with a:
-        show_image(focus.input, "model input", size=140)
-    with b:
-        show_image(focus.reconstruction, "reconstruction", size=140)
-    st.caption(f"ELBO {focus.elbo:.1f} nats, higher than {focus.percentile:.0f}% of test images · "
-               f"map ({focus.xy[0]:.2f}, {focus.xy[1]:.2f})")
+def on_the_map(done: list[uploads.EncodedUpload]) -> None:
+    """Where they land on the map; a clicked star shows that picture beside it."""
+    st.markdown(f"##### On the map ({cur.spec.method.upper()} of the {cur.split} split)")
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        xy = np.stack([up.xy for up in done])
+        figure = figures.mini_map(cur.coords(), encoded.labels, len(names), {"your pictures": xy}, height=380)
+        stars = figure["data"][1]  # only the uploads are clickable: customdata = index into `done`
+        stars.update(customdata=list(range(len(done))), hovertext=[up.name for up in done], hoverinfo="text",
+                     marker=dict(symbol="star", size=18, color="#ffd92f", line=dict(width=1.5, color="black")))
+        event = st.plotly_chart(figure, key="encode_map", on_select="rerun", selection_mode="points",
+                                config={"displaylogo": False})
+        st.caption("★ = your pictures, placed among the dataset's points by their nearest neighbours in latent "
+                   "space (the same picture always lands on the same spot). Click a star.")
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    clicked = [p for p in points if p.get("curve_number") == 1 and p.get("customdata") is not None]
+    if clicked:
+        index = int(clicked[0]["customdata"])
+        st.session_state[FOCUS] = done[index].name if index < len(done) else None
+    focus = next((up for up in done if up.name == st.session_state.get(FOCUS)), done[0])
+    with right:
+        st.markdown(f"**{md_escape(focus.name)}**")
+        a, b = st.columns(2)
+        with a:
+            show_image(focus.input, "model input", size=140)
+        with b:
+            show_image(focus.reconstruction, "reconstruction", size=140)
+        st.caption(f"ELBO {focus.elbo:.1f} nats, higher than {focus.percentile:.0f}% of test images · "
+                   f"map ({focus.xy[0]:.2f}, {focus.xy[1]:.2f})")
 
-# --- downloads -------------------------------------------------------------------------------------------------
-d1, d2, _ = st.columns([1, 1, 2])
-d1.download_button("CSV of encodings", data=uploads.to_csv(done), file_name=f"{model_name}-uploads.csv",
-                   mime="text/csv", icon="⬇️", key="encode_csv", on_click="ignore",
-                   help="file, μ and σ (all dimensions), map x/y, ELBO, reconstruction error, KL, percentile")
-d2.download_button("PNG sheet", data=imgs.to_png(uploads.contact_sheet(done), 2), file_name=f"{model_name}-uploads.png",
-                   mime="image/png", icon="🖼️", key="encode_sheet", on_click="ignore",
-                   help="rows: original (fitted to the input size), model input, reconstruction")
 
-# --- one card per picture --------------------------------------------------------------------------------------
-shown = done
-if len(done) > PER_PAGE:
-    pages = (len(done) + PER_PAGE - 1) // PER_PAGE
-    page = st.number_input(f"Page (of {pages}, {PER_PAGE} pictures each)", 1, pages, 1, key="encode_page")
-    shown = done[(page - 1) * PER_PAGE:page * PER_PAGE]
-for up in shown:
+def downloads(done: list[uploads.EncodedUpload]) -> None:
+    model_name = cur.loaded.path.name
+    d1, d2, _ = st.columns([1, 1, 2])
+    d1.download_button("CSV of encodings", data=uploads.to_csv(done), file_name=f"{model_name}-uploads.csv",
+                       mime="text/csv", icon="⬇️", key="encode_csv", on_click="ignore",
+                       help="file, μ and σ (all dimensions), map x/y, ELBO, reconstruction error, KL, percentile")
+    d2.download_button("PNG sheet", data=imgs.to_png(uploads.contact_sheet(done), 2),
+                       file_name=f"{model_name}-uploads.png", mime="image/png", icon="🖼️", key="encode_sheet",
+                       on_click="ignore", help="rows: original (fitted to the input size), model input, reconstruction")
+
+
+def picture_card(up: uploads.EncodedUpload) -> None:
+    """One picture: original, model input, reconstruction, μ ± σ, numbers, its preprocessing toggles, neighbours."""
     with st.container(border=True):
         st.markdown(f"**{md_escape(up.name)}**")
         c_orig, c_in, c_rec, c_chart, c_nums = st.columns([1, 1, 1, 2.2, 1.4])
@@ -194,4 +205,37 @@ for up in shown:
             st.switch_page("pages/generate.py")
         st.caption("8 nearest dataset images in latent space")
         thumbnails([split_images[i] for i in up.neighbours],
-                   [f"{label_of(i)} · {d:.2f}" for i, d in zip(up.neighbours, up.distances)], ncols=8, size=56)
+                   [f"{label_name(i)} · {d:.2f}" for i, d in zip(up.neighbours, up.distances)], ncols=8, size=56)
+
+
+def picture_cards(done: list[uploads.EncodedUpload]) -> None:
+    shown = done
+    if len(done) > PER_PAGE:
+        pages = (len(done) + PER_PAGE - 1) // PER_PAGE
+        page = st.number_input(f"Page (of {pages}, {PER_PAGE} pictures each)", 1, pages, 1, key="encode_page")
+        shown = done[(page - 1) * PER_PAGE:page * PER_PAGE]
+    for up in shown:
+        picture_card(up)
+
+
+# --- the page, top to bottom -----------------------------------------------------------------------------------
+cur = state.current()
+if cur is None:
+    st.stop()
+picked, photo = choose_pictures()
+if not picked:
+    with state.friendly_errors("Showing the kept pictures"):
+        show_kept()
+    st.stop()
+outcome = encode_pictures(picked, photo)
+if outcome is None:  # the error was shown
+    st.stop()
+bad, done = outcome
+show_bad_files(bad)
+if not done:
+    st.warning("None of the files could be encoded. Try a PNG or JPEG picture.", icon="📤")
+    st.stop()
+encoded, split_images, names = cur.encoded(), cur.images()[0], cur.dataset.class_names
+on_the_map(done)
+downloads(done)
+picture_cards(done)

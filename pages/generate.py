@@ -4,7 +4,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from ui import figures, state
+from ui import figures, state, url
+from ui.state_items import GENERATE_Z
 from ui.text import md_escape
 from ui.widgets import upscale_for
 from vae_core import images as imgs
@@ -39,8 +40,7 @@ PRIOR_SEED, SAMPLE_SEED = "gen_prior_seed", "gen_sample_seed"
 
 
 def label_name(row: int) -> str:
-    label = int(encoded.labels[row])
-    return names[label] if 0 <= label < len(names) else str(label)
+    return cur.dataset.label_name(encoded.labels[row])
 
 
 def set_z(z, label: str, base: bool = True) -> None:
@@ -126,8 +126,8 @@ if base.get("clipped"):  # prior samples often fall outside the narrow range of 
                      if base.get("clipped_inactive") else "")
     clipped_note = (f" · {base['clipped']} value(s) were outside their slider's range (±{N_SIGMA:g}σ of the data) "
                     f"and were clipped{inactive_part}")
-st.caption(f"Starting point: **{md_escape(base.get('label', '?'))}**{clipped_note} · {int(active.sum())} of {dim} dimensions "
-           "active (Var of the encoder mean > 0.01)")
+st.caption(f"Starting point: **{md_escape(base.get('label', '?'))}**{clipped_note} · {int(active.sum())} of {dim} "
+           "dimensions active (Var of the encoder mean > 0.01)")
 
 
 def slider(d: int) -> None:
@@ -173,7 +173,7 @@ def row_labels(labels: tuple[str, ...], height: int, first_row: int, row_height:
 
 def labelled_rows(grid: np.ndarray, labels: list[str], scale: int, pad: int = 2) -> bytes:
     """The traversal grid upscaled (nearest neighbour) with each row's label at its left, as one PNG."""
-    up = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    up = imgs.upscale(grid, scale)
     strip = row_labels(tuple(labels), up.shape[0], pad * scale, (grid.shape[0] - pad) // len(labels) * scale,
                        1 if up.ndim == 2 else up.shape[2])
     return imgs.to_png(np.concatenate([strip, up], axis=1))
@@ -189,7 +189,7 @@ def explorer() -> None:
             with st.expander(f"{dim - TOP} more dimensions (lower KL)"):
                 sliders(order[TOP:])
     z = current_z()
-    st.session_state["generate_z"] = [float(v) for v in z]  # a view bundle saves the sliders from here
+    st.session_state[GENERATE_Z] = [float(v) for v in z]  # declared state: the link and view bundles carry it
     st.session_state[LAST] = z.tolist()
     with middle, state.friendly_errors("Decoding"):
         image = model.decode_images(z)[0]
@@ -203,6 +203,7 @@ def explorer() -> None:
         st.image(mini_map_png(xy), output_format="PNG", width="stretch")
         st.caption(f"Where this z lands on the Map's {cur.spec.method.upper()} ({len(encoded):,} {cur.split} points, "
                    "placed by its nearest encoded neighbours; ✚ marks z)")
+    url.publish()  # a slider move reruns only this fragment: the address bar follows z
 
 
 explorer()

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from ui import bundle_io, figures, state
+from ui import figures, state, url
+from ui.state_items import ENDPOINT_SOURCES, ENDPOINTS, FROM_VIEW, INTERP_PATH, RESTORE_ENDPOINTS, endpoint_key
 from ui.text import md_escape
 from ui.widgets import show_image
 from vae_core import animation, data, latent
 
 state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
-SOURCES = ["Dataset point", "Upload", "Class mean", "Random (prior)"]
-FROM_VIEW = "Latent from a view file"  # offered only for an endpoint restored as a raw latent
+SOURCES = ENDPOINT_SOURCES  # declared with the page's state: links name endpoints by source
 STRIP_WIDTH = 1000                      # px a strip may take on screen; frames are upscaled to about fill it
 PATH_COLORS = {"linear path": "#f28e2b", "slerp path": "#59a14f"}
 STRENGTHS = np.linspace(-2.0, 2.0, 9)   # the strip under the live result: the whole slider range at a glance
@@ -32,8 +32,7 @@ start_row = int(pick) if isinstance(pick, (int, np.integer)) and 0 <= pick < n_r
 
 
 def label_name(row: int) -> str:
-    label = int(encoded.labels[row])
-    return names[label] if 0 <= label < len(names) else str(label)
+    return cur.dataset.label_name(encoded.labels[row])
 
 
 def other_class_row(row: int) -> int:
@@ -52,7 +51,7 @@ class Endpoint:
 
 def restore_pending(key: str, name: str) -> None:
     """A view file loaded in the sidebar left this endpoint for us: set its widgets before they are drawn."""
-    endpoint = st.session_state.get(bundle_io.RESTORE_ENDPOINTS, {}).pop(name, None)
+    endpoint = st.session_state.get(RESTORE_ENDPOINTS, {}).pop(name, None)
     if endpoint is None:
         return
     if endpoint["kind"] == "dataset" and endpoint["index"] < n_rows:
@@ -80,7 +79,7 @@ def upload_latent(upload: dict) -> np.ndarray | None:
 def pick_endpoint(name: str, label: str, default_row: int, default_source: str = SOURCES[0],
                   default_class: int = 0) -> Endpoint | None:
     """One input latent, chosen from any source, shown as its input picture (if any) and its decoding."""
-    key = "ep_" + name.lower().replace(" ", "_")
+    key = endpoint_key(name)
     restore_pending(key, name)
     sources = SOURCES + ([FROM_VIEW] if f"{key}_latent" in st.session_state else [])
     st.session_state.setdefault(f"{key}_kind", default_source)
@@ -123,8 +122,9 @@ def pick_endpoint(name: str, label: str, default_row: int, default_source: str =
     else:
         z = np.asarray(st.session_state[f"{key}_latent"], dtype=np.float32)
         endpoint = Endpoint(z, "latent from a view file", None, {"kind": "latent", "z": [float(v) for v in z]})
-    st.session_state.setdefault(bundle_io.ENDPOINTS, {})[name] = endpoint.saved  # saved with the view
-    st.caption(f"**{md_escape(endpoint.caption)}**")  # short image captions: a caption wider than its image stretches it
+    st.session_state.setdefault(ENDPOINTS, {})[name] = endpoint.saved  # saved with the view
+    # short image captions: a caption wider than its image stretches it
+    st.caption(f"**{md_escape(endpoint.caption)}**")
     left, right = st.columns(2)
     if endpoint.original is not None:
         with left:
@@ -161,6 +161,7 @@ def show_path(title: str, frames: np.ndarray) -> None:
 def paths_section() -> None:
     with state.friendly_errors("Interpolating"):
         paths_body()
+    url.publish()  # an endpoint change reruns only this fragment: the address bar follows A, B and the path
 
 
 def paths_body() -> None:
@@ -194,7 +195,7 @@ def paths_body() -> None:
 
 def download_controls(frames: dict[str, np.ndarray], title: str) -> None:
     st.markdown("**Download a strip**")
-    kind = st.radio("Path", list(frames), horizontal=True, key="interp_dl_path")
+    kind = st.radio("Path", list(frames), horizontal=True, key=INTERP_PATH)
     frame_ms = st.slider("Frame duration (ms)", 40, 1000, 150, step=10, key="interp_frame_ms")
     pingpong = st.toggle("Ping-pong (forth and back)", key="interp_pingpong")
     scale = st.select_slider("Pixel size", [1, 2, 3, 4, 6, 8], value=4, key="interp_scale",

@@ -2,7 +2,9 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, state
+from ui import figures, state, url
+from ui.state_items import (COLOUR_LABELS, MAP_COLOUR, MAP_COLOUR_WIDGET, MAP_FOCUS, MAP_METHOD_WIDGET,
+                            MAP_SPLIT_WIDGET, METHOD_LABELS, SPLIT_LABELS)
 from ui.text import md_escape
 from ui.widgets import show_image, thumbnails
 from vae_core import images as imgs
@@ -10,29 +12,39 @@ from vae_core.projection import ProjectionSpec
 
 state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
-METHODS = {"UMAP": "umap", "PCA": "pca"}
-COLORS = {"Label": "label", "Reconstruction error": "recon", "KL": "kl"}
-SPLITS = {"Test split": "test", "All images (train + test)": "all"}
-FOCUS = "map_focus"  # what the detail panel shows: {"kind": "point"|"space"|"selection", ...}
+METHODS = {label: method for method, label in METHOD_LABELS.items()}
+COLORS = {label: mode for mode, label in COLOUR_LABELS.items()}
+SPLITS = {label: split for split, label in SPLIT_LABELS.items()}
+FOCUS = MAP_FOCUS  # what the detail panel shows: {"kind": "point"|"space"|"selection", ...}
 
-cur = state.current()
-if cur is None:
-    st.stop()
+
+def choose_view() -> tuple[ProjectionSpec, str, str, bool]:
+    """The Map's own choices (projection, points, colour, 3-D), drawn from the declared state they show."""
+    shown = st.session_state.get(state.SPEC) or ProjectionSpec()
+    st.session_state.setdefault(MAP_METHOD_WIDGET, METHOD_LABELS[shown.method])  # a link or bundle may set these
+    st.session_state.setdefault(MAP_SPLIT_WIDGET, SPLIT_LABELS[st.session_state.get(state.SPLIT) or "test"])
+    st.session_state.setdefault(MAP_COLOUR_WIDGET, COLOUR_LABELS[st.session_state.get(MAP_COLOUR) or "label"])
+    c1, c2, c3, c4 = st.columns([1, 1.3, 1.3, 1])
+    method = c1.segmented_control("Projection", list(METHODS), key=MAP_METHOD_WIDGET) or METHOD_LABELS[shown.method]
+    split_label = c2.selectbox("Points", list(SPLITS), key=MAP_SPLIT_WIDGET,
+                               help="The test split (10,000 images for Fashion-MNIST) or every image (70,000: slower)")
+    color_label = c3.selectbox("Colour by", list(COLORS), key=MAP_COLOUR_WIDGET)
+    view_3d = c4.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map")
+    spec, split = ProjectionSpec(method=METHODS[method], dims=2), SPLITS[split_label]
+    if st.session_state.get(state.SPEC) != spec or st.session_state.get(state.SPLIT) != split:
+        st.session_state[state.SPEC] = spec
+        st.session_state[state.SPLIT] = split
+        st.session_state.pop(FOCUS, None)  # row ids change meaning with the split
+    st.session_state[MAP_COLOUR] = COLORS[color_label]
+    return spec, split, method, view_3d
+
 
 st.markdown("#### Latent map")
-c1, c2, c3, c4 = st.columns([1, 1.3, 1.3, 1])
-method = c1.segmented_control("Projection", list(METHODS), default="UMAP", key="map_method") or "UMAP"
-split_label = c2.selectbox("Points", list(SPLITS), key="map_split_label",
-                           help="The test split (10,000 images for Fashion-MNIST) or every image (70,000: slower)")
-color_label = c3.selectbox("Colour by", list(COLORS), key="map_color")
-view_3d = c4.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map")
-
-spec = ProjectionSpec(method=METHODS[method], dims=2)
-if st.session_state.get(state.SPEC) != spec or st.session_state.get(state.SPLIT) != SPLITS[split_label]:
-    st.session_state[state.SPEC] = spec
-    st.session_state[state.SPLIT] = SPLITS[split_label]
-    st.session_state.pop(FOCUS, None)  # row ids change meaning with the split
-cur.spec, cur.split = spec, SPLITS[split_label]
+spec, split, method, view_3d = choose_view()
+color_label = COLOUR_LABELS[st.session_state[MAP_COLOUR]]
+cur = state.current(spec, split)
+if cur is None:
+    st.stop()
 
 figure = None
 with state.friendly_errors("Building the map"):
@@ -47,8 +59,7 @@ model = cur.loaded.model
 
 
 def label_name(row: int) -> str:
-    label = int(encoded.labels[row])
-    return names[label] if 0 <= label < len(names) else str(label)
+    return cur.dataset.label_name(encoded.labels[row])
 
 
 def read_focus(event) -> None:
@@ -122,8 +133,13 @@ def selection_detail(rows: list[int]) -> None:
     shown = rows[:64]
     sheet = imgs.to_png(imgs.grid(split_images[shown], ncols=8), 2)
     st.image(sheet, output_format="PNG", caption=f"{len(shown)} of {len(rows):,} selected images")
-    st.download_button("Download this grid (PNG)", data=sheet, file_name="selection.png", mime="image/png",
+    c1, c2 = st.columns(2)
+    c1.download_button("Download this grid (PNG)", data=sheet, file_name="selection.png", mime="image/png",
                        on_click="ignore", key="selection_png", icon="⬇️")
+    c2.download_button(f"Download the {len(rows):,} selected points as CSV", data=lambda: export_csv(rows),
+                       file_name=f"{cur.loaded.path.name}-selection.csv", mime="text/csv", on_click="ignore",
+                       key="selection_csv", icon="⬇️", help="index, label, μ (all dims), map coordinates, "
+                                                            "reconstruction error and KL of the selected points")
     mean_z = encoded.mu[rows].mean(axis=0)
     c1, c2 = st.columns([1, 2])
     with c1:
@@ -139,15 +155,17 @@ def selection_detail(rows: list[int]) -> None:
             st.switch_page("pages/generate.py")
 
 
-def export_csv() -> bytes:
+def export_csv(rows=None) -> bytes:
+    """`rows` (all points when None) as CSV: index, label, μ, map x/y, reconstruction error, KL."""
     import io
     buffer = io.StringIO()
     dims = encoded.mu.shape[1]
     header = ["index", "label", *[f"mu_{d}" for d in range(dims)], "map_x", "map_y", "recon_error", "kl"]
     buffer.write(",".join(header) + "\n")
-    for row in range(len(encoded)):
+    for row in (range(len(encoded)) if rows is None else rows):
         values = [str(row), label_name(row).replace(",", " "), *[f"{v:.6g}" for v in encoded.mu[row]],
-                  f"{coords[row, 0]:.6g}", f"{coords[row, 1]:.6g}", f"{encoded.recon[row]:.6g}", f"{encoded.kl[row]:.6g}"]
+                  f"{coords[row, 0]:.6g}", f"{coords[row, 1]:.6g}", f"{encoded.recon[row]:.6g}",
+                  f"{encoded.kl[row]:.6g}"]
         buffer.write(",".join(values) + "\n")
     return buffer.getvalue().encode()
 
@@ -181,9 +199,11 @@ def map_and_detail() -> None:
                 space_detail(focus["xy"])
             elif focus["kind"] == "selection":
                 selection_detail([r for r in focus["rows"] if r < len(encoded)])
+    url.publish()  # a click reruns only this fragment: the address bar follows the picked point
 
 
 map_and_detail()
-st.download_button("Download the shown points as CSV", data=export_csv, file_name=f"{cur.loaded.path.name}-map.csv",
-                   mime="text/csv", on_click="ignore", icon="⬇️",
-                   help="index, label, μ (all dims), map coordinates, reconstruction error and KL")
+st.download_button(f"Download all {len(encoded):,} points as CSV", data=export_csv,
+                   file_name=f"{cur.loaded.path.name}-map.csv", mime="text/csv", on_click="ignore", icon="⬇️",
+                   help="Every point of the map (a lasso or box selection has its own download beside it): index, "
+                        "label, μ (all dims), map coordinates, reconstruction error and KL")

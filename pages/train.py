@@ -24,7 +24,9 @@ CONFIRM = "train_confirm"    # folder waiting for a second click to be deleted
 CANCEL_CONFIRM = "train_cancel_confirm"  # id of another session's run waiting for a second click to be cancelled
 FLASH = "train_flash"        # (kind, text) shown once after a delete
 OWN = "Your own pictures…"
-SIZES = {"small": ((16, 32), 64), "standard": ((32, 64), 128), "large": ((64, 128), 256)}  # conv widths, hidden
+MODEL_DEFAULTS, TRAIN_DEFAULTS = VAEConfig(), TrainConfig()  # the one source of every initial value below
+SIZES = {"small": ((16, 32), 64), "standard": (MODEL_DEFAULTS.channels, MODEL_DEFAULTS.hidden),
+         "large": ((32, 64), 256)}  # conv widths, hidden
 BATCHES = [16, 32, 64, 128, 256, 512]
 RATES = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
 
@@ -67,23 +69,26 @@ def settings_form() -> dict:
                    + " · ".join(f"**{md_escape(s.name)}** ({md_escape(s.how_to_get)})" for s in missing))
 
     c1, c2, c3, c4 = st.columns(4)
-    latent_dim = c1.slider("Latent dimensions", 2, 64, 16, key="train_latent",
+    latent_dim = c1.slider("Latent dimensions", 2, 64, MODEL_DEFAULTS.latent_dim, key="train_latent",
                            help="2 makes the latent space itself a map; 16 reconstructs well")
-    epochs = c2.number_input("Epochs", 1, 1000, 10, key="train_epochs")
-    batch_size = c3.select_slider("Batch size", BATCHES, value=128, key="train_batch")
-    lr = c4.select_slider("Learning rate", RATES, value=1e-3, key="train_lr", format_func=lambda v: f"{v:g}")
+    epochs = c2.number_input("Epochs", 1, 1000, TRAIN_DEFAULTS.epochs, key="train_epochs")
+    batch_size = c3.select_slider("Batch size", BATCHES, value=TRAIN_DEFAULTS.batch_size, key="train_batch")
+    lr = c4.select_slider("Learning rate", RATES, value=TRAIN_DEFAULTS.lr, key="train_lr",
+                          format_func=lambda v: f"{v:g}")
     c1, c2, c3, c4 = st.columns(4)
-    beta = c1.number_input("β (KL weight)", 0.0, 20.0, 1.0, step=0.1, key="train_beta",
+    beta = c1.number_input("β (KL weight)", 0.0, 20.0, MODEL_DEFAULTS.beta, step=0.1, key="train_beta",
                            help="1 trains the true ELBO; more pushes towards a smoother, less detailed latent space")
-    warmup = c2.number_input("KL warm-up epochs", 0.0, 100.0, 0.0, step=1.0, key="train_warmup",
+    warmup = c2.number_input("KL warm-up epochs", 0.0, 100.0, MODEL_DEFAULTS.warmup_epochs, step=1.0,
+                             key="train_warmup",
                              help="Anneal the KL weight from 0 to β over this many epochs: avoids posterior collapse")
-    free_bits = c3.number_input("Free bits (nats per dimension)", 0.0, 5.0, 0.0, step=0.1, key="train_free_bits",
+    free_bits = c3.number_input("Free bits (nats per dimension)", 0.0, 5.0, MODEL_DEFAULTS.free_bits, step=0.1,
+                                key="train_free_bits",
                                 help="A floor on each dimension's KL while training (0 = off); reported ELBOs stay "
                                      "honest")
-    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+    seed = c4.number_input("Seed", 0, 2**31 - 1, TRAIN_DEFAULTS.seed, key="train_seed")
     c1, c2, c3 = st.columns([1, 1, 2])
     size = c1.segmented_control("Network width", list(SIZES), default="standard", key="train_size") or "standard"
-    binarize = c2.toggle("Binarise pixels", key="train_binarize",
+    binarize = c2.toggle("Binarise pixels", MODEL_DEFAULTS.binarize, key="train_binarize",
                          help="Dynamic binarisation: needed for NLL numbers comparable to papers")
     default_name = f"{Path(dataset_name.removeprefix('folder:')).stem or 'model'}-z{latent_dim}"
     name = c3.text_input("Model name", key="train_name", placeholder=default_name, max_chars=60,

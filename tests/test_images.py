@@ -116,7 +116,7 @@ def test_pixel_limit_between_warning_and_error_is_still_refused():
     with pytest.raises(ImageError, match="too many pixels"):
         decode_image(data, "big.png", max_pixels=1000)
     assert decode_image(data, "big.png", max_pixels=1600)[0].size == (40, 40)
-    assert Image.MAX_IMAGE_PIXELS == before  # the custom limit did not leak into Pillow's global guard
+    assert before == Image.MAX_IMAGE_PIXELS  # the custom limit did not leak into Pillow's global guard
 
 
 # ---------------------------------------------------------------- decode_image: odd but valid files

@@ -140,7 +140,9 @@ def test_aggregate_posterior_samples_stay_on_the_data():
     np.testing.assert_allclose(samples.mean(0), data.mean(0), atol=0.3)
     np.testing.assert_allclose(np.cov(samples.T), np.cov(data.T), rtol=0.1, atol=0.1)
     # "Between the blobs" = |x| < 2. A Gaussian with the data's mean and cov (prior-like) puts ~40% there.
-    gap = lambda s: np.mean(np.abs(s[:, 0]) < 2)
+    def gap(s):
+        return np.mean(np.abs(s[:, 0]) < 2)
+
     moment_matched = rng.multivariate_normal(data.mean(0), np.cov(data.T), 4000)
     assert gap(samples) < 0.01 < 0.3 < gap(moment_matched)
 

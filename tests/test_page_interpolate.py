@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from ui import bundle_io, state
+from ui import bundle_io, state, state_items
 from vae_core import checkpoint, data, explorer, latent
 from vae_core.bundle import bundle_from_json, bundle_to_json
 from vae_core.images import grid
@@ -296,7 +296,7 @@ def test_view_bundle_round_trip_restores_the_view(page, media, reference, app_fa
 
 
 def test_restoring_never_overwrites_a_different_saved_entry_of_the_same_name():
-    merged = bundle_io._merge({"v": [1.0], "w": [2.0]}, {"v": [3.0], "w": [2.0], "x": [4.0]})
+    merged = state_items.merge_named({"v": [1.0], "w": [2.0]}, {"v": [3.0], "w": [2.0], "x": [4.0]})
     assert merged == {"v": [1.0], "w": [2.0], "v (view)": [3.0], "x": [4.0]}
 
 

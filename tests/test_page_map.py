@@ -73,3 +73,28 @@ def test_lasso_shows_the_group_and_can_be_kept(app, expected):
     app.text_input(key="selection_name").set_value("five")
     app.button(key="keep_selection").click().run()
     assert app.session_state["lasso_selections"]["five"] == rows
+
+
+def test_csv_downloads_name_what_they_hold_all_points_or_the_selection(app, expected, monkeypatch):
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    deferred = {}
+    original = MediaFileManager.add_deferred
+
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        deferred[file_name] = data_callable
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    rows = [4, 9, 2]
+    run_map(app, {"points": [{"customdata": r, "x": 0.0, "y": 0.0} for r in rows], "box": [{"x": [0, 1]}],
+                  "lasso": []})
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "Download the 3 selected points as CSV" in labels
+    assert f"Download all {len(expected):,} points as CSV" in labels
+    selected = deferred["digits-tiny-selection.csv"]().decode().splitlines()
+    every = deferred["digits-tiny-map.csv"]().decode().splitlines()
+    assert [int(line.split(",")[0]) for line in selected[1:]] == sorted(rows)
+    assert len(every) == len(expected) + 1 and selected[0] == every[0]
+    mu = np.array([[float(v) for v in line.split(",")[2:2 + expected.mu.shape[1]]] for line in selected[1:]])
+    np.testing.assert_allclose(mu, expected.mu[sorted(rows)], rtol=1e-5, atol=1e-5)

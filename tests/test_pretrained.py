@@ -47,6 +47,6 @@ def test_shipped_map_cache_matches_the_weights(loaded, dataset):
     np.testing.assert_allclose(encoded.mu[:500], fresh_mu, atol=1e-3)
     calls = []
     coords = cached_projection(loaded.cache_folder, "fashion-mnist-test", encoded.mu, ProjectionSpec(),
-                               progress=lambda f, m: calls.append(m))
+                               progress=lambda f, m: calls.append(m), also_read=tuple(loaded.cache_folders[:-1]))
     assert coords.shape == (10_000, 2) and np.isfinite(coords).all()
     assert not any("Fitting" in m for m in calls), calls  # served from the shipped file: no UMAP fit at first start

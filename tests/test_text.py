@@ -28,7 +28,7 @@ def unescaped(text: str) -> list[str]:
     for match in re.finditer(r"\\*(.)", text, flags=re.S):
         slashes = len(match.group(0)) - 1
         char = match.group(1)
-        if char in MARKUP and slashes % 2 == 0 and not (char == "\\"):
+        if char in MARKUP and slashes % 2 == 0 and char != "\\":
             found.append(char)
     return found
 

@@ -49,8 +49,8 @@ def _assert_same_weights(a, b):
 
 def test_same_seed_same_weights_and_learning(digits, tmp_path):
     first = train_model(TINY, _config(), digits, tmp_path / "a")
-    second = train_model(TINY, _config(), digits, tmp_path / "b")
-    other_seed = train_model(TINY, _config(seed=1), digits, tmp_path / "c")
+    train_model(TINY, _config(), digits, tmp_path / "b")
+    train_model(TINY, _config(seed=1), digits, tmp_path / "c")
     assert first.stopped == "finished" and first.epochs_done == 2
     _assert_same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
     assert not torch.equal(_weights(tmp_path / "a")["encoder.0.weight"], _weights(tmp_path / "c")["encoder.0.weight"])

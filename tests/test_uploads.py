@@ -84,7 +84,6 @@ def test_output_shapes_and_meaning(world):
 
 
 def test_overrides_change_only_the_named_picture_also_inside_a_zip(world):
-    loaded = world[0]
     ring = drawn_ring()
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
@@ -105,7 +104,8 @@ def test_overrides_change_only_the_named_picture_also_inside_a_zip(world):
     same = uploads.read_uploads(files, (1, 28, 28), {"ring.png": (True, True),
                                                       "set.zip/inner/ring.png": (True, True)})
     np.testing.assert_array_equal(same[0].input.array, auto[0].input.array)
-    np.testing.assert_array_equal(same[2].input.array, auto[2].input.array)  # the thumbnail of the picture itself is unchanged
+    # the thumbnail of the picture itself is unchanged
+    np.testing.assert_array_equal(same[2].input.array, auto[2].input.array)
 
 
 def test_bad_files_are_skipped_good_ones_encoded(world):

@@ -1,115 +1,91 @@
 """View bundles in the sidebar: save the current view as JSON, reopen one from a file or from `?view=<name>`.
 
-Reopening is all-or-nothing: `restore_updates` computes and checks every new session value first (a VAEError
-names the problem), and only then are they written, so a bad file changes nothing. Pages that own endpoints
-(Interpolate) write them to ENDPOINTS every run and take restored ones from RESTORE_ENDPOINTS before drawing
-their widgets.
+This module knows no page's internals: each page declares its part of a bundle in ui/state_items.py, and
+saving asks every declaration for its part, restoring hands each its part back. Reopening is all-or-nothing:
+`restore_updates` computes and checks every new session value first (a VAEError names the problem), and only
+then are they written, so a bad file changes nothing.
 
 Wiring (ui/sidebar.py): call `load_view_from_url()` at the start of `render()`, before the dataset and model
 selectboxes exist (it may set them), and `render_view_bundle(page)` inside `with st.sidebar:`.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from dataclasses import asdict, replace
+from collections import ChainMap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from vae_core import checkpoint, explorer, paths
+from vae_core import checkpoint, paths
 from vae_core.bundle import (MAX_BYTES, ViewBundle, bundle_from_json, bundle_to_json, check_bundle_model,
                              check_bundle_rows)
 from vae_core.errors import VAEError
-from vae_core.folder_files import new_file_mode
+from vae_core.files import atomic_write
 from vae_core.model import VAEConfig
-from vae_core.projection import ProjectionSpec
 
-from . import state
+from . import page_state, state, state_items
 from .text import md_code, md_escape
 
-ENDPOINTS = "view_endpoints"                      # dict name -> bundle endpoint, written by pages, saved in views
-RESTORE_ENDPOINTS = "view_endpoints_to_restore"   # dict name -> endpoint from a loaded view, consumed by pages
-GENERATE_Z = "generate_z"                         # the Generate page's slider values (list of floats)
-MAP_PICK = "map pick"                             # the Map's picked row travels as a dataset endpoint
 MESSAGE = "view_bundle_message"                   # (level, text) shown in the expander after a load
 URL_LOADED = "view_bundle_from_url"               # the ?view= name already opened in this session
 UPLOADER = "view_bundle_upload"
-SPLITS = ("test", "all")                          # the Map's splits
-# The Map page's own widgets: set together with SPEC/SPLIT, or the Map would put its old choice back.
-MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, MAP_FOCUS = "map_method", "map_split_label", "map_focus"
-MAP_METHOD_LABELS = {"umap": "UMAP", "pca": "PCA"}
-MAP_SPLIT_LABELS = {"test": "Test split", "all": "All images (train + test)"}
-PAGE_FILES = {"map": "pages/map.py", "generate": "pages/generate.py", "encode": "pages/encode.py",
-              "interpolate": "pages/interpolate.py", "train": "pages/train.py"}
+# Interpolate's endpoints, kept here under their old names for callers (declared in ui/state_items.py).
+ENDPOINTS, RESTORE_ENDPOINTS = state_items.ENDPOINTS, state_items.RESTORE_ENDPOINTS
+PAGE_FILES = state_items.PAGES
 VIEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}")
 
 
+class _Session:
+    """st.session_state, or the SafeSessionState a deferred download holds (which has no .get), as a mapping."""
+    def __init__(self, session):
+        self._session = session
+
+    def __contains__(self, key) -> bool:
+        return key in self._session
+
+    def __getitem__(self, key):
+        return self._session[key]
+
+    def get(self, key, default=None):
+        return self._session[key] if key in self._session else default  # noqa: SIM401 - it has no .get
+
+
 # --- the current view -> bundle --------------------------------------------------------------------
-def _get(session, key: str, default=None):
-    """Read from st.session_state or the SafeSessionState a deferred download holds (no .get there)."""
-    return session[key] if key in session else default
-
-
 def view_bundle(session: Mapping, page: str = "map") -> ViewBundle:
-    """The view in `session` as a bundle: model, map settings, selections, endpoints, vectors, Generate's z."""
-    model_path = _get(session, state.MODEL)
+    """The view in `session` as a bundle: the model, then each page's declared part (ui/state_items.py)."""
+    session = _Session(session)
+    model_path = session.get(state.MODEL)
     if not model_path or not Path(model_path).is_dir():
         raise VAEError("no model is selected, so there is no view to save")
     dim = VAEConfig.from_json((Path(model_path) / checkpoint.CONFIG).read_text()).latent_dim
-    spec = _get(session, state.SPEC) or ProjectionSpec()
-    split = _get(session, state.SPLIT) or "test"
-    # Latents of other models (the session may have used several) would make the bundle inconsistent: left out.
-    endpoints = {name: dict(e) for name, e in (_get(session, ENDPOINTS) or {}).items()
-                 if e.get("kind") != "latent" or len(e.get("z", ())) == dim}
-    pick = _get(session, state.PICK)
-    if pick is not None:
-        endpoints[MAP_PICK] = {"kind": "dataset", "index": int(pick), "split": split}
-    vectors = {str(k): [float(x) for x in v] for k, v in (_get(session, state.VECTORS) or {}).items() if len(v) == dim}
-    sliders = _get(session, GENERATE_Z)
-    if sliders is not None and len(sliders) != dim:
-        sliders = None
-    return ViewBundle(
-        model_id=Path(model_path).name, weights_hash=checkpoint.weights_hash(model_path),
-        dataset=str(_get(session, state.DATASET) or ""), projection=asdict(spec),
-        selections={str(k): [int(i) for i in v] for k, v in (_get(session, state.SELECTIONS) or {}).items()},
-        endpoints=endpoints,
-        vectors=vectors,
-        sliders=None if sliders is None else [float(x) for x in sliders],
-        page=page if page in PAGE_FILES else "map")
+    parts = page_state.bundle_parts(session, dim, state_items.ITEMS)
+    return ViewBundle(model_id=Path(model_path).name, weights_hash=checkpoint.weights_hash(model_path),
+                      dataset=str(session.get(state.DATASET) or ""), page=page if page in PAGE_FILES else "map",
+                      **parts)
 
 
 # --- bundle -> session values ----------------------------------------------------------------------
-def _merge(existing: dict, incoming: dict) -> dict:
-    """Add the view's named entries; a different entry of the same name is kept, the new one renamed."""
-    merged = dict(existing)
-    for name, value in incoming.items():
-        new_name, n = name, 1
-        while new_name in merged and merged[new_name] != value:
-            n += 1
-            new_name = f"{name} (view {n})" if n > 2 else f"{name} (view)"
-        merged[new_name] = value
-    return merged
-
-
 def _bundle_split(bundle: ViewBundle, current_split: str) -> str:
     """Bundles carry the split inside dataset endpoints (the Map pick first); without any, keep the current."""
-    ordered = sorted(bundle.endpoints.items(), key=lambda item: item[0] != MAP_PICK)
+    ordered = sorted(bundle.endpoints.items(), key=lambda item: item[0] != state_items.BUNDLE_PICK)
     for _, endpoint in ordered:
         if endpoint["kind"] == "dataset" and "split" in endpoint:
             return endpoint["split"]
-    return current_split if current_split in SPLITS else "test"
+    return current_split if current_split in state_items.SPLIT_LABELS else "test"
 
 
 def restore_updates(bundle: ViewBundle, models: list[checkpoint.ModelInfo], rows_in_split: Callable[[str, str], int],
                     session: Mapping) -> tuple[dict[str, Any], list[str]]:
     """Every session value the bundle sets, checked against the installed models and the dataset's size.
 
-    Raises VAEError (naming the problem) before anything is changed. Returns (updates, notes for the user).
+    The bundle's identity (model, weights, dataset, split, rows) is checked here; then each declared item takes
+    its part. Raises VAEError (naming the problem) before anything is changed. Returns (updates, notes); an
+    update of None removes that key (a widget then shows the restored value): apply with page_state.apply.
     """
+    session = _Session(session)
     installed: dict[str, checkpoint.ModelInfo] = {}
     for info in models:
         if info.error is None:
@@ -121,9 +97,9 @@ def restore_updates(bundle: ViewBundle, models: list[checkpoint.ModelInfo], rows
     if info.dataset and info.dataset != bundle.dataset:
         raise VAEError(f"view bundle says dataset '{bundle.dataset}' but model '{info.name}' was trained on "
                        f"'{info.dataset}'")
-    split = _bundle_split(bundle, _get(session, state.SPLIT) or "test")
-    if split not in SPLITS:
-        raise VAEError(f"view bundle uses the '{split}' split; the map shows {' or '.join(SPLITS)}")
+    split = _bundle_split(bundle, session.get(state.SPLIT) or "test")
+    if split not in state_items.SPLIT_LABELS:
+        raise VAEError(f"view bundle uses the '{split}' split; the map shows {' or '.join(state_items.SPLIT_LABELS)}")
     notes = []
     endpoints = {}
     for name, endpoint in bundle.endpoints.items():
@@ -137,31 +113,21 @@ def restore_updates(bundle: ViewBundle, models: list[checkpoint.ModelInfo], rows
                            f"'{info.name}' has {info.latent_dim} latent dimensions")
     bundle = replace(bundle, endpoints=endpoints)
     check_bundle_rows(bundle, rows_in_split(bundle.dataset, split))
-    spec = ProjectionSpec(**bundle.projection)
-    pick = endpoints.pop(MAP_PICK, None)
-    updates: dict[str, Any] = {
-        state.DATASET: bundle.dataset, state.MODEL: str(info.path), state.SPEC: spec, state.SPLIT: split,
-        MAP_METHOD_WIDGET: MAP_METHOD_LABELS[spec.method], MAP_SPLIT_WIDGET: MAP_SPLIT_LABELS[split],
-        state.SELECTIONS: _merge(_get(session, state.SELECTIONS) or {}, bundle.selections),
-        state.VECTORS: _merge(_get(session, state.VECTORS) or {}, bundle.vectors),
-        ENDPOINTS: dict(endpoints), RESTORE_ENDPOINTS: dict(endpoints),
-    }
-    if pick is not None:
-        updates[state.PICK] = pick["index"]
-    if bundle.sliders is not None:
-        updates[state.GENERATE_START] = {"z": bundle.sliders, "label": f"the view file's sliders ({info.name})"}
+    updates: dict[str, Any] = {state.DATASET: bundle.dataset, state.MODEL: str(info.path), state.SPLIT: split,
+                               state_items.MAP_SPLIT_WIDGET: None}
+    ctx_of = lambda s: page_state.Context(installed, s, [bundle.dataset], rows_in_split,  # noqa: E731
+                                          lambda dataset: 0)
+    try:
+        updates.update(page_state.restore_bundle(bundle, state_items.ITEMS, ctx_of, ChainMap(updates, session)))
+    except (TypeError, ValueError) as err:
+        raise VAEError(f"view bundle cannot be opened: {err}") from None
     return updates, notes
-
-
-def _rows_in_split(dataset_name: str, split: str) -> int:
-    return len(explorer.split_images(state.get_dataset(dataset_name), split)[1])
 
 
 def apply_bundle(bundle: ViewBundle) -> str:
     """Reopen a view in this session (all or nothing); returns a one-line summary. Raises VAEError."""
-    updates, notes = restore_updates(bundle, checkpoint.list_models(), _rows_in_split, st.session_state)
-    st.session_state.update(updates)
-    st.session_state.pop(MAP_FOCUS, None)  # the Map's detail panel held a row of the old view
+    updates, notes = restore_updates(bundle, checkpoint.list_models(), state.rows_in_split, st.session_state)
+    page_state.apply(st.session_state, updates)
     parts = [f"model {bundle.model_id}", f"{len(bundle.selections)} selections", f"{len(bundle.vectors)} vectors"]
     return "Opened the view: " + ", ".join(parts) + "." + ("".join(f" Note: {n}." for n in notes))
 
@@ -192,22 +158,11 @@ def save_view_file(name: str, text: str) -> Path:
     if path.exists():
         raise VAEError(f"a view named '{path.stem}' already exists; choose another name")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    except OSError as err:
-        raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
-    try:
-        os.fchmod(fd, new_file_mode())  # the umask's permissions, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.link(tmp, path)  # fails if the name appeared meanwhile: never replaces someone's file
-    except FileExistsError:
+        return atomic_write(path, text.encode("utf-8"), replace=False)  # never replaces someone's file
+    except FileExistsError:  # the name appeared meanwhile
         raise VAEError(f"a view named '{path.stem}' already exists; choose another name") from None
     except OSError as err:
         raise VAEError(f"the view cannot be saved in {path.parent} ({err.strerror or err})") from None
-    finally:
-        os.unlink(tmp)
-    return path
 
 
 # --- Streamlit --------------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def mini_map(coords: np.ndarray, labels: np.ndarray, n_classes: int, marks: dict
     ordered = sorted(enumerate(marks.items()), key=lambda item: not item[1][0].endswith("path"))
     for i, (name, points) in ordered:
         points = np.atleast_2d(points)
-        fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers+lines" if name.endswith("path") else "markers",
+        mode = "markers+lines" if name.endswith("path") else "markers"
+        fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode=mode,
                                  name=name, marker=dict(size=14 if len(points) == 1 else 9,
                                                         symbol=symbols[i % len(symbols)], color="white",
                                                         line=dict(width=2, color="black"))))

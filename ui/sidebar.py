@@ -8,7 +8,7 @@ import streamlit as st
 from vae_core import checkpoint, data
 from vae_core.paths import PRETRAINED_DIR
 
-from . import bundle_io, state
+from . import bundle_io, state, url
 from .text import md_escape
 
 
@@ -37,12 +37,13 @@ def _model_label(info: checkpoint.ModelInfo) -> str:
 
 
 def render(page: str = "map") -> None:
-    bundle_io.load_view_from_url()  # first: a ?view= link may set the dataset and model below
     sources = _sources()
     available = [s.name for s in sources if s.available]
     models = list_models()
     model_datasets = sorted({m.dataset for m in models if m.dataset})
     choices = list(dict.fromkeys(available + model_datasets))
+    url.read(page, models, choices)   # first: a link may set the dataset and model below
+    bundle_io.load_view_from_url()  # then a ?view= bundle, which sets them too
     if state.DATASET not in st.session_state or st.session_state[state.DATASET] not in choices:
         st.session_state[state.DATASET] = data.default_dataset_name() if data.default_dataset_name() in choices else (
             choices[0] if choices else "digits")
@@ -50,8 +51,8 @@ def render(page: str = "map") -> None:
     with st.sidebar:
         st.markdown("### 🧭 VAE latent explorer")
         missing = [s for s in sources if not s.available]
-        st.selectbox("Dataset", choices, key=state.DATASET,
-                     help="Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing) if missing else None)
+        missing_help = "Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing)
+        st.selectbox("Dataset", choices, key=state.DATASET, help=missing_help if missing else None)
         dataset_name = st.session_state[state.DATASET]
         of_dataset = [m for m in models if m.dataset == dataset_name]
         paths = [str(m.path) for m in of_dataset]

@@ -2,7 +2,7 @@
 
 Big read-only things (datasets, models, encoded splits, projections) live in `st.cache_resource`: shared across
 sessions, never copied. Keys include the model's weights hash, so a retrained model invalidates them.
-Session-state keys used across pages are the constants below (one place to look them up).
+Session-state keys are declared once, page by page, in ui/state_items.py.
 """
 from __future__ import annotations
 
@@ -19,21 +19,11 @@ from vae_core import checkpoint, data, data_roots, explorer
 from vae_core.errors import VAEError
 from vae_core.projection import Placer, ProjectionSpec, cached_projection
 
+# Session-state keys shared between pages: declared with their page in ui/state_items.py, re-exported here.
+from .state_items import DATASET, GENERATE_START, MODEL, PICK, SELECTIONS, SPEC, SPLIT, UPLOADS, VECTORS  # noqa: F401
 from .text import md_escape
 
 log = logging.getLogger("vae_explorer")
-
-# Session-state keys shared between pages.
-DATASET = "dataset_name"          # str: the dataset picked in the sidebar
-MODEL = "model_path"              # str: folder of the selected model
-SPLIT = "map_split"               # "test" | "all"
-SPEC = "map_spec"                 # ProjectionSpec of the Map
-PICK = "map_pick"                 # int row id of the last clicked point (Map -> detail, Generate, Interpolate)
-GENERATE_START = "generate_start" # {"z": [...], "label": str, "row"?: int}: a latent handed to Generate by another page
-UPLOADS = "encoded_uploads"       # list of {"name", "mu", "input"(uint8)}: kept by Encode for other pages
-SELECTIONS = "lasso_selections"   # dict name -> list[int]: Map lasso/box selections kept for the session
-VECTORS = "saved_vectors"         # dict name -> list[float]: named latent vectors (Interpolate)
-
 
 @contextlib.contextmanager
 def friendly_errors(what: str = "This step"):
@@ -42,7 +32,7 @@ def friendly_errors(what: str = "This step"):
         yield
     except VAEError as err:
         st.error(md_escape(err), icon="⚠️")  # messages name files and models: escaped, never markup
-    except Exception as err:  # noqa: BLE001 - the UI must never show a traceback; the log keeps it
+    except Exception as err:  # the UI must never show a traceback; the log keeps it
         log.exception("%s failed", what)
         st.error(md_escape(f"{what} failed: {type(err).__name__}: {err}"), icon="⚠️")
 
@@ -125,7 +115,9 @@ def _projection(path: str, weights_hash: str, dataset_name: str, split: str, spe
     def compute(cb):
         encoded = _encoded(path, weights_hash, dataset_name, split)
         name = f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
-        coords = cached_projection(get_model(path).cache_folder, name, encoded.mu, spec, progress=cb)
+        loaded = get_model(path)
+        coords = cached_projection(loaded.cache_folder, name, encoded.mu, spec, progress=cb,
+                                   also_read=tuple(loaded.cache_folders[:-1]))
         coords.setflags(write=False)
         return coords
     return memo(("projection", path, weights_hash, dataset_name, split, spec), compute,
@@ -138,9 +130,10 @@ def _placer(path: str, weights_hash: str, dataset_name: str, split: str, spec: P
                                   _projection(path, weights_hash, dataset_name, split, spec)))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Current:
-    """What the sidebar selected, with lazy access to the heavy cached pieces."""
+    """What the sidebar and the Map selected, with lazy access to the heavy cached pieces. Built once per run,
+    after the page's own choices are known (`current(spec, split)`); never changed afterwards."""
     loaded: checkpoint.LoadedModel
     dataset: data.Dataset
     split: str
@@ -192,8 +185,19 @@ def _with_progress(title: str, compute):
         holder.empty()
 
 
-def current() -> Current | None:
-    """The selected model and dataset, or None (with a message shown) when there is nothing to explore yet."""
+def rows_in_split(dataset_name: str, split: str) -> int:
+    """How many rows a split has, without building it (the "all" split would concatenate 70,000 images)."""
+    dataset = get_dataset(dataset_name)
+    return len(dataset.test_labels) + (len(dataset.train_labels) if split == "all" else 0)
+
+
+def n_classes(dataset_name: str) -> int:
+    return len(get_dataset(dataset_name).class_names)
+
+
+def current(spec: ProjectionSpec | None = None, split: str | None = None) -> Current | None:
+    """The selected model and dataset (with the Map's projection and split unless given), or None (with a message
+    shown) when there is nothing to explore yet."""
     path = st.session_state.get(MODEL)
     if not path or not Path(path).exists():
         st.info("No model selected. Pick one in the sidebar, or train one on the **Train** page.", icon="🧭")
@@ -205,8 +209,8 @@ def current() -> Current | None:
         if dataset.image_shape != tuple(loaded.config.image_shape):
             raise VAEError(f"Model {Path(path).name} expects images of shape {tuple(loaded.config.image_shape)} but "
                            f"dataset {dataset_name} has {dataset.image_shape}.")
-        spec = st.session_state.get(SPEC) or ProjectionSpec()
-        return Current(loaded, dataset, st.session_state.get(SPLIT, "test"), spec)
+        spec = spec or st.session_state.get(SPEC) or ProjectionSpec()
+        return Current(loaded, dataset, split or st.session_state.get(SPLIT) or "test", spec)
     return None
 
 

@@ -205,7 +205,7 @@ class JobRegistry:
             job.status = {"finished": FINISHED, "cancelled": CANCELLED}.get(result.stopped, FAILED)
         except VAEError as err:
             job.message, job.status = str(err), FAILED
-        except Exception as err:  # noqa: BLE001 - a crashed thread must still tell the page what happened
+        except Exception as err:  # a crashed thread must still tell the page what happened
             log.exception("Training %s failed", job.name)
             job.message, job.status = f"Training failed: {type(err).__name__}: {err}", FAILED
         finally:

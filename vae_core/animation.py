@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import VAEError
-from .images import grid, to_png
+from .images import grid, to_png, upscale
 
 MAX_FRAMES = 500          # a strip is tens of frames; more is a mistake and would build a huge GIF
 MAX_SIDE = 2048           # pixels per upscaled frame side
@@ -37,11 +37,6 @@ def _scale(scale, frame_shape) -> int:
     if max(frame_shape[:2]) * scale > MAX_SIDE:
         raise VAEError(f"scale {scale} makes frames larger than {MAX_SIDE} px; use a smaller scale")
     return int(scale)
-
-
-def upscale(frame: np.ndarray, scale: int) -> np.ndarray:
-    """Nearest-neighbour upscaling: every pixel becomes a scale×scale block."""
-    return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1) if scale > 1 else frame
 
 
 def gif_sequence(n: int, pingpong: bool) -> list[int]:

@@ -11,9 +11,9 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 
-import numpy as np
 
 from .errors import VAEError
+from .files import to_builtin
 from .projection import ProjectionSpec
 
 BUNDLE_VERSION = 1
@@ -41,19 +41,10 @@ class ViewBundle:
     version: int = BUNDLE_VERSION
 
 
-def _to_builtin(value):
-    """json.dumps hook: numpy arrays and scalars from the app become plain lists and numbers."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def bundle_to_json(bundle: ViewBundle) -> str:
     """Pretty JSON; validated by the loader before it is returned, so a saved bundle always loads again."""
     try:
-        text = json.dumps(asdict(bundle), indent=2, default=_to_builtin)
+        text = json.dumps(asdict(bundle), indent=2, default=to_builtin)
     except (TypeError, ValueError) as err:
         raise VAEError(f"this view cannot be saved: {err}") from None
     bundle_from_json(text)

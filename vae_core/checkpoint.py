@@ -17,13 +17,11 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors_bytes
@@ -31,13 +29,13 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from . import folder_files, paths
 from .errors import CheckpointError
+from .files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, to_builtin
 from .model import VAE, VAEConfig
 from .state_codec import decode_training_state, encode_training_state
 
 CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE = (
     "config.json", "model.safetensors", "metrics.json", "train.json", "optimizer.safetensors", "cache")
 KNOWN_ENTRIES = {CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE}
-TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"  # ".model.safetensors.abc123.tmp": hidden, recognisable, removable
 
 
 @dataclass
@@ -51,8 +49,18 @@ class LoadedModel:
 
     @property
     def cache_folder(self) -> Path:
-        """Derived data for exactly these weights; callers create it when they first write there."""
+        """Where derived data for exactly these weights is written; callers create it when they first write there.
+        A shipped (read-only) model's new caches go to $VAE_CACHE_DIR, never into pretrained/."""
+        if self.read_only:
+            return paths.cache_dir() / "shipped" / self.path.name / self.weights_hash
         return self.path / CACHE / self.weights_hash
+
+    @property
+    def cache_folders(self) -> list[Path]:
+        """Where cached data is looked for, first hit wins: a shipped model's own cache (read, never written), then
+        `cache_folder`."""
+        shipped = [self.path / CACHE / self.weights_hash] if self.read_only else []
+        return shipped + [self.cache_folder]
 
     @property
     def read_only(self) -> bool:
@@ -78,21 +86,6 @@ def is_read_only(folder) -> bool:
     return Path(folder).resolve().is_relative_to(Path(paths.PRETRAINED_DIR).resolve())
 
 
-# --- atomic writing ------------------------------------------------------------------------------
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
-    try:
-        os.fchmod(fd, folder_files.new_file_mode())  # mkstemp's 0600 would hide the model from the group
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _fsync_dir(folder: Path) -> None:
     try:  # makes the renames themselves durable; not every filesystem lets us open a directory
         fd = os.open(folder, os.O_RDONLY)
@@ -102,18 +95,8 @@ def _fsync_dir(folder: Path) -> None:
         pass
 
 
-def _json_default(value):
-    if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
-        return value.item()
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _to_json(data: dict) -> bytes:
-    return json.dumps(data, indent=2, default=_json_default).encode()
+    return json.dumps(data, indent=2, default=to_builtin).encode()
 
 
 # --- save / load ---------------------------------------------------------------------------------
@@ -133,11 +116,11 @@ def save_checkpoint(folder, model: VAE, metrics: dict | None = None, train_info:
     weights = save_safetensors_bytes(state, metadata={"format": "pt"})
     new_hash = hashlib.sha256(weights).hexdigest()[:16]
     if training_state is not None:
-        _write_atomic(folder / OPTIMIZER, encode_training_state(training_state, new_hash))
-    _write_atomic(folder / WEIGHTS, weights)
-    _write_atomic(folder / CONFIG, model.config.to_json().encode())
-    _write_atomic(folder / TRAIN, _to_json(train_info or {}))
-    _write_atomic(folder / METRICS, _to_json(metrics or {}))
+        atomic_write(folder / OPTIMIZER, encode_training_state(training_state, new_hash), durable=True)
+    atomic_write(folder / WEIGHTS, weights, durable=True)
+    atomic_write(folder / CONFIG, model.config.to_json().encode(), durable=True)
+    atomic_write(folder / TRAIN, _to_json(train_info or {}), durable=True)
+    atomic_write(folder / METRICS, _to_json(metrics or {}), durable=True)
     _fsync_dir(folder)
     return folder
 
@@ -266,7 +249,7 @@ def _describe(folder: Path) -> ModelInfo:
             raise _missing(weights_path) from None
         try:  # reads only the header: cheap even for many models
             with safe_open(weights_path, "pt") as handle:
-                found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+                found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118 - a safetensors handle, not a dict
         except (SafetensorError, OSError, ValueError) as err:
             raise _not_safetensors(folder, err) from None
         with torch.device("meta"):  # shapes only: no memory, no init cost

@@ -42,20 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
     train.add_argument("--download", action="store_true", help="download the dataset if it is missing")
     # None = "not given": a fresh run takes the defaults below, --resume takes the saved run's settings
-    train.add_argument("--epochs", type=int, default=None, help="total epochs (default 10)")
-    train.add_argument("--batch-size", type=int, default=None, help="default 128")
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-3)")
-    train.add_argument("--seed", type=int, default=None, help="default 0; same seed, same weights (CPU)")
-    train.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
+    from .model import VAEConfig  # local: torch loads only when a parser is built
+    from .train import TrainConfig
+
+    # Every default shown in the help is read from TrainConfig / VAEConfig: the one place defaults live.
+    run, net = TrainConfig(), VAEConfig()
+    train.add_argument("--epochs", type=int, default=None, help=f"total epochs (default {run.epochs})")
+    train.add_argument("--batch-size", type=int, default=None, help=f"default {run.batch_size}")
+    train.add_argument("--lr", type=float, default=None, help=f"learning rate (default {run.lr:g})")
+    train.add_argument("--seed", type=int, default=None, help=f"default {run.seed}; same seed, same weights (CPU)")
+    train.add_argument("--device", default=None, help=f"{run.device} (default), cpu, cuda, cuda:1, mps")
     train.add_argument("--optimizer", choices=("adam", "adamax"), default=None)
     train.add_argument("--test-limit", type=int, default=None, help="test images evaluated per epoch")
     model = train.add_argument_group("model (ignored with --resume: the saved config is used)")
-    model.add_argument("--latent-dim", type=int, default=16)
-    model.add_argument("--channels", type=int, nargs=2, default=None, metavar=("C1", "C2"), help="default 32 64")
-    model.add_argument("--hidden", type=int, default=None, help="FC width (0 = none; default 128)")
-    model.add_argument("--beta", type=float, default=1.0)
-    model.add_argument("--warmup-epochs", type=float, default=0.0)
-    model.add_argument("--free-bits", type=float, default=0.0)
+    model.add_argument("--latent-dim", type=int, default=None, help=f"default {net.latent_dim}")
+    model.add_argument("--channels", type=int, nargs=2, default=None, metavar=("C1", "C2"),
+                       help=f"conv widths (default {net.channels[0]} {net.channels[1]})")
+    model.add_argument("--hidden", type=int, default=None, help=f"FC width (0 = none; default {net.hidden})")
+    model.add_argument("--beta", type=float, default=None, help=f"KL weight (default {net.beta:g})")
+    model.add_argument("--warmup-epochs", type=float, default=None,
+                       help=f"KL warm-up 0 -> beta over this many epochs (default {net.warmup_epochs:g})")
+    model.add_argument("--free-bits", type=float, default=None,
+                       help=f"per-dimension KL floor while training, nats (default {net.free_bits:g})")
     model.add_argument("--binarize", action="store_true", help="dynamic binarisation (for NLL numbers)")
 
     evaluate = commands.add_parser("eval", help="print a model's test metrics as one JSON object")
@@ -86,12 +94,12 @@ def _model_config(args, dataset):
     from .model import VAEConfig
 
     defaults = VAEConfig()
+    given = lambda name: getattr(defaults, name) if getattr(args, name) is None else getattr(args, name)  # noqa: E731
     try:
-        return VAEConfig(image_shape=dataset.image_shape, latent_dim=args.latent_dim,
-                         channels=tuple(args.channels or defaults.channels),
-                         hidden=defaults.hidden if args.hidden is None else args.hidden, beta=args.beta,
-                         warmup_epochs=args.warmup_epochs, free_bits=args.free_bits, binarize=args.binarize,
-                         dataset=dataset.name, class_names=list(dataset.class_names))
+        return VAEConfig(image_shape=dataset.image_shape, latent_dim=given("latent_dim"),
+                         channels=tuple(args.channels or defaults.channels), hidden=given("hidden"),
+                         beta=given("beta"), warmup_epochs=given("warmup_epochs"), free_bits=given("free_bits"),
+                         binarize=args.binarize, dataset=dataset.name, class_names=list(dataset.class_names))
     except ValueError as err:  # VAEConfig's message names the bad value and the allowed range
         raise UsageError(str(err)) from None
 

@@ -16,8 +16,7 @@ import torch
 from PIL import Image
 
 from . import images, paths
-from .download import MD5, MIRRORS, how_to_get  # noqa: F401  re-exported
-from .download import download_dataset
+from .download import download_dataset, how_to_get
 from .errors import DataError, ImageError
 
 DATASET_NAMES = ("fashion-mnist", "mnist", "digits")
@@ -54,6 +53,11 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         shape = self.train_images.shape
         return (1, shape[1], shape[2]) if len(shape) == 3 else (shape[3], shape[1], shape[2])
+
+    def label_name(self, label) -> str:
+        """A label's class name; a label outside the class list (a stray id) shows as its number."""
+        label = int(label)
+        return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
 
 
 @dataclass
@@ -279,9 +283,3 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     scale = 255.0 if array.dtype == np.uint8 else 1.0  # floats are taken as already in [0, 1]
     tensor = torch.from_numpy(array.astype(np.float32) / scale)
     return tensor.unsqueeze(1) if array.ndim == 3 else tensor.permute(0, 3, 1, 2).contiguous()
-
-
-def from_tensor(x: torch.Tensor) -> np.ndarray:
-    """float (N,C,H,W) in [0, 1] -> uint8 (N,H,W) for one channel, (N,H,W,C) otherwise."""
-    array = np.round(x.detach().float().clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
-    return array[:, 0] if array.shape[1] == 1 else array.transpose(0, 2, 3, 1)

@@ -23,7 +23,8 @@ class CheckpointError(VAEError):
 
 
 class TrainingError(VAEError):
-    """Training cannot go on (for example the loss became NaN/inf)."""
+    """Training cannot start (for example an unknown or missing device). A diverging loss is not raised: the
+    trainer stops and reports it (`TrainResult.stopped == "diverged"`)."""
 
 
 class NumericError(VAEError):

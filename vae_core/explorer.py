@@ -5,10 +5,7 @@ page, so they are computed once per weights hash and reloaded from `<model>/cach
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +13,7 @@ from . import metrics
 from .checkpoint import LoadedModel
 from .data import Dataset
 from .errors import VAEError
-from .folder_files import new_file_mode
+from .files import atomic_write
 
 SPLITS = ("test", "train", "all")
 
@@ -57,30 +54,19 @@ def split_images(dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
     raise VAEError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
-def _save_npz_atomic(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.fchmod(fd, new_file_mode())  # the umask's permissions, not mkstemp's 0600
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", progress=None) -> EncodedSplit:
     """Encode a split with the model, or reload it from the model's cache folder."""
     images, labels = split_images(dataset, split)
-    path = loaded.cache_folder / f"encoded-{dataset.name.replace('/', '_').replace(':', '_')}-{split}-{len(images)}.npz"
+    file_name = f"encoded-{dataset.name.replace('/', '_').replace(':', '_')}-{split}-{len(images)}.npz"
     names = [f.name for f in fields(EncodedSplit)]
-    if path.exists():
-        try:
-            with np.load(path) as saved:
-                return EncodedSplit(**{name: saved[name] for name in names})
-        except (OSError, ValueError, KeyError):
-            pass  # a corrupt or stale cache file is recomputed, never fatal
+    for folder in loaded.cache_folders:  # a shipped model's own cache first, then $VAE_CACHE_DIR's
+        if (folder / file_name).exists():
+            try:
+                with np.load(folder / file_name) as saved:
+                    return EncodedSplit(**{name: saved[name] for name in names})
+            except (OSError, ValueError, KeyError):
+                pass  # a corrupt or stale cache file is recomputed, never fatal
+    path = loaded.cache_folder / file_name
     if progress:
         progress(0.0, f"Encoding {len(images):,} {split} images…")
     stats = metrics.per_image_stats(loaded.model, images)
@@ -90,7 +76,7 @@ def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", pro
         kl_per_dim=stats["kl_per_dim"].astype(np.float32), elbo=stats["elbo"].astype(np.float32),
         labels=np.asarray(labels, dtype=np.int64))
     try:
-        _save_npz_atomic(path, {name: getattr(encoded, name) for name in names})
+        atomic_write(path, lambda handle: np.savez(handle, **{name: getattr(encoded, name) for name in names}))
     except OSError:
         pass  # a read-only install still works, just without the disk cache
     if progress:

@@ -60,7 +60,7 @@ def _exif_upright(image: Image.Image, notes: list[str]) -> Image.Image:
         if image.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):
             notes.append("rotated upright using the photo's EXIF orientation")
             return ImageOps.exif_transpose(image)
-    except Exception:  # a broken EXIF block should not cost the user the picture itself
+    except Exception:  # noqa: BLE001 - a broken EXIF block should not cost the user the picture itself
         notes.append("unreadable EXIF orientation ignored")
     return image
 
@@ -234,7 +234,7 @@ def _upload_one(name: str, data: bytes, image_shape, invert, crop, limits: Uploa
         return UploadResult(name, _thumbnail(values), prepared)
     except ImageError as err:
         return UploadResult(name, error=str(err))
-    except Exception as err:  # one odd file must never sink the whole batch
+    except Exception as err:  # noqa: BLE001 - one odd file must never sink the whole batch
         return UploadResult(name, error=f"{name} could not be processed ({type(err).__name__}: {err}).")
 
 
@@ -277,6 +277,11 @@ def _as_uint8(array) -> np.ndarray:
     return np.round(np.clip(np.nan_to_num(array.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
 
 
+def upscale(array: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling: every pixel becomes a scale×scale block (browsers blur small images)."""
+    return np.repeat(np.repeat(array, scale, axis=0), scale, axis=1) if scale > 1 else array
+
+
 def to_png(array: np.ndarray, scale: int = 1) -> bytes:
     """uint8 (or float in [0, 1]) (H,W) / (H,W,1|3|4) -> PNG bytes, upscaled with nearest neighbour (crisp pixels)."""
     array = _as_uint8(array)
@@ -284,8 +289,7 @@ def to_png(array: np.ndarray, scale: int = 1) -> bytes:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ValueError(f"to_png needs (H,W) or (H,W,1|3|4), got shape {array.shape}")
-    if scale > 1:
-        array = np.repeat(np.repeat(array, scale, axis=0), scale, axis=1)
+    array = upscale(array, scale)
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
     return buffer.getvalue()

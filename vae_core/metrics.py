@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .data import to_tensor
 from .errors import DataError
+from .latent import active_dims
 
 LOG_2PI = math.log(2.0 * math.pi)
 MAX_DECODES = 4096  # images decoded at once in the IWAE loop: bounds memory (~100 MB for 28x28 convs)
@@ -34,11 +35,6 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
-def gaussian_log_density(z: torch.Tensor, mu, logvar) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)) summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
-
-
 def binarize_fixed(images_float, seed: int = 777) -> torch.Tensor:
     """One fixed binarisation (pixel ~ Bernoulli(intensity)) so test-set NLLs are comparable run to run."""
     x = torch.as_tensor(images_float, dtype=torch.float32)
@@ -47,9 +43,8 @@ def binarize_fixed(images_float, seed: int = 777) -> torch.Tensor:
 
 
 def active_units(mu: np.ndarray, threshold: float = 0.01) -> int:
-    """Dimensions whose encoder mean varies across images (Var_x E[z_d|x] > threshold, Burda et al.)."""
-    mu = np.asarray(mu, dtype=np.float64)
-    return int((mu.var(axis=0) > threshold).sum()) if len(mu) else 0
+    """How many dimensions are active: `latent.active_dims`, the one criterion (Var_x E[z_d|x] > threshold)."""
+    return int(active_dims(mu, threshold).sum()) if len(mu) else 0
 
 
 # --- inputs ----------------------------------------------------------------------------------------

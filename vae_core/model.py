@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .errors import CheckpointError, NumericError
+from .metrics import bernoulli_log_likelihood, gaussian_kl_per_dim
 
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp() finite when a run starts to diverge
 
@@ -27,7 +27,8 @@ class VAEConfig:
     channels: tuple[int, int] = (16, 32)  # conv widths: 16-32 trains ~2x faster than 32-64 on CPU, as good per epoch
     hidden: int = 256             # FC width between convs and latent; with 16-32 the file stays ~3.2 MB
     beta: float = 1.0             # weight of KL in the loss (beta-VAE); 1 = the true ELBO
-    warmup_epochs: float = 0.0    # anneal the KL weight 0 -> beta over this many epochs (avoids collapse)
+    warmup_epochs: float = 1.0    # anneal the KL weight 0 -> beta over this many epochs: avoids posterior collapse
+                                  # early on (both shipped models were trained with it)
     free_bits: float = 0.0        # per-dim KL floor in nats while training (0 = off); reports stay unclamped
     binarize: bool = False        # dynamic binarisation: needed for NLL numbers comparable to papers
     dataset: str = ""             # which dataset the model was trained on (self-describing checkpoint)
@@ -62,7 +63,7 @@ class VAEConfig:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VAEConfig":
+    def from_dict(cls, data: dict) -> VAEConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -73,7 +74,7 @@ class VAEConfig:
             raise CheckpointError(f"config.json is invalid: {err}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "VAEConfig":
+    def from_json(cls, text: str) -> VAEConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -96,7 +97,7 @@ def _real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _type_problems(config: "VAEConfig") -> list[str]:
+def _type_problems(config: VAEConfig) -> list[str]:
     """Each field of its own type: whole numbers for sizes, finite numbers for weights, text for names."""
     problems = []
     for name in ("image_shape", "channels"):
@@ -119,7 +120,7 @@ def _type_problems(config: "VAEConfig") -> list[str]:
     return problems
 
 
-def _parameter_estimate(config: "VAEConfig") -> int:
+def _parameter_estimate(config: VAEConfig) -> int:
     """The VAE's parameter count, from the config alone (weights only; biases are a rounding error)."""
     c, s, _ = config.image_shape
     c1, c2 = config.channels
@@ -187,8 +188,8 @@ class VAE(nn.Module):
         if self.config.binarize and self.training:
             x = torch.bernoulli(x)  # dynamic binarisation: a fresh binary image every epoch
         logits, mu, logvar = self(x)
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-        kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        recon = -bernoulli_log_likelihood(logits, x)  # the same terms the reported metrics use (metrics.py)
+        kl_per_dim = gaussian_kl_per_dim(mu, logvar)
         kl = kl_per_dim.sum(1)
         kl_term = kl_per_dim.mean(0)
         if self.config.free_bits > 0:
@@ -198,13 +199,6 @@ class VAE(nn.Module):
                 "elbo": -(recon + kl).detach().mean()}
 
     # --- conveniences for the app ------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images (probabilities in [0, 1]) decoded from the prior."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
-        return torch.sigmoid(self.decode(z))
-
     @torch.no_grad()
     def decode_images(self, z) -> np.ndarray:
         """Latents (D,) or (N, D), numpy or torch -> uint8 images (N, H, W) or (N, H, W, C): the mean of p(x|z)."""
@@ -232,6 +226,3 @@ class VAE(nn.Module):
             logvars.append(logvar.cpu())
         return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -7,9 +7,7 @@ Placing new points on a finished map is `placement.Placer`'s job, not UMAP.trans
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ import numpy as np
 
 from . import paths
 from .errors import VAEError
-from .folder_files import new_file_mode
+from .files import atomic_write
 from .placement import LatentAt, Placer  # re-exported: a map and its placer are used together
 
 __all__ = ["ProjectionSpec", "fit_projection", "cached_projection", "Placer", "LatentAt"]
@@ -41,7 +39,8 @@ class ProjectionSpec:
             raise VAEError(f"unknown projection method {self.method!r}; choose one of {', '.join(METHODS)}")
         if isinstance(self.dims, bool) or self.dims not in (2, 3):
             raise VAEError(f"projection dims must be 2 or 3, not {self.dims!r}")
-        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, int) or not 2 <= self.n_neighbors <= 200:
+        if (isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, int)
+                or not 2 <= self.n_neighbors <= 200):
             raise VAEError(f"n_neighbors must be a whole number from 2 to 200, not {self.n_neighbors!r}")
         if isinstance(self.min_dist, bool) or not isinstance(self.min_dist, (int, float)) \
                 or not 0.0 <= self.min_dist <= 1.0:
@@ -155,34 +154,23 @@ def _load_cached(path: Path, expected_shape: tuple) -> np.ndarray | None:
     return coords
 
 
-def _save_atomic(path: Path, coords: np.ndarray) -> None:
-    """Temp file + os.replace: a reader (another tab, a crash mid-write) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        os.fchmod(fd, new_file_mode())  # the umask's permissions, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, coords, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
-    """fit_projection, stored as `<cache_folder>/projection-<name>-<spec.key()>-<latents hash>.npy`.
+def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSpec, progress=None,
+                      also_read: tuple[Path, ...] = ()) -> np.ndarray:
+    """fit_projection, stored as `<cache_folder>/projection-<name>-<spec.key()>-<latents hash>.npy`; the folders in
+    `also_read` (a shipped model's own cache) are looked in first and never written.
 
     A corrupt cache file is recomputed; an unwritable cache folder only costs the next run a refit.
     """
     latents = _as_latents(latents)
     path = projection_path(cache_folder, name, latents, spec)
-    coords = _load_cached(path, (len(latents), spec.dims))
-    if coords is not None:
-        _report(progress, 1.0, "Loaded the cached map.")
-        return coords
+    for folder in (*also_read, cache_folder):
+        coords = _load_cached(projection_path(folder, name, latents, spec), (len(latents), spec.dims))
+        if coords is not None:
+            _report(progress, 1.0, "Loaded the cached map.")
+            return coords
     coords = fit_projection(latents, spec, progress)
     try:
-        _save_atomic(path, coords)
+        atomic_write(path, lambda handle: np.save(handle, coords, allow_pickle=False))
     except OSError:
         pass  # read-only install: still a working map, just not cached
     return coords

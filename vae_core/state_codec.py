@@ -77,7 +77,7 @@ def decode_training_state(path) -> tuple[dict, str | None]:
     try:
         with safe_open(path, "pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 - a safetensors handle, not a dict
         state = _unflatten_state(json.loads(metadata["state"]), tensors)
     except (SafetensorError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{path.name} in {path.parent} is not a valid training state ({err}); delete it to "

@@ -76,7 +76,7 @@ def _reprocess(result: images.UploadResult, files: dict[str, bytes], image_shape
         return images.UploadResult(result.name, result.original, prepared)
     except VAEError as err:
         return images.UploadResult(result.name, error=str(err))
-    except Exception as err:  # one odd file must never sink the whole batch
+    except Exception as err:  # noqa: BLE001 - one odd file must never sink the whole batch
         return images.UploadResult(result.name, error=f"{result.name} could not be processed "
                                                       f"({type(err).__name__}: {err}).")
 

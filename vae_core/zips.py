@@ -56,7 +56,7 @@ def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits()) -> I
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - zipfile raises many kinds; each is "not a readable archive"
         yield ZipEntry(name, None, f"{name} is not a readable zip archive ({err}).")
         return
     budget, count = limits.max_zip_total_bytes, 0
@@ -89,7 +89,7 @@ def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits()) -> I
         else:
             try:
                 content = _read_capped(archive, info, min(limits.max_file_bytes, budget))
-            except Exception as err:  # bad CRC (a lying size), unsupported compression, damaged data
+            except Exception as err:  # noqa: BLE001 - bad CRC (a lying size), unsupported compression, damaged data
                 yield ZipEntry(label, None, f"{label} could not be unpacked ({err}).")
                 continue
             if content is None:

@@ -1,0 +1,231 @@
+"""Every page's state, declared once: the session keys pages share, and the `Item`s that go in the address bar
+and in view bundles (see ui/page_state.py for how they travel). One block per page; tests import these names.
+
+URL parameters (all optional; a bad one is named in a message and its page opens on its default):
+  dataset, model, split (test|all), projection (umap|pca)       every page
+  colour (label|recon|kl), point (row)                           Map
+  z (comma-separated floats, one per latent dimension)           Generate
+  a, b (row:N | class:N | prior:SEED | z:…), path (linear|slerp)  Interpolate
+Selections, uploads and vectors are too big for a link: view bundles carry selections and vectors.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from vae_core.projection import ProjectionSpec
+
+from .page_state import Context, Item, choice, fmt_floats, parse_floats, parse_row
+
+# --- shared by every page (the sidebar and the Map set them) --------------------------------------------------
+DATASET = "dataset_name"          # str: the dataset picked in the sidebar
+MODEL = "model_path"              # str: folder of the selected model
+SPLIT = "map_split"               # "test" | "all"
+SPEC = "map_spec"                 # ProjectionSpec of the Map
+SPLIT_LABELS = {"test": "Test split", "all": "All images (train + test)"}
+METHOD_LABELS = {"umap": "UMAP", "pca": "PCA"}
+
+# --- Map -------------------------------------------------------------------------------------------------------
+PICK = "map_pick"                 # int row id of the last clicked point (Map -> detail, Generate, Interpolate)
+MAP_FOCUS = "map_focus"           # the detail panel: {"kind": "point"|"space"|"selection", ...}
+MAP_COLOUR = "map_colour"         # "label" | "recon" | "kl"
+COLOUR_LABELS = {"label": "Label", "recon": "Reconstruction error", "kl": "KL"}
+SELECTIONS = "lasso_selections"   # dict name -> list[int]: Map lasso/box selections kept for the session
+MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, MAP_COLOUR_WIDGET = "map_method", "map_split_label", "map_color"
+BUNDLE_PICK = "map pick"          # the Map's picked row travels in a bundle as a dataset endpoint of this name
+
+# --- Generate --------------------------------------------------------------------------------------------------
+GENERATE_START = "generate_start" # {"z": [...], "label": str, "row"?: int}: a latent handed to Generate, used once
+GENERATE_Z = "generate_z"         # list[float]: the z Generate shows (its sliders / live decoder)
+
+# --- Encode ----------------------------------------------------------------------------------------------------
+UPLOADS = "encoded_uploads"       # list of {"name", "mu", "input"(uint8)}: kept by Encode for other pages
+
+# --- Interpolate -----------------------------------------------------------------------------------------------
+VECTORS = "saved_vectors"         # dict name -> list[float]: named latent vectors
+ENDPOINTS = "view_endpoints"      # dict name -> bundle endpoint, written by Interpolate, saved in views
+RESTORE_ENDPOINTS = "view_endpoints_to_restore"  # dict name -> endpoint from a loaded view, consumed by Interpolate
+ENDPOINT_SOURCES = ["Dataset point", "Upload", "Class mean", "Random (prior)"]
+FROM_VIEW = "Latent from a view file"  # offered only for an endpoint restored as a raw latent
+INTERP_PATH = "interp_dl_path"    # "Linear" | "Slerp": the path shown for download
+PATH_KINDS = {"linear": "Linear", "slerp": "Slerp"}
+
+
+def endpoint_key(name: str) -> str:
+    """Widget-key prefix of an Interpolate endpoint: "A" -> "ep_a" (then _kind, _row, _class, _seed, _latent)."""
+    return "ep_" + name.lower().replace(" ", "_")
+
+
+# --- converters ------------------------------------------------------------------------------------------------
+def _value(key):
+    return lambda s: str(s[key]) if s.get(key) is not None else None
+
+
+def _model_from_url(text: str, ctx: Context) -> dict:
+    info = ctx.models.get(text)
+    if info is None:
+        names = ", ".join(sorted(ctx.models)[:6]) or "none"
+        raise ValueError(f"is not a model installed here (installed: {names})")
+    return {MODEL: str(info.path), DATASET: info.dataset}
+
+
+def _dataset_from_url(text: str, ctx: Context) -> dict:
+    return {DATASET: choice(text, ctx.datasets)}
+
+
+def _spec_from_url(text: str, ctx: Context) -> dict:
+    return {SPEC: ProjectionSpec(method=choice(text, METHOD_LABELS), dims=2)}
+
+
+def _point_from_url(text: str, ctx: Context) -> dict:
+    row = parse_row(text, ctx.n_rows())
+    return {PICK: row, MAP_FOCUS: {"kind": "point", "row": row}}
+
+
+def _pick_to_bundle(s, dim: int) -> dict:
+    pick = s.get(PICK)
+    if pick is None:
+        return {}
+    return {"endpoints": {BUNDLE_PICK: {"kind": "dataset", "index": int(pick), "split": s.get(SPLIT) or "test"}}}
+
+
+def _pick_from_bundle(bundle, ctx: Context) -> dict:
+    pick = bundle.endpoints.get(BUNDLE_PICK)
+    if pick is None:
+        return {MAP_FOCUS: None}
+    return {PICK: pick["index"], MAP_FOCUS: {"kind": "point", "row": pick["index"]}}
+
+
+def _z_to_url(s) -> str | None:
+    z = s.get(GENERATE_Z)
+    return fmt_floats(z) if z else None
+
+
+def _z_from_url(text: str, ctx: Context) -> dict:
+    return {GENERATE_START: {"z": parse_floats(text, ctx.latent_dim()), "label": "the link's z"}}
+
+
+def _sliders_from_bundle(bundle, ctx: Context) -> dict:
+    if bundle.sliders is None:
+        return {}
+    return {GENERATE_START: {"z": list(bundle.sliders), "label": f"the view file's sliders ({bundle.model_id})"}}
+
+
+def _endpoint_to_url(name: str):
+    key = endpoint_key(name)
+
+    def to_url(s) -> str | None:
+        kind = s.get(f"{key}_kind")
+        if kind == "Dataset point" and s.get(f"{key}_row") is not None:
+            return f"row:{int(s[f'{key}_row'])}"
+        if kind == "Class mean" and s.get(f"{key}_class") is not None:
+            return f"class:{int(s[f'{key}_class'])}"
+        if kind == "Random (prior)":
+            return f"prior:{int(s.get(f'{key}_seed') or 0)}"
+        if kind == FROM_VIEW and s.get(f"{key}_latent"):
+            return "z:" + fmt_floats(s[f"{key}_latent"])
+        if kind == "Upload":
+            return "upload"  # named, so a link opened elsewhere can say what it lacks
+        return None
+    return to_url
+
+
+def _endpoint_from_url(name: str):
+    key = endpoint_key(name)
+
+    def from_url(text: str, ctx: Context) -> dict:
+        kind, _, value = text.partition(":")
+        if kind == "row":
+            return {f"{key}_kind": "Dataset point", f"{key}_row": parse_row(value, ctx.n_rows())}
+        if kind == "class":
+            n = ctx.n_classes()
+            if not value.isdigit() or (n is not None and int(value) >= n):
+                raise ValueError(f"must name a class number 0–{(n or 1) - 1}")
+            return {f"{key}_kind": "Class mean", f"{key}_class": int(value)}
+        if kind == "prior":
+            if not value.isdigit() or int(value) >= 2**31:
+                raise ValueError("must give a seed 0–2147483647")
+            return {f"{key}_kind": "Random (prior)", f"{key}_seed": int(value)}
+        if kind == "z":
+            return {f"{key}_kind": FROM_VIEW, f"{key}_latent": parse_floats(value, ctx.latent_dim())}
+        if kind == "upload":
+            raise ValueError("was an uploaded picture: links do not carry uploads, so it opens on its default")
+        raise ValueError("must be row:N, class:N, prior:SEED or z:v1,v2,…")
+    return from_url
+
+
+def merge_named(existing: dict, incoming: dict) -> dict:
+    """Add a view's named entries; a different entry of the same name is kept, the new one renamed."""
+    merged = dict(existing)
+    for name, value in incoming.items():
+        new_name, n = name, 1
+        while new_name in merged and merged[new_name] != value:
+            n += 1
+            new_name = f"{name} (view {n})" if n > 2 else f"{name} (view)"
+        merged[new_name] = value
+    return merged
+
+
+def _endpoints_to_bundle(s, dim: int) -> dict:
+    # Latents of other models (the session may have used several) would make the bundle inconsistent: left out.
+    return {"endpoints": {name: dict(e) for name, e in (s.get(ENDPOINTS) or {}).items()
+                          if e.get("kind") != "latent" or len(e.get("z", ())) == dim}}
+
+
+def _endpoints_from_bundle(bundle, ctx: Context) -> dict:
+    endpoints = {name: e for name, e in bundle.endpoints.items() if name != BUNDLE_PICK}
+    return {ENDPOINTS: dict(endpoints), RESTORE_ENDPOINTS: dict(endpoints)}
+
+
+# --- the declarations: (name, key, page, default, how it travels) ---------------------------------------------
+SHARED = [
+    Item("dataset", DATASET, "", help="the sidebar's dataset", to_url=_value(DATASET), from_url=_dataset_from_url),
+    Item("model", MODEL, "", help="the sidebar's model (URL: folder name; bundle: model_id, checked by hash)",
+         to_url=lambda s: Path(s[MODEL]).name if s.get(MODEL) else None, from_url=_model_from_url),
+    Item("split", SPLIT, "", "test", "the Map's points: test split or all images",
+         to_url=_value(SPLIT), from_url=lambda t, ctx: {SPLIT: choice(t, SPLIT_LABELS)}, widgets=(MAP_SPLIT_WIDGET,)),
+    Item("projection", SPEC, "", ProjectionSpec(), "the Map's projection (UMAP or PCA)",
+         to_url=lambda s: s[SPEC].method if s.get(SPEC) else None, from_url=_spec_from_url,
+         to_bundle=lambda s, dim: {"projection": asdict(s.get(SPEC) or ProjectionSpec())},
+         from_bundle=lambda b, ctx: {SPEC: ProjectionSpec(**b.projection)}, widgets=(MAP_METHOD_WIDGET,)),
+]
+MAP = [
+    Item("colour", MAP_COLOUR, "map", "label", "what colours the map's points",
+         to_url=_value(MAP_COLOUR), from_url=lambda t, ctx: {MAP_COLOUR: choice(t, COLOUR_LABELS)},
+         widgets=(MAP_COLOUR_WIDGET,)),
+    Item("point", PICK, "map", None, "the picked row (detail panel; Generate and Interpolate start from it)",
+         to_url=_value(PICK), from_url=_point_from_url, to_bundle=_pick_to_bundle, from_bundle=_pick_from_bundle),
+    Item("selections", SELECTIONS, "map", {}, "kept lasso/box selections (bundle only: thousands of rows)",
+         to_bundle=lambda s, dim: {"selections": {str(k): [int(i) for i in v]
+                                                  for k, v in (s.get(SELECTIONS) or {}).items()}},
+         from_bundle=lambda b, ctx: {SELECTIONS: merge_named(ctx.session.get(SELECTIONS) or {}, b.selections)}),
+]
+GENERATE = [
+    Item("z", GENERATE_Z, "generate", None, "the latent Generate decodes (URL: 3 significant digits)",
+         to_url=_z_to_url, from_url=_z_from_url,
+         to_bundle=lambda s, dim: {"sliders": [float(v) for v in s[GENERATE_Z]]}
+         if s.get(GENERATE_Z) and len(s[GENERATE_Z]) == dim else {},
+         from_bundle=_sliders_from_bundle),
+]
+ENCODE = [
+    Item("uploads", UPLOADS, "encode", [], "encoded uploads kept for the session (never in links or bundles)"),
+]
+INTERPOLATE = [
+    Item("a", endpoint_key("A"), "interpolate", None, "the path's start",
+         to_url=_endpoint_to_url("A"), from_url=_endpoint_from_url("A")),
+    Item("b", endpoint_key("B"), "interpolate", None, "the path's end",
+         to_url=_endpoint_to_url("B"), from_url=_endpoint_from_url("B")),
+    Item("path", INTERP_PATH, "interpolate", "Linear", "the path kind shown for download",
+         to_url=lambda s: next((k for k, v in PATH_KINDS.items() if v == s.get(INTERP_PATH)), None),
+         from_url=lambda t, ctx: {INTERP_PATH: PATH_KINDS[choice(t, PATH_KINDS)]}),
+    Item("endpoints", ENDPOINTS, "interpolate", {}, "every endpoint picked on the page (bundle only)",
+         to_bundle=_endpoints_to_bundle, from_bundle=_endpoints_from_bundle),
+    Item("vectors", VECTORS, "interpolate", {}, "saved attribute vectors (bundle only)",
+         to_bundle=lambda s, dim: {"vectors": {str(k): [float(x) for x in v]
+                                               for k, v in (s.get(VECTORS) or {}).items() if len(v) == dim}},
+         from_bundle=lambda b, ctx: {VECTORS: merge_named(ctx.session.get(VECTORS) or {}, b.vectors)}),
+]
+TRAIN: list[Item] = []
+ITEMS = SHARED + MAP + GENERATE + ENCODE + INTERPOLATE + TRAIN   # declaration order = restore order
+PAGES = {"map": "pages/map.py", "generate": "pages/generate.py", "encode": "pages/encode.py",
+         "interpolate": "pages/interpolate.py", "train": "pages/train.py"}
