@@ -32,7 +32,9 @@ def _model_label(info: checkpoint.ModelInfo) -> str:
     elbo = info.metrics.get("elbo")
     tag = " · shipped" if info.read_only else ""
     score = f" · ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) else ""
-    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep{score}{tag})"
+    if info.source == "onnx":  # trained elsewhere: no epochs here, run by onnxruntime
+        return f"{info.name} (z={info.latent_dim} · ONNX{score}{tag})"
+    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep · ours{score}{tag})"
 
 
 def render(page: str = "map") -> None:
@@ -82,6 +84,9 @@ def _headline(info: checkpoint.ModelInfo) -> None:
         cols[0].metric("Recon", f"{m['recon']:.1f}", help="−log p(x|z), nats")
     if number("kl"):
         cols[1].metric("KL", f"{m['kl']:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
+    if info.source == "onnx":
+        st.caption("📦 An **ONNX** model trained elsewhere, run with onnxruntime: explore it on every page; "
+                   "it cannot be trained further here.")
     if "active_units" in m:
         st.caption(f"Active units: **{m['active_units']} / {info.latent_dim}** · trained {info.epochs} epochs"
                    + (" · shipped with the app" if Path(info.path).is_relative_to(PRETRAINED_DIR) else ""))

@@ -36,6 +36,8 @@ from .state_codec import decode_training_state, encode_training_state
 
 CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE = (
     "config.json", "model.safetensors", "metrics.json", "train.json", "optimizer.safetensors", "cache")
+ONNX_MANIFEST = "vae.json"  # marks an ONNX model folder (onnx_vae/): listed and loaded, never trained
+ONNX_OWN_SUFFIXES = (".onnx", ".json", ".data", ".bin", ".weights", ".pb")  # what onnx_vae.importing writes
 KNOWN_ENTRIES = {CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE}
 TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"  # ".model.safetensors.abc123.tmp": hidden, recognisable, removable
 
@@ -70,6 +72,7 @@ class ModelInfo:
     read_only: bool
     modified: float
     error: str | None = None  # a broken folder is listed with its problem, not hidden
+    source: str = "ours"      # "ours" (config.json + safetensors) or "onnx" (vae.json + two graphs, trained elsewhere)
 
 
 def is_read_only(folder) -> bool:
@@ -188,10 +191,22 @@ def _check_shapes(folder: Path, expected: dict[str, tuple], found: dict[str, tup
                               "the weights belong to another configuration")
 
 
+def load_model(folder) -> LoadedModel:
+    """A model folder of either kind: ours, or an ONNX encoder/decoder pair with its vae.json."""
+    from . import onnx_vae  # local: onnx_vae builds on this module
+
+    return onnx_vae.load_onnx_model(folder) if onnx_vae.is_onnx_folder(folder) else load_checkpoint(folder)
+
+
 def load_checkpoint(folder, device: str = "cpu") -> LoadedModel:
+    """One of our models, e.g. to train it further; an ONNX folder is refused with what to do instead."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"model folder {folder} does not exist; pick one from the model list")
+    if (folder / ONNX_MANIFEST).is_file():
+        from .onnx_vae import train_refusal
+
+        raise CheckpointError(train_refusal(folder))
     config = _read_config(folder)
     weights_path = folder / WEIGHTS
     if not weights_path.exists():
@@ -277,6 +292,14 @@ def _describe(folder: Path) -> ModelInfo:
     return info
 
 
+def _describe_any(folder: Path) -> ModelInfo:
+    if (folder / ONNX_MANIFEST).exists():
+        from .onnx_vae import loader
+
+        return loader.describe(folder)
+    return _describe(folder)
+
+
 def list_models(dirs: list[Path] | None = None) -> list[ModelInfo]:
     """Model folders (those holding config.json or model.safetensors) in `dirs`, newest first per dir."""
     found: list[ModelInfo] = []
@@ -285,8 +308,8 @@ def list_models(dirs: list[Path] | None = None) -> list[ModelInfo]:
         if not parent.is_dir():
             continue
         folders = [p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and ((p / CONFIG).exists() or (p / WEIGHTS).exists())]
-        found.extend(sorted((_describe(p) for p in folders), key=lambda m: (-m.modified, m.name)))
+                   and ((p / CONFIG).exists() or (p / WEIGHTS).exists() or (p / ONNX_MANIFEST).exists())]
+        found.extend(sorted((_describe_any(p) for p in folders), key=lambda m: (-m.modified, m.name)))
     return found
 
 
@@ -299,6 +322,8 @@ def delete_model(folder) -> None:
     if folder.is_symlink() or not folder.is_dir():
         raise CheckpointError(f"{folder} is not a model folder (missing or a link); nothing was deleted")
     entries = {p.name for p in folder.iterdir()}
+    if ONNX_MANIFEST in entries:  # an imported ONNX folder: its graphs and their external weights are its own
+        entries = {n for n in entries if not n.endswith(ONNX_OWN_SUFFIXES)} | {CONFIG}
     foreign = sorted(n for n in entries - KNOWN_ENTRIES
                      if not (n.startswith(TEMP_PREFIX) and n.endswith(TEMP_SUFFIX)))
     if not entries & {CONFIG, WEIGHTS} or foreign:
@@ -312,7 +337,8 @@ def delete_model(folder) -> None:
 def zip_model(folder) -> bytes:
     """The folder as a zip (entries under "<name>/"), without cache/ and optimizer state: for sharing."""
     folder = Path(folder)
-    for required in (CONFIG, WEIGHTS):
+    onnx = (folder / ONNX_MANIFEST).is_file()
+    for required in (ONNX_MANIFEST, "encoder.onnx", "decoder.onnx") if onnx else (CONFIG, WEIGHTS):
         if not (folder / required).is_file():
             raise CheckpointError(f"{folder / required} is missing; only complete model folders can be zipped")
     buffer = io.BytesIO()
