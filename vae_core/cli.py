@@ -196,6 +196,9 @@ def cmd_eval(args) -> int:
                        f"{loaded.config.image_shape}")
     result = metrics.evaluate(loaded.model, dataset.test_images, iw_samples=args.iw_samples, limit=args.limit)
     result = {"model": str(loaded.path), "dataset": dataset.name, "weights_hash": loaded.weights_hash, **result}
+    if not math.isfinite(result["elbo"]):  # a Gaussian decoder without sigma: say why instead of a number
+        from .likelihoods import NO_SIGMA
+        result["note"] = f"ELBO and reconstruction term {NO_SIGMA}"
     print(json.dumps(_jsonable(result), allow_nan=False))
     return 0
 
