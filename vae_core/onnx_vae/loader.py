@@ -56,9 +56,9 @@ def read_manifest(folder) -> tuple[OnnxConfig, bytes]:
         raise ManifestError(f"{MANIFEST} is not UTF-8 text (is it really the JSON manifest?)") from None
 
 
-def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes, timeout_s: float = PROBE_TIMEOUT_S,
-              memory_bytes: int = PROBE_MEMORY_BYTES) -> dict:
+def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes) -> dict:
     """Run a small batch through both graphs in a child process; returns their fixed batch sizes (None = free)."""
+    timeout_s, memory_bytes = PROBE_TIMEOUT_S, PROBE_MEMORY_BYTES
     limit = int(memory_bytes + 3 * (len(encoder) + len(decoder)))
     spec = {"names": config.tensor_names, "image_shape": list(config.image_shape), "latent_dim": config.latent_dim,
             "input_range": list(config.input_range), "memory_bytes": limit,

@@ -18,6 +18,11 @@ def _session(ort, data: bytes):
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
+def _out_of_memory(err: Exception) -> bool:
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or "allocate" in text or "bad_alloc" in text
+
+
 def _batch_of(io) -> int | None:
     first = io.shape[0] if io.shape else None
     return first if isinstance(first, int) and first > 0 else None
@@ -54,10 +59,14 @@ def probe(spec: dict, encoder: bytes, decoder: bytes) -> dict:
     try:
         enc = _session(ort, encoder)
     except Exception as err:  # noqa: BLE001 - onnxruntime's own message is the most precise one
+        if _out_of_memory(err):
+            return {"error": "memory"}
         return {"error": f"onnxruntime cannot load encoder.onnx: {str(err).strip().splitlines()[-1][:300]}"}
     try:
         dec = _session(ort, decoder)
     except Exception as err:  # noqa: BLE001
+        if _out_of_memory(err):
+            return {"error": "memory"}
         return {"error": f"onnxruntime cannot load decoder.onnx: {str(err).strip().splitlines()[-1][:300]}"}
     enc_batch, problem = _check_io("encoder.onnx", enc, [names["x"]], [names["mu"], names["logvar"]],
                                    {names["x"]: 4, names["mu"]: 2, names["logvar"]: 2})
@@ -73,6 +82,8 @@ def probe(spec: dict, encoder: bytes, decoder: bytes) -> dict:
     try:
         mu, logvar = enc.run([names["mu"], names["logvar"]], {names["x"]: x})
     except Exception as err:  # noqa: BLE001
+        if _out_of_memory(err):
+            return {"error": "memory"}
         return {"error": f"encoder.onnx fails on a batch of {n_enc} images of shape {list(shape)} (C, H, W) from "
                          f"vae.json: {str(err).strip().splitlines()[-1][:300]}"}
     for name, out in ((names["mu"], mu), (names["logvar"], logvar)):
@@ -85,6 +96,8 @@ def probe(spec: dict, encoder: bytes, decoder: bytes) -> dict:
     try:
         (x_hat,) = dec.run([names["x_hat"]], {names["z"]: z})
     except Exception as err:  # noqa: BLE001
+        if _out_of_memory(err):
+            return {"error": "memory"}
         return {"error": f"decoder.onnx fails on z of shape [{n_dec}, {dim}] (latent_dim {dim} from vae.json; does "
                          f"its input size match the encoder's?): {str(err).strip().splitlines()[-1][:300]}"}
     if x_hat.shape != (n_dec, *shape):
