@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, state
-from ui.widgets import show_image, thumbnails
+from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
 from vae_core.projection import ProjectionSpec
 
@@ -89,9 +89,10 @@ def point_detail(row: int) -> None:
     with right:
         show_image(model.decode_images(z)[0], "reconstruction")
     m1, m2, m3 = st.columns(3)
-    m1.metric("ELBO", f"{encoded.elbo[row]:.1f}", help="nats: reconstruction log-likelihood − KL")
-    m2.metric("Recon", f"{encoded.recon[row]:.1f}", help="−log p(x|z), nats")
-    m3.metric("KL", f"{encoded.kl[row]:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
+    m1.metric("ELBO", nats(encoded.elbo[row]), help="nats: reconstruction log-likelihood − KL")
+    m2.metric("Recon", nats(encoded.recon[row]), help="−log p(x|z), nats")
+    m3.metric("KL", nats(encoded.kl[row]), help="KL(q(z|x) ‖ p(z)), nats")
+    explain_missing(encoded.elbo[row])
     idx, _ = placer.neighbours(z, k=9)
     idx = [int(i) for i in idx if int(i) != row][:8]
     st.caption("8 nearest neighbours in latent space")

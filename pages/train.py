@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import figures, sidebar, state, training
+from ui import figures, onnx_import, sidebar, state, training
 from ui.widgets import show_image
 from vae_core import checkpoint, data
 from vae_core import images as imgs
@@ -218,6 +218,7 @@ flash = st.session_state.pop(FLASH, None)
 if flash:
     (st.success if flash[0] == "success" else st.error)(flash[1], icon="🗑️" if flash[0] == "success" else "⚠️")
 
+onnx_import.render_upload()
 models = checkpoint.list_models()
 if not models:
     st.info("No saved models yet: train one above.", icon="🏋️")
@@ -255,6 +256,7 @@ if newest is not None:
                                             st.session_state.get("train_target", paths[0]))
 target = st.selectbox("Model", paths, key="train_target", format_func=lambda p: f"{by_path[p].name} · {by_path[p].dataset or '?'}")
 info = by_path[target]
+onnx_import.render_train_note(info, options)
 c1, c2, c3 = st.columns(3)
 with c1:
     if info.error is None:

@@ -53,7 +53,10 @@ def import_zip(name: str, data: bytes, parent=None) -> Path:
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        load_onnx_model(staging)
+        try:
+            load_onnx_model(staging)
+        except CheckpointError as err:  # name the upload, not the hidden staging folder
+            raise CheckpointError(str(err).replace(str(staging), name)) from None
         base = PurePosixPath(name).stem or "onnx-model"
         folder = unique_model_dir(base, parent)
         folder.rmdir()
