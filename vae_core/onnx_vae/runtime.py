@@ -36,7 +36,8 @@ class OnnxVAE(nn.Module):
         threads = torch.get_num_threads() if threads is None else threads
         self.encoder_session = make_session(encoder, threads)
         self.decoder_session = make_session(decoder, threads)
-        self.decoder_graph = decoder  # checked, self-contained bytes: the display decoder is built from them
+        # the checked, self-contained graphs: the display decoder is built from them, a bench reruns them
+        self.encoder_graph, self.decoder_graph = encoder, decoder
         batch = batch or {}
         self.encoder_batch, self.decoder_batch = batch.get("encoder"), batch.get("decoder")
         self.names = config.tensor_names
