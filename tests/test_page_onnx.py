@@ -135,3 +135,16 @@ def test_train_page_lists_broken_folders_refuses_training_and_imports_a_zip(app,
     run(app)
     assert any("shady.zip was not added" in e.value and "shady" in e.value for e in app.error)
     assert not any(p.name.startswith("shady") for p in onnx_models.iterdir())
+
+
+def test_a_view_bundle_of_an_onnx_model_round_trips(onnx_models):
+    from ui import bundle_io
+
+    path = str(onnx_models / "mlp-onnx")
+    session = {state.MODEL: path, state.DATASET: "digits", state.SPEC: PCA, state.PICK: 7,
+               state.VECTORS: {"up": [0.5] * 5, "other model's": [1.0] * 16}}
+    bundle = bundle_io.view_bundle(session)
+    assert bundle.model_id == "mlp-onnx" and bundle.weights_hash == checkpoint.load_model(path).weights_hash
+    assert list(bundle.vectors) == ["up"]  # latents of another size are left out: z=5 came from vae.json
+    updates, _ = bundle_io.restore_updates(bundle, checkpoint.list_models([onnx_models]), lambda d, s: 300, {})
+    assert updates[state.MODEL] == path and updates[state.PICK] == 7

@@ -52,12 +52,21 @@ def _get(session, key: str, default=None):
     return session[key] if key in session else default
 
 
+def _latent_dim(folder: Path) -> int:
+    """From the folder's own description (no model load): config.json, or an ONNX model's vae.json."""
+    if (folder / checkpoint.ONNX_MANIFEST).is_file():
+        from vae_core.onnx_vae.loader import read_manifest
+
+        return read_manifest(folder)[0].latent_dim
+    return VAEConfig.from_json((folder / checkpoint.CONFIG).read_text()).latent_dim
+
+
 def view_bundle(session: Mapping, page: str = "map") -> ViewBundle:
     """The view in `session` as a bundle: model, map settings, selections, endpoints, vectors, Generate's z."""
     model_path = _get(session, state.MODEL)
     if not model_path or not Path(model_path).is_dir():
         raise VAEError("no model is selected, so there is no view to save")
-    dim = VAEConfig.from_json((Path(model_path) / checkpoint.CONFIG).read_text()).latent_dim
+    dim = _latent_dim(Path(model_path))
     spec = _get(session, state.SPEC) or ProjectionSpec()
     split = _get(session, state.SPLIT) or "test"
     # Latents of other models (the session may have used several) would make the bundle inconsistent: left out.

@@ -249,6 +249,10 @@ def load_training_state(folder) -> dict | None:
 
 def weights_hash(folder) -> str:
     """First 16 hex digits of the sha256 of model.safetensors: the key of the folder's cache."""
+    if (Path(folder) / ONNX_MANIFEST).is_file():  # an ONNX folder: the hash of its graphs and manifest
+        from .onnx_vae.loader import folder_hash
+
+        return folder_hash(folder)
     path = Path(folder) / WEIGHTS
     digest = hashlib.sha256()
     try:

@@ -96,12 +96,22 @@ def load_onnx_model(folder) -> LoadedModel:
     encoder = graph_checks.read_graph(folder / ENCODER).SerializeToString()
     decoder = graph_checks.read_graph(folder / DECODER).SerializeToString()
     batch = dummy_run(config, encoder, decoder)
-    digest = hashlib.sha256()
-    for part in (manifest_bytes, encoder, decoder):  # the manifest too: it decides what the numbers mean
-        digest.update(hashlib.sha256(part).digest())
     model = OnnxVAE(encoder, decoder, config, batch).eval()
     return LoadedModel(model=model, config=config, metrics=_read_json(folder / METRICS), train_info={},
-                       path=folder, weights_hash=digest.hexdigest()[:16])
+                       path=folder, weights_hash=folder_hash(folder))
+
+
+def folder_hash(folder) -> str:
+    """16 hex digits over the folder's files (graphs, external weights, and the manifest, which decides what the
+    numbers mean): the key of its cache/, like the weights hash of ours. metrics.json and cache/ are left out."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and not path.name.startswith(".") and path.name != METRICS:
+            digest.update(path.name.encode() + b"\0")
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 _checked: dict[tuple, str | None] = {}  # file stats -> None (loads) or the refusal: the list is redrawn often
