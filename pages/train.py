@@ -230,6 +230,8 @@ def kind(info: checkpoint.ModelInfo) -> str:
         return "broken"
     if registry.is_training(info.path):
         return "training…"
+    if info.source == "onnx":
+        return "ONNX"
     return "shipped" if info.read_only else "yours"
 
 

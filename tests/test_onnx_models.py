@@ -202,3 +202,43 @@ def test_training_an_onnx_model_is_refused_with_an_offer(mlp, digits, capsys):
     assert "ONNX model" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir() if p.name != "cache") == ["decoder.onnx", "encoder.onnx",
                                                                               "vae.json"]
+
+
+def test_bernoulli_probs_decoder(digits, tmp_path):
+    vae = train_one_epoch(MLPVAE(latent_dim=3, hidden=32, out="probs"), data.to_tensor(digits.train_images[:256]))
+    loaded = checkpoint.load_model(export(vae, tmp_path / "probs", "bernoulli_probs", "digits"))
+    images = digits.test_images[:50]
+    x = data.to_tensor(images)
+    with torch.no_grad():
+        mu, _ = vae.encode(x)
+        p = vae.decode(mu)
+    recon = -(x * torch.log(p) + (1 - x) * torch.log1p(-p)).flatten(1).sum(1)
+    np.testing.assert_allclose(metrics.per_image_stats(loaded.model, images)["recon"], recon.numpy(), rtol=1e-4)
+    assert np.abs(loaded.model.decode_images(mu.numpy()) - p[:, 0].numpy() * 255).max() <= 0.51
+
+
+def test_fixed_batch_size_and_renamed_tensors(digits, tmp_path):
+    """A graph exported without a dynamic batch (N fixed to 1) and with its own tensor names still works."""
+    vae = MLPVAE(latent_dim=4, hidden=32).eval()
+    out = tmp_path / "fixed"
+    out.mkdir()
+    from onnx_vaes import Half
+
+    torch.onnx.export(Half(vae, "encode"), (torch.zeros(1, 1, 28, 28),), out / "encoder.onnx", input_names=["image"],
+                      output_names=["mean", "log_var"], opset_version=17, dynamo=False)
+    torch.onnx.export(Half(vae, "decode"), (torch.zeros(1, 4),), out / "decoder.onnx", input_names=["code"],
+                      output_names=["logits"], opset_version=17, dynamo=False)
+    manifest = {"format": "onnx-vae", "image_shape": [1, 28, 28], "latent_dim": 4, "likelihood": "bernoulli_logits",
+                "dataset": "digits"}
+    (out / "vae.json").write_text(json.dumps(manifest))
+    with pytest.raises(checkpoint.CheckpointError, match="encoder.onnx has no input named 'x' \\(it has image\\)"):
+        checkpoint.load_model(out)
+    manifest["tensor_names"] = {"x": "image", "mu": "mean", "logvar": "log_var", "z": "code", "x_hat": "logits"}
+    (out / "vae.json").write_text(json.dumps(manifest))
+    loaded = checkpoint.load_model(out)
+    assert loaded.model.encoder_batch == 1 and loaded.model.decoder_batch == 1
+    encoded = explorer.encode_split(loaded, digits, "test")  # 300 images through a batch-of-1 graph
+    with torch.no_grad():
+        mu, _ = vae.encode(data.to_tensor(digits.test_images))
+    np.testing.assert_allclose(encoded.mu, mu.numpy(), atol=1e-5)
+    assert loaded.model.decode_images(encoded.mu[:3]).shape == (3, 28, 28)
