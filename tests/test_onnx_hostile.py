@@ -258,3 +258,18 @@ def test_zip_upload_refusals_leave_nothing_behind(copy, tmp_path):
     with pytest.raises(CheckpointError, match="not a readable zip"):
         importing.import_zip("junk.zip", b"not a zip at all", models)
     assert list(models.iterdir()) == [] and not (tmp_path / "evil.onnx").exists()
+
+
+def test_custom_operator_hidden_in_a_subgraph(copy):
+    folder = copy("custom-op-inside-if")
+
+    def hide(model):
+        inner = helper.make_graph([helper.make_node("Backdoor", [], ["y"], domain="com.evil")], "then",
+                                  [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        plain = helper.make_graph([helper.make_node("Constant", [], ["y2"], value=helper.make_tensor(
+            "c", TensorProto.FLOAT, [1], [0.0]))], "else", [], [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1])])
+        model.graph.initializer.append(helper.make_tensor("flag", TensorProto.BOOL, [], [False]))
+        model.graph.node.append(helper.make_node("If", ["flag"], ["branch"], then_branch=inner, else_branch=plain))
+        model.graph.output.append(helper.make_tensor_value_info("branch", TensorProto.FLOAT, [1]))
+    edit_graph(folder / "decoder.onnx", hide)
+    refused(folder, "custom operator domain 'com.evil'")

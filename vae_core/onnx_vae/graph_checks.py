@@ -36,8 +36,7 @@ def _read_capped(path: Path, cap: int, what: str) -> bytes:
     if size > cap:
         raise _refuse(path, f"{what} is {size / 1e6:.0f} MB, over the {cap / 1e6:.0f} MB limit")
     try:
-        with open(path, "rb") as handle:
-            return handle.read(cap + 1)[:cap]
+        return path.read_bytes()
     except OSError as err:
         raise _refuse(path, f"cannot be read ({err.strerror or err})") from None
 
@@ -77,21 +76,12 @@ def max_supported_opset() -> int:
 
 
 def _graphs(model):
-    """Every graph in a model: the main one, subgraphs of If/Loop/Scan, and the graphs in local functions."""
-    stack = [model.graph]
+    """The main graph and every subgraph (If/Loop/Scan bodies), those inside local functions included."""
+    stack = [model.graph, *_subgraphs(node for function in model.functions for node in function.node)]
     while stack:
         graph = stack.pop()
         yield graph
         stack.extend(_subgraphs(graph.node))
-    for function in model.functions:
-        for graph in _subgraphs(function.node):
-            yield from _graphs_of(graph)
-
-
-def _graphs_of(graph):
-    yield graph
-    for sub in _subgraphs(graph.node):
-        yield from _graphs_of(sub)
 
 
 def _subgraphs(nodes):
