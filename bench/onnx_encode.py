@@ -73,7 +73,7 @@ def main() -> int:
             torch.set_num_threads(threads)
             runtime = OnnxVAE(onnx.model.encoder_graph, onnx.model.decoder_graph, onnx.config, threads=threads)
             torch_s = median_s(lambda: ours.model.encode_means(x), args.repeats)
-            ort_s = median_s(lambda: runtime.encode_means(x), args.repeats)
+            ort_s = median_s(lambda runtime=runtime: runtime.encode_means(x), args.repeats)
             diff = float(np.abs(ours.model.encode_means(x)[0] - runtime.encode_means(x)[0]).max())
             ratio = ort_s / torch_s
             missed |= ratio > TARGET_RATIO

@@ -57,7 +57,7 @@ def _latent_dim(folder: Path) -> int:
     if (folder / checkpoint.ONNX_MANIFEST).is_file():
         from vae_core.onnx_vae.loader import read_manifest
 
-        return read_manifest(folder)[0].latent_dim
+        return read_manifest(folder).latent_dim
     return VAEConfig.from_json((folder / checkpoint.CONFIG).read_text()).latent_dim
 
 

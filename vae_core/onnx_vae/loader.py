@@ -34,13 +34,13 @@ def is_onnx_folder(folder) -> bool:
 def train_refusal(folder) -> str:
     """The plain 'cannot train this' message, with the command that trains one of ours on the same data."""
     try:
-        dataset = read_manifest(folder)[0].dataset or "<dataset>"
+        dataset = read_manifest(folder).dataset or "<dataset>"
     except CheckpointError:
         dataset = "<dataset>"
     return TRAIN_REFUSAL.format(name=Path(folder).name, dataset=dataset)
 
 
-def read_manifest(folder) -> tuple[OnnxConfig, bytes]:
+def read_manifest(folder) -> OnnxConfig:
     path = Path(folder) / MANIFEST
     try:
         size = path.stat().st_size
@@ -51,7 +51,7 @@ def read_manifest(folder) -> tuple[OnnxConfig, bytes]:
         raise ManifestError(f"{path} cannot be read ({err.strerror or err}); an ONNX model folder needs encoder.onnx, "
                             "decoder.onnx and vae.json") from None
     try:
-        return parse_manifest(data.decode("utf-8")), data
+        return parse_manifest(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ManifestError(f"{MANIFEST} is not UTF-8 text (is it really the JSON manifest?)") from None
 
@@ -92,7 +92,7 @@ def load_onnx_model(folder) -> LoadedModel:
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"model folder {folder} does not exist; pick one from the model list")
-    config, manifest_bytes = read_manifest(folder)
+    config = read_manifest(folder)
     encoder = graph_checks.read_graph(folder / ENCODER).SerializeToString()
     decoder = graph_checks.read_graph(folder / DECODER).SerializeToString()
     batch = dummy_run(config, encoder, decoder)
@@ -149,7 +149,7 @@ def describe(folder) -> ModelInfo:
     info = ModelInfo(path=folder, name=folder.name, dataset="", latent_dim=0, epochs=0, metrics={},
                      read_only=is_read_only(folder), modified=newest, source="onnx")
     try:
-        config = read_manifest(folder)[0]
+        config = read_manifest(folder)
         info.dataset, info.latent_dim = config.dataset, config.latent_dim
         info.metrics = _read_json(folder / METRICS)
     except CheckpointError as err:
