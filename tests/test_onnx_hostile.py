@@ -273,3 +273,11 @@ def test_custom_operator_hidden_in_a_subgraph(copy):
         model.graph.output.append(helper.make_tensor_value_info("branch", TensorProto.FLOAT, [1]))
     edit_graph(folder / "decoder.onnx", hide)
     refused(folder, "custom operator domain 'com.evil'")
+
+
+def test_a_graph_linked_from_outside_the_folder_is_not_opened(copy, tmp_path):
+    folder = copy("linked")
+    outside = tmp_path / "elsewhere.onnx"
+    shutil.move(folder / "encoder.onnx", outside)
+    (folder / "encoder.onnx").symlink_to(outside)
+    refused(folder, "encoder.onnx", "link to a file outside the model folder")

@@ -179,6 +179,8 @@ def read_graph(path: Path):
     path = Path(path)
     if not path.is_file():
         raise _refuse(path, "is missing; an ONNX model folder needs encoder.onnx, decoder.onnx and vae.json")
+    if not path.resolve().is_relative_to(path.parent.resolve()):
+        raise _refuse(path, "is a link to a file outside the model folder; it was not opened. Copy the file in")
     data = _read_capped(path, MAX_GRAPH_BYTES, "the file")
     wrong = _sniff(data)
     if wrong:
