@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from onnx_vaes import MLPVAE, export
-from vae_core import checkpoint
+from vae_core import checkpoint, data, metrics
 from vae_core.errors import CheckpointError
 from vae_core.onnx_vae import importing, loader
 
@@ -235,10 +235,14 @@ def test_zip_upload_is_checked_then_listed(good, tmp_path):
     models = tmp_path / "models"
     installed = importing.import_zip("my-vae.zip", zipped(good, "my-vae/"), models)
     assert installed.parent == models and installed.name.startswith("my-vae")
-    assert sorted(p.name for p in installed.iterdir()) == ["decoder.onnx", "encoder.onnx", "vae.json"]
-    assert [m.name for m in checkpoint.list_models([models])] == [installed.name]
-    data = checkpoint.zip_model(installed)  # and it can be downloaded again, and deleted
-    assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist())[0].endswith("decoder.onnx")
+    assert sorted(p.name for p in installed.iterdir()) == ["decoder.onnx", "encoder.onnx", "metrics.json", "vae.json"]
+    (info,) = checkpoint.list_models([models])
+    assert info.name == installed.name and info.error is None
+    # measured once at import, as after our trainings: the list and the sidebar show them
+    expected = metrics.evaluate(checkpoint.load_model(installed).model, data.load_dataset("digits").test_images)
+    assert abs(info.metrics["elbo"] - expected["elbo"]) < 1e-3 and info.metrics["iwae_bound"] > info.metrics["elbo"] - 1
+    shared = checkpoint.zip_model(installed)  # and it can be downloaded again, and deleted
+    assert sorted(zipfile.ZipFile(io.BytesIO(shared)).namelist())[0].endswith("decoder.onnx")
     checkpoint.delete_model(installed)
     assert not installed.exists()
 

@@ -2,17 +2,20 @@
 
 The zip is read in memory by the same traversal- and bomb-proof reader as picture zips (zips.py). Its files go
 to a hidden staging folder, the model is loaded with every check, and only a model that loads is renamed into
-the list; a refused one leaves nothing behind.
+the list; a refused one leaves nothing behind. When its dataset is on this machine, the test metrics are measured
+once (as after our trainings) into metrics.json, so the model list and the sidebar show them.
 """
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from .. import paths
-from ..checkpoint import unique_model_dir
-from ..errors import CheckpointError
+from .. import data, metrics, paths
+from ..checkpoint import METRICS, LoadedModel, unique_model_dir
+from ..errors import CheckpointError, VAEError
 from ..zips import UploadLimits, iter_zip
 from .graph_checks import MAX_EXTERNAL_BYTES, MAX_GRAPH_BYTES
 from .loader import MANIFEST, load_onnx_model
@@ -54,9 +57,10 @@ def import_zip(name: str, data: bytes, parent=None) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
         try:
-            load_onnx_model(staging)
+            loaded = load_onnx_model(staging)
         except CheckpointError as err:  # name the upload, not the hidden staging folder
             raise CheckpointError(str(err).replace(str(staging), name)) from None
+        record_metrics(loaded)
         base = PurePosixPath(name).stem or "onnx-model"
         folder = unique_model_dir(base, parent)
         folder.rmdir()
@@ -65,3 +69,19 @@ def import_zip(name: str, data: bytes, parent=None) -> Path:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def record_metrics(loaded: LoadedModel) -> dict:
+    """Test ELBO split and IWAE bound into <folder>/metrics.json, as after our trainings; {} when the dataset is
+    not on this machine (the model still works once it is). Numbers that can't be computed are saved as null."""
+    from ..train import FINAL_IW_LIMIT, FINAL_IW_SAMPLES  # one definition of the final evaluation's size
+
+    try:
+        dataset = data.load_dataset(loaded.config.dataset, image_shape=loaded.config.image_shape)
+    except VAEError:
+        return {}
+    result = metrics.evaluate(loaded.model, dataset.test_images, iw_samples=FINAL_IW_SAMPLES, limit=FINAL_IW_LIMIT)
+    result.update(dataset=dataset.name, iwae_n=result["n_images"])
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+    (loaded.path / METRICS).write_text(json.dumps(clean, indent=2))
+    return clean
