@@ -58,7 +58,7 @@ def read_manifest(folder) -> OnnxConfig:
 
 def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes) -> dict:
     """Run a small batch through both graphs in a child process; returns their fixed batch sizes (None = free)."""
-    timeout_s, memory_bytes = PROBE_TIMEOUT_S, PROBE_MEMORY_BYTES
+    timeout_s, memory_bytes = PROBE_TIMEOUT_S, PROBE_MEMORY_BYTES  # read per call: a test may shorten them
     limit = int(memory_bytes + 3 * (len(encoder) + len(decoder)))
     spec = {"names": config.tensor_names, "image_shape": list(config.image_shape), "latent_dim": config.latent_dim,
             "input_range": list(config.input_range), "memory_bytes": limit,
@@ -78,7 +78,7 @@ def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes) -> dict:
     if result.get("error") == "memory" or (not result and done.returncode != 0 and (
             b"MemoryError" in done.stderr or b"bad_alloc" in done.stderr or b"allocat" in done.stderr.lower())):
         raise CheckpointError(f"the test run of the model needed more than {limit / 1e9:.1f} GB of memory and was "
-                              "stopped; a VAE that small needs far less: check the exported graphs")
+                              "stopped; a test batch of two images needs far less: check the exported graphs")
     if result.get("error"):
         raise CheckpointError(f"{result['error']}. Fix the export or vae.json")
     if not result.get("ok"):
