@@ -100,6 +100,7 @@ bench: setup-dev data browser assets
 	$(BIN)/python bench/train_vs_reference.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/encode.py
+	$(BIN)/python bench/onnx_encode.py
 	$(BIN)/python bench/lab.py
 
 # Rebuild the shipped default model with the project's own CLI (the command README quotes).

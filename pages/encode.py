@@ -9,7 +9,7 @@ import streamlit as st
 from ui import figures, state
 from ui.page_state import short
 from ui.text import md_escape
-from ui.widgets import show_image, thumbnails
+from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
 from vae_core import data, uploads
 
@@ -157,8 +157,9 @@ def on_the_map(done: list[uploads.EncodedUpload]) -> None:
             show_image(focus.input, "model input", size=140)
         with b:
             show_image(focus.reconstruction, "reconstruction", size=140)
-        st.caption(f"ELBO {focus.elbo:.1f} nats, higher than {focus.percentile:.0f}% of test images · "
-                   f"map ({focus.xy[0]:.2f}, {focus.xy[1]:.2f})")
+        typical = f", higher than {focus.percentile:.0f}% of test images" if np.isfinite(focus.elbo) else ""
+        st.caption(f"ELBO {nats(focus.elbo)} nats{typical} · map ({focus.xy[0]:.2f}, {focus.xy[1]:.2f})")
+        explain_missing(focus.elbo)
 
 
 def downloads(done: list[uploads.EncodedUpload]) -> None:
@@ -186,8 +187,8 @@ def picture_card(up: uploads.EncodedUpload) -> None:
         with c_chart:
             st.plotly_chart(mu_sigma_chart(up), key=f"encode_mu::{up.name}", config={"displayModeBar": False})
         with c_nums:
-            st.metric("ELBO", f"{up.elbo:.1f}", help="nats (higher is better): −reconstruction error − KL")
-            st.metric("Typicality", f"{up.percentile:.0f}%",
+            st.metric("ELBO", nats(up.elbo), help="nats (higher is better): −reconstruction error − KL")
+            st.metric("Typicality", f"{up.percentile:.0f}%" if np.isfinite(up.elbo) else "n/a",
                       help="share of test images whose ELBO is at most this one's: low = unusual for this model")
         o1, o2, o3, o4 = st.columns([1.4, 1, 1.6, 1.2])
         invert_label, crop = st.session_state.get(OVERRIDES, {}).get(up.name, ("Auto", True))
@@ -199,7 +200,7 @@ def picture_card(up: uploads.EncodedUpload) -> None:
         what = [n for n in up.notes if n]
         what += [] if not up.inverted or any(n.startswith("inverted") for n in what) else ["inverted"]
         what += ["cropped to the object and centred"] if up.cropped else []
-        o3.caption(f"recon {up.recon:.1f} · KL {up.kl:.1f} nats  \n" + (" · ".join(what) or "used as is"))
+        o3.caption(f"recon {nats(up.recon)} · KL {nats(up.kl)} nats  \n" + (" · ".join(what) or "used as is"))
         if o4.button("Send to Generate", icon="🎛️", key=f"encode_send::{up.name}", on_click=send_to_generate,
                      args=(up,)):
             st.switch_page("pages/generate.py")

@@ -6,7 +6,7 @@ from ui import figures, state, url
 from ui.state_items import (COLOUR_LABELS, MAP_COLOUR, MAP_COLOUR_WIDGET, MAP_FOCUS, MAP_METHOD_WIDGET,
                             MAP_SPLIT_WIDGET, METHOD_LABELS, SPLIT_LABELS)
 from ui.text import md_escape
-from ui.widgets import show_image, thumbnails
+from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
 from vae_core.projection import ProjectionSpec
 
@@ -101,9 +101,10 @@ def point_detail(row: int) -> None:
     with right:
         show_image(model.decode_images(z)[0], "reconstruction")
     m1, m2, m3 = st.columns(3)
-    m1.metric("ELBO", f"{encoded.elbo[row]:.1f}", help="nats: reconstruction log-likelihood − KL")
-    m2.metric("Recon", f"{encoded.recon[row]:.1f}", help="−log p(x|z), nats")
-    m3.metric("KL", f"{encoded.kl[row]:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
+    m1.metric("ELBO", nats(encoded.elbo[row]), help="nats: reconstruction log-likelihood − KL")
+    m2.metric("Recon", nats(encoded.recon[row]), help="−log p(x|z), nats")
+    m3.metric("KL", nats(encoded.kl[row]), help="KL(q(z|x) ‖ p(z)), nats")
+    explain_missing(encoded.elbo[row])
     idx, _ = placer.neighbours(z, k=9)
     idx = [int(i) for i in idx if int(i) != row][:8]
     st.caption("8 nearest neighbours in latent space")

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from ui import figures, sidebar, state, training
+from ui import figures, onnx_import, sidebar, state, training
 from ui.text import md_code, md_escape
 from ui.widgets import show_image
 from vae_core import checkpoint, data, data_roots
@@ -49,7 +49,7 @@ def whose(run: training.TrainJob) -> str:
 def settings_form() -> dict:
     """The settings widgets, top to bottom; returns what start_training needs."""
     st.markdown("#### Train a model")
-    sources = sidebar._sources()
+    sources = sidebar.sources()
     options = [s.name for s in sources if s.available] + [OWN]
     preferred = st.session_state.get(state.DATASET)
     c1, c2 = st.columns([1, 2])
@@ -272,6 +272,8 @@ def kind(info: checkpoint.ModelInfo) -> str:
         return "broken"
     if registry.is_training(info.path):
         return "training…"
+    if info.source == "onnx":
+        return "ONNX"
     return "shipped" if info.read_only else "yours"
 
 
@@ -342,7 +344,7 @@ def model_actions(info: checkpoint.ModelInfo, target: str) -> None:
             st.caption("Being trained right now: cancel the run first.")
         elif st.button("Delete…", icon="🗑️", key="delete_listed"):
             st.session_state[CONFIRM] = target
-    if info.error is None and not info.read_only and not registry.is_training(info.path):
+    if info.error is None and info.source == "ours" and not info.read_only and not registry.is_training(info.path):
         resume_controls(info)
     if st.session_state.get(CONFIRM) == target:
         st.warning(f"Delete **{md_escape(info.name)}** and everything in {md_code(info.path)}? This cannot be undone.",
@@ -360,6 +362,7 @@ def saved_models() -> None:
     if flash:
         (st.success if flash[0] == "success" else st.error)(md_escape(flash[1]),
                                                             icon="🗑️" if flash[0] == "success" else "⚠️")
+    onnx_import.render_upload()
     models = checkpoint.list_models()
     if not models:
         st.info("No saved models yet: train one above.", icon="🏋️")
@@ -374,6 +377,7 @@ def saved_models() -> None:
     target = st.selectbox("Model", paths, key="train_target",
                           format_func=lambda p: f"{by_path[p].name} · "
                                                 f"{'broken' if by_path[p].error else by_path[p].dataset or '?'}")
+    onnx_import.render_train_note(by_path[target], [s.name for s in sidebar.sources() if s.available])
     model_actions(by_path[target], target)
 
 

@@ -54,13 +54,22 @@ class _Session:
 
 
 # --- the current view -> bundle --------------------------------------------------------------------
+def _latent_dim(folder: Path) -> int:
+    """From the folder's own description (no model load): config.json, or an ONNX model's vae.json."""
+    if (folder / checkpoint.ONNX_MANIFEST).is_file():
+        from vae_core.onnx_vae.loader import read_manifest
+
+        return read_manifest(folder).latent_dim
+    return VAEConfig.from_json((folder / checkpoint.CONFIG).read_text()).latent_dim
+
+
 def view_bundle(session: Mapping, page: str = "map") -> ViewBundle:
     """The view in `session` as a bundle: the model, then each page's declared part (ui/state_items.py)."""
     session = _Session(session)
     model_path = session.get(state.MODEL)
     if not model_path or not Path(model_path).is_dir():
         raise VAEError("no model is selected, so there is no view to save")
-    dim = VAEConfig.from_json((Path(model_path) / checkpoint.CONFIG).read_text()).latent_dim
+    dim = _latent_dim(Path(model_path))
     parts = page_state.bundle_parts(session, dim, state_items.ITEMS)
     return ViewBundle(model_id=Path(model_path).name, weights_hash=checkpoint.weights_hash(model_path),
                       dataset=str(session.get(state.DATASET) or ""), page=page if page in PAGE_FILES else "map",

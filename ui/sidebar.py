@@ -13,7 +13,7 @@ from .text import md_escape
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def _sources() -> list[data.SourceStatus]:
+def sources() -> list[data.SourceStatus]:
     return data.list_sources()
 
 
@@ -33,12 +33,13 @@ def _model_label(info: checkpoint.ModelInfo) -> str:
     elbo = info.metrics.get("elbo")
     tag = " · shipped" if info.read_only else ""
     score = f" · ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) else ""
-    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep{score}{tag})"
+    if info.source == "onnx":  # trained elsewhere: no epochs here, run by onnxruntime
+        return f"{info.name} (z={info.latent_dim} · ONNX{score}{tag})"
+    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep · ours{score}{tag})"
 
 
 def render(page: str = "map") -> None:
-    sources = _sources()
-    available = [s.name for s in sources if s.available]
+    available = [s.name for s in sources() if s.available]
     models = list_models()
     model_datasets = sorted({m.dataset for m in models if m.dataset})
     choices = list(dict.fromkeys(available + model_datasets))
@@ -50,7 +51,7 @@ def render(page: str = "map") -> None:
 
     with st.sidebar:
         st.markdown("### 🧭 VAE latent explorer")
-        missing = [s for s in sources if not s.available]
+        missing = [s for s in sources() if not s.available]
         missing_help = "Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing)
         st.selectbox("Dataset", choices, key=state.DATASET, help=missing_help if missing else None)
         dataset_name = st.session_state[state.DATASET]
@@ -84,6 +85,9 @@ def _headline(info: checkpoint.ModelInfo) -> None:
         cols[0].metric("Recon", f"{m['recon']:.1f}", help="−log p(x|z), nats")
     if number("kl"):
         cols[1].metric("KL", f"{m['kl']:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
+    if info.source == "onnx":
+        st.caption("📦 An **ONNX** model trained elsewhere, run with onnxruntime: explore it on every page; "
+                   "it cannot be trained further here.")
     if "active_units" in m:
         st.caption(f"Active units: **{m['active_units']} / {info.latent_dim}** · trained {info.epochs} epochs"
                    + (" · shipped with the app" if Path(info.path).is_relative_to(PRETRAINED_DIR) else ""))

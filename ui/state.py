@@ -38,22 +38,23 @@ def friendly_errors(what: str = "This step"):
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
-def get_dataset(name: str) -> data.Dataset:
+def get_dataset(name: str, image_shape: tuple = (1, 28, 28)) -> data.Dataset:
+    """`image_shape` only matters for folder datasets: their pictures are fitted to the model's input."""
     data_roots.check_app_dataset(name)  # folders and zips only from the data roots (a config names any path)
-    return data.load_dataset(name)
+    return data.load_dataset(name, image_shape=tuple(image_shape))
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
 def _load_model(path: str, mtime: float) -> checkpoint.LoadedModel:
-    loaded = checkpoint.load_checkpoint(path)
+    loaded = checkpoint.load_model(path)  # ours or an ONNX pair: the same interface from here on
     loaded.model.eval()
     return loaded
 
 
 def get_model(path: str | Path) -> checkpoint.LoadedModel:
-    """The model in `path`; a newer model.safetensors (retrained, resumed) reloads it."""
-    weights = Path(path) / "model.safetensors"
-    mtime = weights.stat().st_mtime if weights.exists() else 0.0
+    """The model in `path`; newer weights (retrained, resumed, a replaced ONNX file) reload it."""
+    files = [Path(path) / name for name in ("model.safetensors", "encoder.onnx", "decoder.onnx", "vae.json")]
+    mtime = max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
     return _load_model(str(path), mtime)
 
 
@@ -107,7 +108,7 @@ _MISSING = object()
 
 def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> explorer.EncodedSplit:
     return memo(("encoded", path, weights_hash, dataset_name, split),
-                lambda cb: explorer.encode_split(get_model(path), get_dataset(dataset_name), split, progress=cb),
+                lambda cb: explorer.encode_split(get_model(path), _dataset_for(path, dataset_name), split, progress=cb),
                 "Encoding the dataset with the model")
 
 
@@ -128,6 +129,10 @@ def _placer(path: str, weights_hash: str, dataset_name: str, split: str, spec: P
     return memo(("placer", path, weights_hash, dataset_name, split, spec),
                 lambda cb: Placer(_encoded(path, weights_hash, dataset_name, split).mu,
                                   _projection(path, weights_hash, dataset_name, split, spec)))
+
+
+def _dataset_for(path: str, dataset_name: str) -> data.Dataset:
+    return get_dataset(dataset_name, tuple(get_model(path).config.image_shape))
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,7 @@ def current(spec: ProjectionSpec | None = None, split: str | None = None) -> Cur
     with friendly_errors("Loading the model"):
         loaded = get_model(path)
         dataset_name = loaded.config.dataset or st.session_state.get(DATASET) or data.default_dataset_name()
-        dataset = get_dataset(dataset_name)
+        dataset = get_dataset(dataset_name, tuple(loaded.config.image_shape))
         if dataset.image_shape != tuple(loaded.config.image_shape):
             raise VAEError(f"Model {Path(path).name} expects images of shape {tuple(loaded.config.image_shape)} but "
                            f"dataset {dataset_name} has {dataset.image_shape}.")
@@ -231,10 +236,10 @@ def _map_figure(path: str, weights_hash: str, dataset_name: str, split: str, spe
     from . import figures  # local: figures imports plotly, only needed by map pages
     encoded = _encoded(path, weights_hash, dataset_name, split)
     coords = _projection(path, weights_hash, dataset_name, split, spec)
-    names = get_dataset(dataset_name).class_names
+    names = _dataset_for(path, dataset_name).class_names
     color = {"label": encoded.labels.astype(np.int16), "recon": encoded.recon, "kl": encoded.kl}[color_mode]
     label_names = np.asarray(names, dtype=object)[np.clip(encoded.labels, 0, len(names) - 1)]
-    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]
+    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" if np.isfinite(elbo) else f"#{i} · {name} · ELBO n/a" for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]
     return figures.latent_map(coords, color, color_mode, names, hover=hover)
 
 

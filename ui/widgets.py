@@ -5,6 +5,18 @@ import numpy as np
 import streamlit as st
 
 from vae_core.images import to_png
+from vae_core.likelihoods import NO_SIGMA
+
+
+def nats(value: float) -> str:
+    """A number of nats for display; NaN means the model's likelihood can't give it, and it says so."""
+    return f"{value:.1f}" if np.isfinite(value) else "n/a"
+
+
+def explain_missing(*values: float) -> None:
+    """Under numbers shown as n/a: why (a Gaussian decoder without σ in its vae.json)."""
+    if not all(np.isfinite(v) for v in values):
+        st.caption(f"Reconstruction term and ELBO {NO_SIGMA}.")
 
 from .text import md_escape
 

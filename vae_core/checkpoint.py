@@ -35,6 +35,8 @@ from .state_codec import decode_training_state, encode_training_state
 
 CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE = (
     "config.json", "model.safetensors", "metrics.json", "train.json", "optimizer.safetensors", "cache")
+ONNX_MANIFEST = "vae.json"  # marks an ONNX model folder (onnx_vae/): listed and loaded, never trained
+ONNX_OWN_SUFFIXES = (".onnx", ".json", ".data", ".bin", ".weights", ".pb")  # what onnx_vae.importing writes
 KNOWN_ENTRIES = {CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE}
 
 
@@ -79,6 +81,7 @@ class ModelInfo:
     modified: float
     error: str | None = None  # a broken folder is listed with its problem, not hidden
     notes: list[str] = field(default_factory=list)  # fields of metrics.json / train.json that were ignored
+    source: str = "ours"      # "ours" (config.json + safetensors) or "onnx" (vae.json + two graphs, trained elsewhere)
 
 
 def is_read_only(folder) -> bool:
@@ -171,10 +174,22 @@ def _check_shapes(folder: Path, expected: dict[str, tuple], found: dict[str, tup
                               "the weights belong to another configuration")
 
 
+def load_model(folder) -> LoadedModel:
+    """A model folder of either kind: ours, or an ONNX encoder/decoder pair with its vae.json."""
+    from . import onnx_vae  # local: onnx_vae builds on this module
+
+    return onnx_vae.load_onnx_model(folder) if onnx_vae.is_onnx_folder(folder) else load_checkpoint(folder)
+
+
 def load_checkpoint(folder, device: str = "cpu") -> LoadedModel:
+    """One of our models, e.g. to train it further; an ONNX folder is refused with what to do instead."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"model folder {folder} does not exist; pick one from the model list")
+    if (folder / ONNX_MANIFEST).is_file():
+        from .onnx_vae import train_refusal
+
+        raise CheckpointError(train_refusal(folder))
     config = _read_config(folder)
     weights_path = folder / WEIGHTS
     try:  # one read: the hash is of exactly the bytes we load
@@ -219,6 +234,10 @@ def load_training_state(folder) -> dict | None:
 
 def weights_hash(folder) -> str:
     """First 16 hex digits of the sha256 of model.safetensors: the key of the folder's cache."""
+    if (Path(folder) / ONNX_MANIFEST).is_file():  # an ONNX folder: the hash of its graphs and manifest
+        from .onnx_vae.loader import folder_hash
+
+        return folder_hash(folder)
     path = Path(folder) / WEIGHTS
     digest = hashlib.sha256()
     try:
@@ -265,6 +284,19 @@ def _describe(folder: Path) -> ModelInfo:
     return info
 
 
+def _describe_any(folder: Path) -> ModelInfo:
+    """One folder's entry, ours or ONNX. Never raises: one bad folder must not take the list (every page) down."""
+    if (folder / ONNX_MANIFEST).exists():
+        from .onnx_vae import loader
+
+        try:
+            return loader.describe(folder)
+        except Exception as err:  # noqa: BLE001 - whatever is wrong becomes the entry's error
+            return ModelInfo(path=folder, name=folder.name, dataset="", latent_dim=0, epochs=0, metrics={},
+                             read_only=False, modified=0.0, error=f"{type(err).__name__}: {err}", source="onnx")
+    return _describe(folder)
+
+
 def list_models(dirs: list[Path] | None = None) -> list[ModelInfo]:
     """Model folders (those holding config.json or model.safetensors) in `dirs`, newest first per dir."""
     found: list[ModelInfo] = []
@@ -272,10 +304,10 @@ def list_models(dirs: list[Path] | None = None) -> list[ModelInfo]:
         parent = Path(parent)
         try:
             folders = [p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")
-                       and ((p / CONFIG).exists() or (p / WEIGHTS).exists())]
+                       and ((p / CONFIG).exists() or (p / WEIGHTS).exists() or (p / ONNX_MANIFEST).exists())]
         except OSError:  # missing or unreadable: nothing to list there
             continue
-        found.extend(sorted((_describe(p) for p in folders), key=lambda m: (-m.modified, m.name)))
+        found.extend(sorted((_describe_any(p) for p in folders), key=lambda m: (-m.modified, m.name)))
     return found
 
 
@@ -288,6 +320,8 @@ def delete_model(folder) -> None:
     if folder.is_symlink() or not folder.is_dir():
         raise CheckpointError(f"{folder} is not a model folder (missing or a link); nothing was deleted")
     entries = {p.name for p in folder.iterdir()}
+    if ONNX_MANIFEST in entries:  # an imported ONNX folder: its graphs and their external weights are its own
+        entries = {n for n in entries if not n.endswith(ONNX_OWN_SUFFIXES)} | {CONFIG}
     foreign = sorted(n for n in entries - KNOWN_ENTRIES
                      if not (n.startswith(TEMP_PREFIX) and n.endswith(TEMP_SUFFIX)))
     if not entries & {CONFIG, WEIGHTS} or foreign:
@@ -301,7 +335,8 @@ def delete_model(folder) -> None:
 def zip_model(folder) -> bytes:
     """The folder as a zip (entries under "<name>/"), without cache/ and optimizer state: for sharing."""
     folder = Path(folder)
-    for required in (CONFIG, WEIGHTS):
+    onnx = (folder / ONNX_MANIFEST).is_file()
+    for required in (ONNX_MANIFEST, "encoder.onnx", "decoder.onnx") if onnx else (CONFIG, WEIGHTS):
         if not (folder / required).is_file():
             raise CheckpointError(f"{folder / required} is missing; only complete model folders can be zipped")
     buffer = io.BytesIO()

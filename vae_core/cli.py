@@ -1,4 +1,4 @@
-"""`python -m vae_core`: train, eval and datasets from a shell (also under `torchrun` for several processes).
+"""`python -m vae_core`: train, eval, export and datasets from a shell (also under `torchrun` for several processes).
 
 Errors a user can fix (missing data, a refused checkpoint, bad arguments) end as one line on stderr and a
 non-zero exit code, never a traceback. `eval` prints exactly one JSON object on stdout so it can be piped.
@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--iw-samples", type=int, default=0, help="importance samples for the IWAE bound")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
     evaluate.add_argument("--data-dir", default=None)
+
+    export = commands.add_parser("export", help="write one of our models as encoder.onnx + decoder.onnx + vae.json")
+    export.add_argument("model_dir", type=Path)
+    export.add_argument("--out", type=Path, required=True, help="folder to write (created)")
 
     commands.add_parser("datasets", help="where each dataset is found, or how to get it")
     return parser
@@ -194,14 +198,27 @@ def cmd_eval(args) -> int:
 
     if args.iw_samples < 0 or (args.limit is not None and args.limit < 1):
         raise UsageError("--iw-samples must be ≥ 0 and --limit ≥ 1")
-    loaded = checkpoint.load_checkpoint(args.model_dir)
-    dataset = data.load_dataset(loaded.config.dataset or data.default_dataset_name(), data_dir=args.data_dir)
+    loaded = checkpoint.load_model(args.model_dir)  # ours or an ONNX folder: the same JSON either way
+    dataset = data.load_dataset(loaded.config.dataset or data.default_dataset_name(), data_dir=args.data_dir,
+                                image_shape=loaded.config.image_shape)
     if dataset.image_shape != loaded.config.image_shape:
         raise VAEError(f"{dataset.name} images are {dataset.image_shape}, the model expects "
                        f"{loaded.config.image_shape}")
     result = metrics.evaluate(loaded.model, dataset.test_images, iw_samples=args.iw_samples, limit=args.limit)
     result = {"model": str(loaded.path), "dataset": dataset.name, "weights_hash": loaded.weights_hash, **result}
+    if not math.isfinite(result["elbo"]):  # a Gaussian decoder without sigma: say why instead of a number
+        from .likelihoods import NO_SIGMA
+        result["note"] = f"ELBO and reconstruction term {NO_SIGMA}"
     print(json.dumps(_jsonable(result), allow_nan=False))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from . import checkpoint, onnx_export
+
+    loaded = checkpoint.load_checkpoint(args.model_dir)
+    out = onnx_export.export_model(loaded.model, args.out, description=f"exported from {loaded.path.name}")
+    print(f"wrote {out / onnx_export.ENCODER_FILE}, {out / onnx_export.DECODER_FILE}, {out / onnx_export.MANIFEST_FILE}")
     return 0
 
 
@@ -219,7 +236,8 @@ def cmd_datasets(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        command = {"train": cmd_train, "eval": cmd_eval, "datasets": cmd_datasets}[args.command]
+        command = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export,
+                   "datasets": cmd_datasets}[args.command]
         code = command(args)
         sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
         return code

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import likelihoods
 from .data import to_tensor
 from .errors import DataError
 from .latent import active_dims
@@ -63,7 +64,7 @@ def as_model_input(images, image_shape=None) -> torch.Tensor:
 
 
 def _device(model) -> torch.device:
-    return next(model.parameters()).device
+    return next(model.parameters(), torch.empty(0)).device  # an ONNX model has no torch parameters: the CPU
 
 
 class _EvalMode:
@@ -100,8 +101,8 @@ def per_image_stats(model, images, batch_size: int = 500, seed: int = 777) -> di
             z = mu + eps * torch.exp(0.5 * logvar)
             out["mu"].append(mu)
             out["logvar"].append(logvar)
-            out["recon"].append(-bernoulli_log_likelihood(model.decode(mu), xb))
-            out["recon_sampled"].append(-bernoulli_log_likelihood(model.decode(z), xb))
+            out["recon"].append(-likelihoods.of_model(model, model.decode(mu), xb))
+            out["recon_sampled"].append(-likelihoods.of_model(model, model.decode(z), xb))
             out["kl_per_dim"].append(gaussian_kl_per_dim(mu, logvar))
     stats = {name: torch.cat(parts).cpu().numpy() for name, parts in out.items()}
     stats["kl"] = stats["kl_per_dim"].sum(axis=1)
@@ -133,7 +134,7 @@ def iwae_bound(model, x, k: int, batch_size: int = 100, seed: int = 777) -> torc
                 eps = torch.from_numpy(rng.standard_normal((c, b, d), dtype=np.float32)).to(device)
                 z = mu + eps * std  # (c, b, d)
                 logits = model.decode(z.reshape(c * b, d))
-                log_px = bernoulli_log_likelihood(logits, xb.repeat(c, 1, 1, 1)).view(c, b)
+                log_px = likelihoods.of_model(model, logits, xb.repeat(c, 1, 1, 1)).view(c, b)
                 log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
                 log_qz = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)  # (z - mu)/sigma is eps
                 log_w = (log_px + log_pz - log_qz).double()

@@ -273,7 +273,7 @@ def _epoch_message(entry: dict) -> str:
 # --- the VAE glue ----------------------------------------------------------------------------------
 def holds_model(folder) -> bool:
     folder = Path(folder)
-    return (folder / checkpoint.CONFIG).exists() or (folder / checkpoint.WEIGHTS).exists()
+    return any((folder / name).exists() for name in (checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.ONNX_MANIFEST))
 
 
 def init_distributed(device_name: str = "auto") -> bool:

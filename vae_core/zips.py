@@ -51,8 +51,10 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> b
     return b"".join(chunks)
 
 
-def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits()) -> Iterator[ZipEntry]:
-    """Yield each image member of an in-memory zip (never extracted to disk), or an error entry explaining a refusal."""
+def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits(),
+             extensions=EXTENSION_FORMATS, kind: str = "an image file") -> Iterator[ZipEntry]:
+    """Yield each member of an in-memory zip (never extracted to disk) whose suffix is in `extensions` (pictures by
+    default; an ONNX model folder passes its own), or an error entry explaining a refusal."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -76,8 +78,8 @@ def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits()) -> I
             error = f"{label} refused: its path points outside the archive ('..' or an absolute path)."
         elif suffix == ".zip":
             error = f"{label} is a zip inside a zip: not opened. Upload it separately."
-        elif suffix and suffix not in EXTENSION_FORMATS:
-            error = f"{label} skipped: not an image file ({suffix})."
+        elif suffix and suffix not in extensions:
+            error = f"{label} skipped: not {kind} ({suffix})."
         elif info.flag_bits & 0x1:
             error = f"{label} is password-protected: not supported."
         elif info.file_size > limits.max_file_bytes:

@@ -1,0 +1,66 @@
+"""An ONNX model in the real app: picked in the sidebar (marked ONNX), Generate's slider decodes with onnxruntime,
+and the Train page lists it as ONNX beside a refused folder."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import assert_no_exception, error_texts, image_src, open_page, start_app, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: onnx_vaes
+from onnx_vaes import MLPVAE, export  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def onnx_app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("onnx-app")
+    export(MLPVAE(latent_dim=5, hidden=32).eval(), tmp / "models" / "friend-onnx", "bernoulli_logits", "digits")
+    broken = export(MLPVAE(latent_dim=3, hidden=8).eval(), tmp / "models" / "broken-onnx", "bernoulli_logits",
+                    "digits")
+    (broken / "decoder.onnx").write_bytes(b"")
+    proc, url = start_app(tmp)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_an_onnx_model_is_explored_in_the_browser(page, onnx_app):
+    open_page(page, f"{onnx_app}/generate", "[data-testid=stSidebar] .st-key-dataset_name")
+    page.locator("[data-testid=stSidebar] .st-key-dataset_name").click()
+    page.get_by_role("option", name="digits", exact=True).click()
+    wait_idle(page)
+    page.locator("[data-testid=stSidebar] .st-key-model_path").click()
+    options = page.get_by_role("option")
+    texts = options.all_inner_texts()
+    assert any("friend-onnx" in t and "ONNX" in t for t in texts), texts
+    assert not any("broken-onnx" in t for t in texts)
+    options.filter(has_text="friend-onnx").click()
+    page.wait_for_selector("[data-testid=stMain] [data-testid=stSlider]", timeout=300_000)
+    wait_idle(page, 300_000)
+    assert_no_exception(page)
+    assert not error_texts(page), error_texts(page)
+    assert page.locator("[data-testid=stMain] [data-testid=stSlider]").count() >= 5
+    image = page.locator("[data-testid=stImage]").filter(
+        has=page.locator("[data-testid=stImageCaption]", has_text="decoded from the sliders' z"))
+    before = image_src(image)
+    thumb = page.locator("[data-testid=stMain] [data-testid=stSlider] input[type=range]").first
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_function(
+        "src => [...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.src !== src)",
+        arg=before, timeout=30_000)
+    assert "ONNX" in page.locator("[data-testid=stSidebar]").inner_text()
+
+    page.goto(f"{onnx_app}/train")
+    page.wait_for_selector("[data-testid=stDataFrame]", timeout=120_000)
+    wait_idle(page)
+    warnings = " ".join(page.locator("[data-testid=stAlert]").all_inner_texts())
+    assert "broken-onnx" in warnings and "0 bytes" in warnings

@@ -1,0 +1,287 @@
+"""Hostile or broken ONNX model folders: each refused at load with a message naming the problem, nothing of the
+sender's run or read outside the folder, and the rest of the model list still usable."""
+import io
+import json
+import pickle
+import shutil
+import zipfile
+
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnx_vaes import MLPVAE, export
+from vae_core import checkpoint, data, metrics
+from vae_core.errors import CheckpointError
+from vae_core.onnx_vae import importing, loader
+
+D = 3
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    return export(MLPVAE(latent_dim=D, hidden=16).eval(), tmp_path_factory.mktemp("src") / "good",
+                  "bernoulli_logits", "digits")
+
+
+@pytest.fixture
+def copy(good, tmp_path):
+    def make(name):
+        return shutil.copytree(good, tmp_path / name)
+    return make
+
+
+def refused(folder, *phrases):
+    with pytest.raises(CheckpointError) as caught:
+        checkpoint.load_model(folder)
+    message = str(caught.value)
+    for phrase in phrases:
+        assert phrase in message, message
+    return message
+
+
+def edit_graph(path, change):
+    model = onnx.load(path)
+    change(model)
+    path.write_bytes(model.SerializeToString())
+
+
+def test_good_folder_loads(good):
+    assert checkpoint.load_model(good).config.latent_dim == D
+
+
+def test_wrong_image_shape(copy):
+    folder = copy("shape")
+    manifest = json.loads((folder / "vae.json").read_text())
+    manifest["image_shape"] = [1, 32, 32]
+    (folder / "vae.json").write_text(json.dumps(manifest))
+    refused(folder, "encoder.onnx fails on a batch of 2 images of shape [1, 32, 32]")
+
+
+def test_decoder_output_of_another_shape(copy, tmp_path):
+    folder = copy("decoder-shape")
+    other = export(MLPVAE(image_shape=(1, 16, 16), latent_dim=D, hidden=16).eval(), tmp_path / "o",
+                   "bernoulli_logits", "digits")
+    shutil.copy(other / "decoder.onnx", folder / "decoder.onnx")
+    refused(folder, "decoder.onnx's 'x_hat' came out [2, 1, 16, 16]", "must be [2, 1, 28, 28]")
+
+
+def test_mismatched_latent_dim(copy, tmp_path):
+    folder = copy("mismatched-d")
+    other = export(MLPVAE(latent_dim=D + 2, hidden=16).eval(), tmp_path / "o", "bernoulli_logits", "digits")
+    shutil.copy(other / "decoder.onnx", folder / "decoder.onnx")  # decoder expects z of 5, encoder gives 3
+    refused(folder, "decoder.onnx fails on z of shape [2, 3]")
+    manifest = json.loads((folder / "vae.json").read_text())
+    manifest["latent_dim"] = D + 2  # now the encoder disagrees with the manifest
+    (folder / "vae.json").write_text(json.dumps(manifest))
+    refused(folder, "encoder.onnx's 'mu' came out [2, 3]", "latent_dim 5")
+
+
+def test_custom_operator_domain(copy):
+    folder = copy("custom-op")
+
+    def add_custom(model):
+        model.graph.node.append(helper.make_node("Backdoor", ["x_hat"], ["pwned"], domain="com.evil"))
+        model.opset_import.append(helper.make_opsetid("com.evil", 1))
+    edit_graph(folder / "decoder.onnx", add_custom)
+    refused(folder, "custom operator domain 'com.evil'", "Backdoor")
+
+
+@pytest.mark.parametrize("location", ["../../etc/passwd", "/etc/passwd", "sub/../../../etc/passwd",
+                                      "C:\\Windows\\win.ini", "link-out"])
+def test_external_data_outside_the_folder_is_never_read(copy, location, monkeypatch):
+    folder = copy("external")
+    (folder / "link-out").symlink_to("/etc/passwd")
+
+    def external(model):
+        tensor = model.graph.initializer[0]
+        tensor.ClearField("raw_data")
+        tensor.ClearField("float_data")
+        tensor.data_location = TensorProto.EXTERNAL
+        tensor.external_data.add(key="location", value=location)
+    edit_graph(folder / "encoder.onnx", external)
+    opened = []
+    real_open = open
+
+    def watching_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr("builtins.open", watching_open)
+    refused(folder, "points at external data", "not opened")
+    assert not any("passwd" in p or "win.ini" in p for p in opened)
+
+
+def test_external_data_inside_the_folder_is_fine(copy):
+    folder = copy("external-ok")
+    model = onnx.load(folder / "encoder.onnx")
+    onnx.save_model(model, folder / "encoder.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="encoder.onnx.data", size_threshold=0)
+    assert (folder / "encoder.onnx.data").stat().st_size > 1000
+    assert checkpoint.load_model(folder).config.latent_dim == D
+
+
+def test_truncated_file(copy):
+    folder = copy("truncated")
+    data = (folder / "encoder.onnx").read_bytes()
+    (folder / "encoder.onnx").write_bytes(data[: len(data) // 2])
+    refused(folder, "encoder.onnx", "Copy or export it again")
+
+
+def test_manifest_with_unknown_fields(copy):
+    folder = copy("unknown-fields")
+    manifest = json.loads((folder / "vae.json").read_text())
+    manifest.update(temperature=0.7, decoder_kind="pixelcnn")
+    (folder / "vae.json").write_text(json.dumps(manifest))
+    refused(folder, "unknown field(s) decoder_kind, temperature")
+
+
+@pytest.mark.parametrize("change, phrase", [
+    ({"latent_dim": 1}, "latent_dim must be 2–512"), ({"latent_dim": 513}, "latent_dim must be 2–512"),
+    ({"image_shape": [2, 28, 28]}, "channels must be 1 (grey) or 3"),
+    ({"image_shape": [1, 300, 300]}, "sides must be 8–256"), ({"likelihood": "poisson"}, "likelihood must be one of"),
+    ({"format": "keras"}, "format must be 'onnx-vae'"), ({"sigma": -1}, "sigma must be a positive number"),
+    ({"input_range": [0, 255]}, "input_range must be [0, 1] or [-1, 1]")])
+def test_manifest_schema(copy, change, phrase):
+    folder = copy("schema")
+    manifest = {**json.loads((folder / "vae.json").read_text()), **change}
+    (folder / "vae.json").write_text(json.dumps(manifest))
+    refused(folder, "vae.json", phrase)
+
+
+def test_manifest_not_json(copy):
+    folder = copy("not-json")
+    (folder / "vae.json").write_text("{format: onnx-vae")
+    refused(folder, "vae.json: not valid JSON")
+
+
+def test_zero_byte_file(copy):
+    folder = copy("empty")
+    (folder / "decoder.onnx").write_bytes(b"")
+    refused(folder, "decoder.onnx", "empty (0 bytes)")
+
+
+class Trap:
+    """Unpickling this would create a file: proof that nothing is unpickled."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_renamed_encoder_onnx(copy, tmp_path):
+    folder = copy("pickle")
+    marker = tmp_path / "unpickled"
+    (folder / "encoder.onnx").write_bytes(pickle.dumps({"state_dict": Trap(str(marker))}))
+    refused(folder, "encoder.onnx", "Python pickle", "never loaded")
+    assert not marker.exists()
+
+
+def test_a_graph_eating_memory_is_stopped(copy):
+    folder = copy("memory")
+
+    def huge(model):  # a 64 GB tensor out of a 10-number input: the dummy run must not take the machine down
+        shape = numpy_helper.from_array(__import__("numpy").array([1 << 34], dtype="int64"), "huge_shape")
+        model.graph.initializer.append(shape)
+        model.graph.node.append(helper.make_node("ConstantOfShape", ["huge_shape"], ["huge"]))
+        model.graph.node.append(helper.make_node("ReduceSum", ["huge"], ["huge_sum"], keepdims=0))
+        model.graph.output.append(helper.make_tensor_value_info("huge_sum", TensorProto.FLOAT, []))
+    edit_graph(folder / "decoder.onnx", huge)
+    refused(folder, "needed more than", "GB of memory and was stopped")
+
+
+def test_a_graph_running_forever_is_stopped(copy, monkeypatch):
+    folder = copy("forever")
+
+    def endless(model):  # a Loop of 2^62 iterations
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+            "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                     helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                     helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [])],
+            [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
+        model.graph.initializer.extend([helper.make_tensor("trips", TensorProto.INT64, [], [1 << 62]),
+                                        helper.make_tensor("go", TensorProto.BOOL, [], [True]),
+                                        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+        model.graph.node.append(helper.make_node("Loop", ["trips", "go", "zero"], ["spin"], body=body))
+        model.graph.output.append(helper.make_tensor_value_info("spin", TensorProto.FLOAT, []))
+    edit_graph(folder / "decoder.onnx", endless)
+    monkeypatch.setattr(loader, "PROBE_TIMEOUT_S", 5.0)
+    refused(folder, "took longer than 5 s and was stopped")
+
+
+def test_model_list_keeps_working_beside_broken_folders(copy, tmp_path):
+    good = copy("fine")
+    for name in ("zero", "pickled"):
+        broken = copy(name)
+        (broken / "encoder.onnx").write_bytes(b"" if name == "zero" else pickle.dumps([1, 2]))
+    listed = {m.name: m for m in checkpoint.list_models([tmp_path])}
+    assert listed["fine"].error is None and listed["fine"].source == "onnx" and listed["fine"].latent_dim == D
+    assert "empty (0 bytes)" in listed["zero"].error and "pickle" in listed["pickled"].error
+    assert checkpoint.load_model(good).config.latent_dim == D
+
+
+def zipped(folder, prefix="") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, prefix + path.name)
+    return buffer.getvalue()
+
+
+def test_zip_upload_is_checked_then_listed(good, tmp_path):
+    models = tmp_path / "models"
+    installed = importing.import_zip("my-vae.zip", zipped(good, "my-vae/"), models)
+    assert installed.parent == models and installed.name.startswith("my-vae")
+    assert sorted(p.name for p in installed.iterdir()) == ["decoder.onnx", "encoder.onnx", "metrics.json", "vae.json"]
+    (info,) = checkpoint.list_models([models])
+    assert info.name == installed.name and info.error is None
+    # measured once at import, as after our trainings: the list and the sidebar show them
+    expected = metrics.evaluate(checkpoint.load_model(installed).model, data.load_dataset("digits").test_images)
+    assert abs(info.metrics["elbo"] - expected["elbo"]) < 1e-3 and info.metrics["iwae_bound"] > info.metrics["elbo"] - 1
+    shared = checkpoint.zip_model(installed)  # and it can be downloaded again, and deleted
+    assert sorted(zipfile.ZipFile(io.BytesIO(shared)).namelist())[0].endswith("decoder.onnx")
+    checkpoint.delete_model(installed)
+    assert not installed.exists()
+
+
+def test_zip_upload_refusals_leave_nothing_behind(copy, tmp_path):
+    models = tmp_path / "models"
+    broken = copy("unknown")
+    (broken / "vae.json").write_text(json.dumps({**json.loads((broken / "vae.json").read_text()), "extra": 1}))
+    with pytest.raises(CheckpointError, match="unknown field"):
+        importing.import_zip("broken.zip", zipped(broken), models)
+    traversal = io.BytesIO()
+    with zipfile.ZipFile(traversal, "w") as archive:
+        archive.writestr("../../evil.onnx", b"x")
+        archive.writestr("vae.json", "{}")
+    with pytest.raises(CheckpointError, match="outside the archive"):
+        importing.import_zip("evil.zip", traversal.getvalue(), models)
+    with pytest.raises(CheckpointError, match="not a readable zip"):
+        importing.import_zip("junk.zip", b"not a zip at all", models)
+    assert list(models.iterdir()) == [] and not (tmp_path / "evil.onnx").exists()
+
+
+def test_custom_operator_hidden_in_a_subgraph(copy):
+    folder = copy("custom-op-inside-if")
+
+    def hide(model):
+        inner = helper.make_graph([helper.make_node("Backdoor", [], ["y"], domain="com.evil")], "then",
+                                  [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        plain = helper.make_graph([helper.make_node("Constant", [], ["y2"], value=helper.make_tensor(
+            "c", TensorProto.FLOAT, [1], [0.0]))], "else", [], [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1])])
+        model.graph.initializer.append(helper.make_tensor("flag", TensorProto.BOOL, [], [False]))
+        model.graph.node.append(helper.make_node("If", ["flag"], ["branch"], then_branch=inner, else_branch=plain))
+        model.graph.output.append(helper.make_tensor_value_info("branch", TensorProto.FLOAT, [1]))
+    edit_graph(folder / "decoder.onnx", hide)
+    refused(folder, "custom operator domain 'com.evil'")
+
+
+def test_a_graph_linked_from_outside_the_folder_is_not_opened(copy, tmp_path):
+    folder = copy("linked")
+    outside = tmp_path / "elsewhere.onnx"
+    shutil.move(folder / "encoder.onnx", outside)
+    (folder / "encoder.onnx").symlink_to(outside)
+    refused(folder, "encoder.onnx", "link to a file outside the model folder")

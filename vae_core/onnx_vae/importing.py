@@ -1,0 +1,87 @@
+"""A zipped ONNX model folder (uploaded in the app) -> a checked model folder in the models directory.
+
+The zip is read in memory by the same traversal- and bomb-proof reader as picture zips (zips.py). Its files go
+to a hidden staging folder, the model is loaded with every check, and only a model that loads is renamed into
+the list; a refused one leaves nothing behind. When its dataset is on this machine, the test metrics are measured
+once (as after our trainings) into metrics.json, so the model list and the sidebar show them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from .. import data, metrics, paths
+from ..checkpoint import METRICS, LoadedModel, unique_model_dir
+from ..errors import CheckpointError, VAEError
+from ..zips import UploadLimits, iter_zip
+from .graph_checks import MAX_EXTERNAL_BYTES, MAX_GRAPH_BYTES
+from .loader import MANIFEST, load_onnx_model
+
+# Graphs and their external weights; nothing else of a zip is written.
+MODEL_EXTENSIONS = {".onnx": "", ".json": "", ".data": "", ".bin": "", ".weights": "", ".pb": ""}
+ZIP_LIMITS = UploadLimits(max_files=100, max_file_bytes=MAX_GRAPH_BYTES, max_zip_members=100,
+                          max_zip_total_bytes=2 * MAX_GRAPH_BYTES + MAX_EXTERNAL_BYTES)
+
+
+def _members(name: str, data: bytes) -> dict[PurePosixPath, bytes]:
+    """Zip members by path; the folder holding vae.json becomes the model's root."""
+    files, refused = {}, []
+    for entry in iter_zip(name, data, ZIP_LIMITS, extensions=MODEL_EXTENSIONS, kind="a model file"):
+        if entry.data is None:
+            if "not a model file" not in (entry.error or ""):
+                refused.append(entry.error)
+            continue
+        files[PurePosixPath(entry.name[len(name) + 1:])] = entry.data
+    if refused:
+        raise CheckpointError(f"{refused[0]} Nothing was imported")
+    roots = [path.parent for path in files if path.name == MANIFEST]
+    if len(roots) != 1:
+        raise CheckpointError(f"{name} must hold exactly one model folder with encoder.onnx, decoder.onnx and {MANIFEST} "
+                              f"(found {len(roots)} {MANIFEST} files). Nothing was imported")
+    root = roots[0]
+    return {path.relative_to(root): content for path, content in files.items() if path.is_relative_to(root)}
+
+
+def import_zip(name: str, data: bytes, parent=None) -> Path:
+    """Check and install an uploaded model zip; returns the new model folder. Raises CheckpointError on refusal."""
+    members = _members(name, data)
+    parent = Path(parent) if parent is not None else paths.models_dir()
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=parent))  # hidden: never listed while being checked
+    try:
+        for relative, content in members.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        try:
+            loaded = load_onnx_model(staging)
+        except CheckpointError as err:  # name the upload, not the hidden staging folder
+            raise CheckpointError(str(err).replace(str(staging), name)) from None
+        record_metrics(loaded)
+        base = PurePosixPath(name).stem or "onnx-model"
+        folder = unique_model_dir(base, parent)
+        folder.rmdir()
+        staging.rename(folder)
+        return folder
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def record_metrics(loaded: LoadedModel) -> dict:
+    """Test ELBO split and IWAE bound into <folder>/metrics.json, as after our trainings; {} when the dataset is
+    not on this machine (the model still works once it is). Numbers that can't be computed are saved as null."""
+    from ..train import FINAL_IW_LIMIT, FINAL_IW_SAMPLES  # one definition of the final evaluation's size
+
+    try:
+        dataset = data.load_dataset(loaded.config.dataset, image_shape=loaded.config.image_shape)
+    except VAEError:
+        return {}
+    result = metrics.evaluate(loaded.model, dataset.test_images, iw_samples=FINAL_IW_SAMPLES, limit=FINAL_IW_LIMIT)
+    result.update(dataset=dataset.name, iwae_n=result["n_images"])
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+    (loaded.path / METRICS).write_text(json.dumps(clean, indent=2))
+    return clean

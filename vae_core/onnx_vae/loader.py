@@ -1,0 +1,170 @@
+"""An ONNX model folder (encoder.onnx, decoder.onnx, vae.json) -> a LoadedModel every page can use.
+
+Order of the checks at load: the manifest's schema, each graph read safely (graph_checks.py), then a dummy batch
+through both graphs in a child process bounded in time and memory (probe.py), and only then the real sessions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import onnx_export
+from ..checkpoint import METRICS, LoadedModel, ModelInfo, _read_json, is_read_only
+from ..errors import CheckpointError
+from . import graph_checks
+from .manifest import MAX_MANIFEST_BYTES, ManifestError, OnnxConfig, parse_manifest
+from .runtime import OnnxVAE
+
+ENCODER, DECODER, MANIFEST = onnx_export.ENCODER_FILE, onnx_export.DECODER_FILE, onnx_export.MANIFEST_FILE
+PROBE_SCRIPT = Path(__file__).with_name("probe.py")
+PROBE_TIMEOUT_S = 60.0            # import onnxruntime + one tiny batch: ~1 s; a minute even on a crowded machine
+PROBE_MEMORY_BYTES = 3_000_000_000  # address space of the child, on top of 3x the graphs' size
+TRAIN_REFUSAL = ("{name} is an ONNX model (vae.json): it was trained elsewhere and cannot be trained or resumed "
+                 "here. Train one of ours on the same data instead: python -m vae_core train --dataset {dataset} "
+                 "(or the Train page)")
+
+
+def is_onnx_folder(folder) -> bool:
+    return (Path(folder) / MANIFEST).is_file()
+
+
+def train_refusal(folder) -> str:
+    """The plain 'cannot train this' message, with the command that trains one of ours on the same data."""
+    try:
+        dataset = read_manifest(folder).dataset or "<dataset>"
+    except CheckpointError:
+        dataset = "<dataset>"
+    return TRAIN_REFUSAL.format(name=Path(folder).name, dataset=dataset)
+
+
+def read_manifest(folder) -> OnnxConfig:
+    path = Path(folder) / MANIFEST
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{MANIFEST} is {size:,} bytes, over the {MAX_MANIFEST_BYTES:,}-byte limit")
+        data = path.read_bytes()
+    except OSError as err:
+        raise ManifestError(f"{path} cannot be read ({err.strerror or err}); an ONNX model folder needs encoder.onnx, "
+                            "decoder.onnx and vae.json") from None
+    try:
+        return parse_manifest(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ManifestError(f"{MANIFEST} is not UTF-8 text (is it really the JSON manifest?)") from None
+
+
+def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes) -> dict:
+    """Run a small batch through both graphs in a child process; returns their fixed batch sizes (None = free)."""
+    timeout_s, memory_bytes = PROBE_TIMEOUT_S, PROBE_MEMORY_BYTES  # read per call: a test may shorten them
+    limit = int(memory_bytes + 3 * (len(encoder) + len(decoder)))
+    spec = {"names": config.tensor_names, "image_shape": list(config.image_shape), "latent_dim": config.latent_dim,
+            "input_range": list(config.input_range), "memory_bytes": limit,
+            "encoder_bytes": len(encoder), "decoder_bytes": len(decoder)}
+    payload = json.dumps(spec).encode() + b"\n" + encoder + decoder
+    try:
+        done = subprocess.run([sys.executable, "-I", str(PROBE_SCRIPT)], input=payload, capture_output=True,
+                              timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise CheckpointError(f"the test run of the model took longer than {timeout_s:.0f} s and was stopped; "
+                              "a VAE's encoder and decoder run in milliseconds: check the exported graphs") from None
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        result = {}
+    if result.get("error") == "memory" or (not result and done.returncode != 0 and (
+            b"MemoryError" in done.stderr or b"bad_alloc" in done.stderr or b"allocat" in done.stderr.lower())):
+        raise CheckpointError(f"the test run of the model needed more than {limit / 1e9:.1f} GB of memory and was "
+                              "stopped; a test batch of two images needs far less: check the exported graphs")
+    if result.get("error"):
+        raise CheckpointError(f"{result['error']}. Fix the export or vae.json")
+    if not result.get("ok"):
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        raise CheckpointError(f"the test run of the model failed ({tail[0][:300]}); check the exported graphs")
+    return result["batch"]
+
+
+def load_onnx_model(folder) -> LoadedModel:
+    """All the checks, then the model. Raises a CheckpointError whose message names the problem and the fix."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"model folder {folder} does not exist; pick one from the model list")
+    config = read_manifest(folder)
+    encoder = graph_checks.read_graph(folder / ENCODER).SerializeToString()
+    decoder = graph_checks.read_graph(folder / DECODER).SerializeToString()
+    batch = dummy_run(config, encoder, decoder)
+    model = OnnxVAE(encoder, decoder, config, batch).eval()
+    return LoadedModel(model=model, config=config, metrics=_read_json(folder / METRICS), train_info={},
+                       path=folder, weights_hash=folder_hash(folder))
+
+
+def folder_hash(folder) -> str:
+    """16 hex digits over the folder's files (graphs, external weights, and the manifest, which decides what the
+    numbers mean): the key of its cache/, like the weights hash of ours. metrics.json and cache/ are left out."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and not path.name.startswith(".") and path.name != METRICS:
+            digest.update(path.name.encode() + b"\0")
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+_checked: dict[tuple, str | None] = {}  # file stats -> None (loads) or the refusal: the list is redrawn often
+
+
+def _stats_key(folder: Path) -> tuple:
+    key = [str(folder.resolve())]
+    for name in (MANIFEST, ENCODER, DECODER):
+        try:
+            stat = (folder / name).stat()
+            key.append((name, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            key.append((name, None))
+    return tuple(key)
+
+
+def check_folder(folder) -> str | None:
+    """None when the folder loads, else the message why not; remembered until one of its files changes."""
+    folder = Path(folder)
+    key = _stats_key(folder)
+    if key not in _checked:
+        try:
+            load_onnx_model(folder)
+            _checked[key] = None
+        except CheckpointError as err:
+            _checked[key] = str(err)
+    return _checked[key]
+
+
+def describe(folder) -> ModelInfo:
+    """A model-list entry; a folder that fails any load check is listed with its problem, not hidden."""
+    folder = Path(folder)
+    newest = max(((folder / n).stat().st_mtime for n in (MANIFEST, ENCODER, DECODER) if (folder / n).exists()),
+                 default=folder.stat().st_mtime)
+    info = ModelInfo(path=folder, name=folder.name, dataset="", latent_dim=0, epochs=0, metrics={},
+                     read_only=is_read_only(folder), modified=newest, source="onnx")
+    try:
+        config = read_manifest(folder)
+        info.dataset, info.latent_dim = config.dataset, config.latent_dim
+        info.metrics = _read_json(folder / METRICS)
+    except CheckpointError as err:
+        info.error = str(err)
+        return info
+    info.error = check_folder(folder)
+    return info
+
+
+def display_decoder_bytes(loaded: LoadedModel) -> bytes:
+    """A decoder graph z (N, D) -> pixel means in [0, 1] (N, C, H, W), for any loaded model (ours or ONNX).
+
+    For the browser's decoding engine: it runs this graph and never a hand-written copy of the network.
+    """
+    model = loaded.model
+    if isinstance(model, OnnxVAE):
+        return onnx_export.means_decoder(model.decoder_graph, model.likelihood, model.config.input_range, model.names)
+    return onnx_export.decoder_bytes(model, means=True)
