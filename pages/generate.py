@@ -20,7 +20,7 @@ TRAVERSE = 6      # dimensions in the traversal grid
 STEPS = 9         # images per traversal row (odd: the middle one is the current z)
 SAMPLES = 64      # 8×8 sample grid
 PAD_GREY = 40     # images.grid's padding colour: the traversal labels sit on it
-IMAGE_PX = 320    # the decoded image's side on screen
+IMAGE_PX = 280    # about the decoded image's side on screen (an integer upscale of it); the mini map sits below it
 PRIOR_SEED, SAMPLE_SEED, POINT_MESSAGE = "gen_prior_seed", "gen_sample_seed", "gen_point_message"
 INACTIVE_RULE = "inactive: Var of the encoder mean over the data ≤ 0.01 (Burda's active units)"
 
@@ -244,7 +244,8 @@ def pad_section(p: Page) -> np.ndarray:
     engine_note = (st.session_state.get(p.key("pad")) or {}).get(ENGINE_STATE)
     latent_pad(p.key("pad"), rev=st.session_state[p.key("rev")], z=z, dims=slider_dims(p, z), top=TOP,
                shape=p.model.config.image_shape, decoder=decoder or "", placement=placement, minimap=minimap,
-               pixels=image, size=IMAGE_PX, server_only=decoder is None)
+               pixels=image, size=image.shape[0] * max(1, round(IMAGE_PX / image.shape[0])),
+               server_only=decoder is None)
     if engine_note or decoder is None:
         st.caption("⚠️ In-page decoding is off here: the image is decoded on the server each time you let go "
                    "of a slider.")

@@ -43,9 +43,9 @@ function buildPad(parent, data) {
         <div class="caption">decoded from the sliders' z</div>
         <div class="zvalues"></div>
         <div class="note" hidden></div>
+        <div class="mapbox" hidden><canvas class="minimap"></canvas>
+          <div class="caption">✚ marks z on the Map</div></div>
       </div>
-      <div class="mapbox" hidden><canvas class="minimap"></canvas>
-        <div class="caption">✚ marks z on the Map (placed by its nearest encoded neighbours)</div></div>
     </div>`;
   const pad = {
     root, el: root.querySelector(".pad"), rev: null, z: null, inputs: new Map(), outputs: new Map(), seq: 0,
