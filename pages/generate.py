@@ -196,7 +196,7 @@ def start_controls(p: Page) -> None:
 
 def imgs_escape(text: str) -> str:
     """Markdown-escape a label that may come from a file name or a view file."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$:" else ch for ch in str(text))
+    return "".join("\\" + ch if ch in "\\`*_[]<>|~$:" else ch for ch in str(text))
 
 
 # --- the pad ----------------------------------------------------------------------------------------------------
