@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from ui import figures, state
+from ui import state
 from ui.components import served
 from ui.components.pad import ENGINE_STATE, Z_STATE, Dim, latent_pad
 from vae_core import images as imgs
@@ -219,17 +219,9 @@ def slider_dims(p: Page, z: np.ndarray) -> list[Dim]:
     return dims
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def mini_background(key: tuple, spec, _coords, _labels, n_classes: int) -> tuple[np.ndarray, tuple]:
-    """The mini map without its mark: rasterised once per (model, split, projection); the page draws the mark."""
-    return figures.raster_map(_coords, _labels, n_classes)
-
-
 def map_urls(p: Page) -> tuple[str | None, str | None]:
     with state.friendly_errors("Preparing the mini map"):
-        background, _ = mini_background(p.cur.key, p.cur.spec, p.cur.coords(), p.encoded.labels,
-                                         len(p.cur.dataset.class_names))
-        return served.placement_url(p.cur), served.minimap_url(p.cur, background)
+        return served.map_urls(p.cur)
     return None, None
 
 

@@ -19,6 +19,7 @@
 //     placement.bounds              [x0, x1, y0, y1] of ui.figures.map_bounds (the raster mini map's frame)
 //   rasterPoint(bounds, size, xy) -> [cx, cy]    the pixel ui.figures.mark_raster puts a data point at
 //   engineFailed(err)             -> string       one line for the page when WebAssembly or the engine fails
+//   loadImage(url)                -> Promise<HTMLImageElement>;  base64Bytes(text) -> Uint8Array
 //
 // Placement file (ui/components/served.py writes it): little-endian uint32 n, d, dims, k, then float64 bounds(4),
 // then float32 latents (n×d), float32 coords (n×dims).
@@ -197,6 +198,22 @@ function rasterPoint(bounds, size, xy) {
 function engineFailed(err) {
   const reason = (err && (err.message || String(err))) || "unknown error";
   return `In-page decoding is unavailable (${reason.split("\n")[0].slice(0, 160)}): images are decoded on the server when you release a slider.`;
+}
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`cannot load ${url}`));
+    image.src = new URL(url, document.baseURI).href;
+  });
+}
+
+function base64Bytes(text) {
+  const raw = atob(text || "");
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
 }
 
 if (typeof module === "object" && module.exports) { // node (tests): the same functions, no browser needed

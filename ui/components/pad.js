@@ -7,13 +7,6 @@
 //        decoder, placement, minimap, minimapSize, pixels (base64 uint8 H×W×C of z, decoded by the server),
 //        serverOnly (skip the engine: the server path)}
 
-function b64bytes(text) {
-  const raw = atob(text || "");
-  const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-  return out;
-}
-
 function fmt(v) {
   return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2);
 }
@@ -153,15 +146,6 @@ async function startMap(pad, data) {
   }
 }
 
-function loadImage(url) {
-  return new Promise((resolve, reject) => {
-    const image = new Image();
-    image.onload = () => resolve(image);
-    image.onerror = () => reject(new Error(`cannot load ${url}`));
-    image.src = new URL(url, document.baseURI).href;
-  });
-}
-
 export default function (component) {
   const { parentElement, data, setStateValue } = component;
   let pad = parentElement.__vaePad;
@@ -187,7 +171,7 @@ export default function (component) {
   }
   for (const [d, input] of pad.inputs) input.value = pad.z[d]; // the thumb; z keeps the exact value
   showValues(pad);
-  if (!pad.view) paintBytes(pad.decoded, b64bytes(data.pixels), data.shape); // the server's image until then
+  if (!pad.view) paintBytes(pad.decoded, base64Bytes(data.pixels), data.shape); // the server's image until then
   if (fresh) {
     startEngine(pad, data);
     startMap(pad, data);

@@ -90,6 +90,16 @@ def placement_url(cur) -> str:
     return _serve(_map_name(cur, "placement", "bin"), make)
 
 
-def minimap_url(cur, background: np.ndarray) -> str:
+def minimap_url(cur) -> str:
     """URL of the raster mini map (ui.figures.raster_map's picture, no marker): the page draws the marker."""
-    return _serve(_map_name(cur, "minimap", "png"), lambda: imgs.to_png(background))
+    from ui import figures
+
+    def make() -> bytes:
+        background, _ = figures.raster_map(cur.coords(), cur.encoded().labels, len(cur.dataset.class_names))
+        return imgs.to_png(background)
+    return _serve(_map_name(cur, "minimap", "png"), make)
+
+
+def map_urls(cur) -> tuple[str, str]:
+    """(placement table, mini map picture) for the current model, split and projection."""
+    return placement_url(cur), minimap_url(cur)
