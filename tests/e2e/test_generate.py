@@ -97,3 +97,32 @@ def test_arrow_keys_step_the_slider_and_redraw(page, app_url):
     assert np.abs(server[::scale, ::scale].astype(int) - painted.astype(int)).max() <= 2
     assert pad.get_attribute("data-marker") != marker, "the mini-map marker did not follow the keys"
     assert_no_exception(page)
+
+
+def test_without_the_engine_the_page_says_so_and_decodes_on_the_server(page, app_url):
+    """onnxruntime-web cannot load (blocked here): one line says so, the image is never blank, and a released
+    slider gets the server's decode painted."""
+    page.route("**/app/static/vendor/ort.wasm.min.mjs", lambda route: route.abort())
+    open_page(page, f"{app_url}/generate", f"{PAD} input[type=range]")
+    pad = page.locator(PAD)
+    note = pad.locator(".note")
+    note.wait_for(state="visible", timeout=30_000)
+    assert "decoded on the server" in note.inner_text()
+    wait_idle(page)
+    painted = canvas_rgb(page)
+    assert painted.max() > 0, "the image is blank"
+    thumb = pad.locator("input[type=range]").first
+    thumb.focus()
+    before = page.locator(CANVAS).evaluate(SIGNATURE_JS)
+    thumb.press("ArrowLeft" if float(thumb.input_value()) > 0 else "ArrowRight")
+    page.wait_for_function("([c, s]) => { const x = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                           " let h = 0; for (let i = 0; i < x.length; i += 4) h = (h * 31 + x[i] + 7 * x[i + 1]"
+                           " + 13 * x[i + 2]) % 1000000007; return h !== s; }",
+                           arg=[page.locator(CANVAS).element_handle(), before], timeout=30_000)
+    wait_idle(page)
+    server = downloaded_png(page)
+    painted = canvas_rgb(page)
+    scale = server.shape[0] // painted.shape[0]
+    assert np.abs(server[::scale, ::scale].astype(int) - painted.astype(int)).max() == 0  # the server's own pixels
+    assert page.get_by_text("In-page decoding is off here").count() == 1
+    assert_no_exception(page)
