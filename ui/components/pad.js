@@ -95,8 +95,9 @@ function showValues(pad) {
 
 function placeMarker(pad) {
   if (!pad.placement || !pad.background) return;
-  drawMarker(pad.minimap, pad.background, pad.placement.bounds, pad.placement.place(pad.z));
-  pad.el.dataset.marker = rasterPoint(pad.placement.bounds, pad.minimap.width, pad.placement.place(pad.z)).join(",");
+  const xy = pad.placement.place(pad.z);
+  drawMarker(pad.minimap, pad.background, pad.placement.bounds, xy);
+  pad.el.dataset.marker = rasterPoint(pad.placement.bounds, pad.minimap.width, xy).join(",");
 }
 
 function update(pad) {
