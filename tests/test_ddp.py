@@ -35,4 +35,5 @@ def test_torchrun_two_processes_trains_a_loadable_model(tmp_path):
     assert info["history"][1]["train_elbo"] > info["history"][0]["train_elbo"]
     result = metrics.evaluate(loaded.model, data.load_dataset("digits").test_images)
     assert math.isfinite(result["elbo"]) and result["elbo"] > -540  # better than the untrained 784 * log 2
-    assert result["elbo"] == pytest.approx(json.loads((out / "metrics.json").read_text())["elbo"], rel=1e-9)
+    # float32 sums over a test set: the order of the additions (threads, batch split) moves the last digits
+    assert result["elbo"] == pytest.approx(json.loads((out / "metrics.json").read_text())["elbo"], rel=1e-6)
