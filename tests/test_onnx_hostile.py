@@ -140,7 +140,7 @@ def test_manifest_with_unknown_fields(copy):
     ({"image_shape": [2, 28, 28]}, "channels must be 1 (grey) or 3"),
     ({"image_shape": [1, 300, 300]}, "sides must be 8–256"), ({"likelihood": "poisson"}, "likelihood must be one of"),
     ({"format": "keras"}, "format must be 'onnx-vae'"), ({"sigma": -1}, "sigma must be a positive number"),
-    ({"input_range": [0, 255]}, "input_range must be [0, 1] or [-1, 1]")])
+    ({"input_range": [0, 255]}, "input_range must be [0, 1] or [-1, 1]"), ({"dataset": ""}, "dataset must name")])
 def test_manifest_schema(copy, change, phrase):
     folder = copy("schema")
     manifest = {**json.loads((folder / "vae.json").read_text()), **change}

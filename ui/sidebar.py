@@ -87,7 +87,8 @@ def _headline(info: checkpoint.ModelInfo) -> None:
         cols[1].metric("KL", f"{m['kl']:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
     if info.source == "onnx":
         st.caption("📦 An **ONNX** model trained elsewhere, run with onnxruntime: explore it on every page; "
-                   "it cannot be trained further here.")
-    if "active_units" in m:
+                   "it cannot be trained further here."
+                   + (f" Active units: **{m['active_units']} / {info.latent_dim}**" if "active_units" in m else ""))
+    elif "active_units" in m:
         st.caption(f"Active units: **{m['active_units']} / {info.latent_dim}** · trained {info.epochs} epochs"
                    + (" · shipped with the app" if Path(info.path).is_relative_to(PRETRAINED_DIR) else ""))

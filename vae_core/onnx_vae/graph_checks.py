@@ -23,18 +23,18 @@ class GraphError(CheckpointError):
 
 
 def _refuse(path: Path, problem: str) -> GraphError:
-    return GraphError(f"{path.name} in {path.parent}: {problem}")
+    return GraphError(f"{path.name} (in {path.parent}) {problem}")
 
 
-def _read_capped(path: Path, cap: int, what: str) -> bytes:
+def _read_capped(path: Path, cap: int) -> bytes:
     try:
         size = path.stat().st_size
     except OSError as err:
         raise _refuse(path, f"cannot be read ({err.strerror or err})") from None
     if size == 0:
-        raise _refuse(path, f"{what} is empty (0 bytes); copy or export it again")
+        raise _refuse(path, "is empty (0 bytes); copy or export it again")
     if size > cap:
-        raise _refuse(path, f"{what} is {size / 1e6:.0f} MB, over the {cap / 1e6:.0f} MB limit")
+        raise _refuse(path, f"is {size / 1e6:.0f} MB, over the {cap / 1e6:.0f} MB limit")
     try:
         return path.read_bytes()
     except OSError as err:
@@ -147,22 +147,22 @@ def _inline_external_data(path: Path, model) -> None:
         posix, windows = PurePosixPath(location), PureWindowsPath(location)
         if not location or posix.is_absolute() or windows.is_absolute() or windows.drive or ".." in posix.parts \
                 or ".." in windows.parts:
-            raise _refuse(path, f"tensor '{tensor.name}' points at external data {location!r}: only files inside the "
+            raise _refuse(path, f"has a tensor '{tensor.name}' that points at external data {location!r}: only files inside the "
                                 "model folder are read (no absolute paths, no '..'); it was not opened")
         target = (folder / location).resolve()
         if not target.is_relative_to(folder) or not target.is_file():
-            raise _refuse(path, f"tensor '{tensor.name}' points at external data {location!r}, which is not a file "
+            raise _refuse(path, f"has a tensor '{tensor.name}' that points at external data {location!r}, not a file "
                                 "inside the model folder (a link out of it, or missing); it was not opened")
         try:
             offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
         except ValueError:
-            raise _refuse(path, f"tensor '{tensor.name}' has a malformed external-data offset/length") from None
+            raise _refuse(path, f"has a malformed external-data offset/length for tensor '{tensor.name}'") from None
         size = target.stat().st_size
         length = size - offset if length < 0 else length
         if offset < 0 or offset + length > size:
-            raise _refuse(path, f"tensor '{tensor.name}' reads past the end of {location!r} (truncated file?)")
+            raise _refuse(path, f"has a tensor '{tensor.name}' reading past the end of {location!r} (truncated file?)")
         if length > budget:
-            raise _refuse(path, f"external data is over the {MAX_EXTERNAL_BYTES / 1e6:.0f} MB limit")
+            raise _refuse(path, f"has external data over the {MAX_EXTERNAL_BYTES / 1e6:.0f} MB limit")
         budget -= length
         with open(target, "rb") as handle:
             handle.seek(offset)
@@ -181,7 +181,7 @@ def read_graph(path: Path):
         raise _refuse(path, "is missing; an ONNX model folder needs encoder.onnx, decoder.onnx and vae.json")
     if not path.resolve().is_relative_to(path.parent.resolve()):
         raise _refuse(path, "is a link to a file outside the model folder; it was not opened. Copy the file in")
-    data = _read_capped(path, MAX_GRAPH_BYTES, "the file")
+    data = _read_capped(path, MAX_GRAPH_BYTES)
     wrong = _sniff(data)
     if wrong:
         raise _refuse(path, f"is {wrong}, not an ONNX model. Export with torch.onnx.export (see the README)")

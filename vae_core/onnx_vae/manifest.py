@@ -80,8 +80,9 @@ def parse_manifest(text: str) -> OnnxConfig:
     likelihood = data["likelihood"]
     if likelihood not in LIKELIHOODS:
         raise _fail(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {json.dumps(likelihood)}")
-    if not isinstance(data["dataset"], str):
-        raise _fail("dataset must be a string: a built-in name (digits, mnist, fashion-mnist) or folder:<path>")
+    if not isinstance(data["dataset"], str) or not data["dataset"].strip():
+        raise _fail("dataset must name the data the model was trained on: a built-in name (digits, mnist, "
+                    "fashion-mnist) or folder:<path>")
 
     sigma = data.get("sigma")
     if sigma is not None:
