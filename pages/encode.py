@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import figures, state
-from ui.page_state import short
+from ui.page_state import clip
 from ui.text import md_escape
 from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
@@ -50,7 +50,7 @@ def show_kept() -> None:
     st.caption("Their model inputs and how this model redraws them; the Interpolate page offers them as endpoints. "
                "Upload them again to see the map, neighbours and numbers.")
     shown = kept[-32:]
-    thumbnails([up["input"] for up in shown], [short(up.get("name", ""), 24) for up in shown], ncols=8, size=56)
+    thumbnails([up["input"] for up in shown], [clip(up.get("name", ""), 24) for up in shown], ncols=8, size=56)
     fits = [up["input"] for up in shown if tuple(up["input"].shape[:2]) == tuple(cur.loaded.config.image_shape[1:])]
     if fits:
         model = cur.loaded.model

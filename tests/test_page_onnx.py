@@ -77,7 +77,9 @@ def test_every_page_works_with_an_onnx_model(app, onnx_models):
 
     run(app, "pages/generate.py", **{state.MODEL: str(onnx_models / "mlp-onnx")})
     assert not app.error, [e.value for e in app.error]
-    assert len([s for s in app.slider if s.label.startswith("z")]) == 5  # one slider per latent dimension
+    pads = [json.loads(e.proto.json) for e in app.main if getattr(e, "type", None) == "bidi_component"]
+    assert len(pads) == 1 and len(pads[0]["dims"]) == 5  # the latent pad: one slider per latent dimension
+    assert pads[0]["decoder"].endswith(".onnx")  # decoded in the page from the model's own graph
 
     run(app, "pages/interpolate.py", **{state.MODEL: str(onnx_models / "mlp-onnx")})
     assert not app.error, [e.value for e in app.error]

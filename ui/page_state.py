@@ -11,13 +11,14 @@ those declarations into the address bar (`st.query_params`) and into view bundle
 from __future__ import annotations
 
 import math
-import string
 from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from vae_core import checkpoint
 from vae_core.errors import VAEError
+
+from .text import md_escape
 
 MAX_URL_VALUE = 16_000   # characters: a 4096-dim z fits; 10 kB of junk is refused by its parser, not here
 URL_READ = "page_state_url_read"       # the session read its link (once: later runs write the URL, never read it)
@@ -79,17 +80,15 @@ class Item:
         return session.get(self.key, self.default)
 
 
-def escape_md(text: str) -> str:
-    """Text shown as itself through markdown: every ASCII punctuation mark backslash-escaped, so CommonMark shows
-    it literally (no links, no HTML, no :colour[...] directives). A local minimal escape until ui/text.md_escape
-    (issue 14) is merged."""
-    return "".join("\\" + c if c in string.punctuation else c for c in text)
+def clip(text: str, limit: int = 40) -> str:
+    """A URL value (or a file name) with its whitespace folded, cut at `limit`: plain text, not escaped."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def short(text: str, limit: int = 40) -> str:
-    """A URL value (or a file name) safe to show in markdown: whitespace folded, cut at `limit`, escaped."""
-    text = " ".join(str(text).split())
-    return escape_md(text if len(text) <= limit else text[:limit] + "…")
+    """clip(), escaped for markdown (ui/text.md_escape)."""
+    return md_escape(clip(text, limit))
 
 
 def fmt_floats(values, digits: int = 3) -> str:

@@ -239,7 +239,8 @@ def _map_figure(path: str, weights_hash: str, dataset_name: str, split: str, spe
     names = _dataset_for(path, dataset_name).class_names
     color = {"label": encoded.labels.astype(np.int16), "recon": encoded.recon, "kl": encoded.kl}[color_mode]
     label_names = np.asarray(names, dtype=object)[np.clip(encoded.labels, 0, len(names) - 1)]
-    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" if np.isfinite(elbo) else f"#{i} · {name} · ELBO n/a" for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]
+    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" if np.isfinite(elbo) else f"#{i} · {name} · ELBO n/a"
+             for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]
     return figures.latent_map(coords, color, color_mode, names, hover=hover)
 
 

@@ -7,6 +7,8 @@ import streamlit as st
 from vae_core.images import to_png
 from vae_core.likelihoods import NO_SIGMA
 
+from .text import md_escape
+
 
 def nats(value: float) -> str:
     """A number of nats for display; NaN means the model's likelihood can't give it, and it says so."""
@@ -18,7 +20,6 @@ def explain_missing(*values: float) -> None:
     if not all(np.isfinite(v) for v in values):
         st.caption(f"Reconstruction term and ELBO {NO_SIGMA}.")
 
-from .text import md_escape
 
 
 def upscale_for(shape: tuple[int, ...], target: int) -> int:
