@@ -111,7 +111,7 @@ def take_hand_over(p: Page) -> None:
     row = handed.get("row")
     if isinstance(row, int) and 0 <= row < len(p.encoded):  # keep "Dataset point" on the point handed over
         st.session_state[p.key("index")] = row
-    st.success(f"Started from {st.session_state[p.key('base')]['label']}", icon="🗺️")
+    st.success(f"Started from {escape_markdown(st.session_state[p.key('base')]['label'])}", icon="🗺️")
 
 
 def ensure_z(p: Page) -> None:
