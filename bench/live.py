@@ -25,14 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import (
-    REFERENCE_APP,
-    percentiles,
-    slider_at_minimum,
-    slider_step,
-    stop,
-)
-from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, open_page, start_app, wait_idle
+from bench.latency import REFERENCE_APP, percentiles, slider_at_minimum, slider_step, stop  # noqa: E402
+from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, open_page, start_app, wait_idle  # noqa: E402
 
 WARM_UP = 50  # frames dropped first: wasm tier-up and the JIT settle
 TARGETS = {"decode + paint p95 (ms)": 5.0, "frames per input event": 0.95, "distinct images of 60": 55}

@@ -195,7 +195,8 @@ def test_a_graph_running_forever_is_stopped(copy, monkeypatch):
 
     def endless(model):  # a Loop of 2^62 iterations
         body = helper.make_graph(
-            [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+             helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
             "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
                      helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
                      helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [])],
@@ -271,7 +272,8 @@ def test_custom_operator_hidden_in_a_subgraph(copy):
         inner = helper.make_graph([helper.make_node("Backdoor", [], ["y"], domain="com.evil")], "then",
                                   [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
         plain = helper.make_graph([helper.make_node("Constant", [], ["y2"], value=helper.make_tensor(
-            "c", TensorProto.FLOAT, [1], [0.0]))], "else", [], [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1])])
+            "c", TensorProto.FLOAT, [1], [0.0]))], "else", [],
+            [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1])])
         model.graph.initializer.append(helper.make_tensor("flag", TensorProto.BOOL, [], [False]))
         model.graph.node.append(helper.make_node("If", ["flag"], ["branch"], then_branch=inner, else_branch=plain))
         model.graph.output.append(helper.make_tensor_value_info("branch", TensorProto.FLOAT, [1]))

@@ -124,7 +124,8 @@ def test_train_page_lists_broken_folders_refuses_training_and_imports_a_zip(app,
     app.file_uploader(key="onnx_zip").set_value([("friend-vae.zip", buffer.getvalue(), "application/zip")])
     run(app)
     run(app)  # the import reruns the app so the sidebar lists the new model
-    assert any("Added" in s.value and "friend" in s.value for s in app.success), ([e.value for e in app.error], [s.value for s in app.success], [p.name for p in onnx_models.iterdir()])
+    assert any("Added" in s.value and "friend" in s.value for s in app.success), (
+        [e.value for e in app.error], [s.value for s in app.success], [p.name for p in onnx_models.iterdir()])
     added = [p for p in onnx_models.iterdir() if p.name.startswith("friend-vae")]
     assert len(added) == 1 and json.loads((added[0] / "vae.json").read_text())["latent_dim"] == 4
     checkpoint.delete_model(added[0])  # the module's folder stays as the other tests expect it

@@ -19,7 +19,7 @@ def test_decoder_url_serves_the_display_decoder_once(tiny_models_dir, tmp_path, 
     session = ort.InferenceSession(str(served_file), providers=["CPUExecutionProvider"])
     means = session.run(None, {session.get_inputs()[0].name: z})[0]
     assert means.shape == (64, *loaded.config.image_shape)
-    assert 0.0 <= means.min() and means.max() <= 1.0
+    assert means.min() >= 0.0 and means.max() <= 1.0
     pixels = np.round(means[:, 0] * 255).astype(np.uint8)
     assert np.abs(pixels.astype(int) - loaded.model.decode_images(z).astype(int)).max() <= 1
     # a second call reuses the file (same bytes, no re-export)

@@ -218,7 +218,8 @@ def cmd_export(args) -> int:
 
     loaded = checkpoint.load_checkpoint(args.model_dir)
     out = onnx_export.export_model(loaded.model, args.out, description=f"exported from {loaded.path.name}")
-    print(f"wrote {out / onnx_export.ENCODER_FILE}, {out / onnx_export.DECODER_FILE}, {out / onnx_export.MANIFEST_FILE}")
+    written = (onnx_export.ENCODER_FILE, onnx_export.DECODER_FILE, onnx_export.MANIFEST_FILE)
+    print("wrote " + ", ".join(str(out / name) for name in written))
     return 0
 
 

@@ -7,16 +7,15 @@ re-sends a model. Names carry the weights hash (and the split and projection), s
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from vae_core import images as imgs
-from vae_core import onnx_export
+from vae_core.files import atomic_write
+from vae_core.onnx_vae import display_decoder_bytes  # ours or ONNX: z -> pixel means in [0, 1]
 
 ROOT = Path(__file__).resolve().parents[2]  # beside app.py: Streamlit serves ROOT/static at /app/static/
 STATIC_MODELS = ROOT / "static" / "models"
@@ -25,29 +24,12 @@ DECODER_CACHE_NAME = "display-decoder.onnx"  # beside the model's other caches (
 _LOCK = threading.Lock()  # two sessions opening the same new model export it once
 
 
-def display_decoder_bytes(loaded) -> bytes:
-    """z (N, D) -> pixel means in [0, 1] (N, C, H, W) as ONNX. The one call site the page decoder comes from."""
-    return onnx_export.decoder_bytes(loaded.model, means=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _serve(name: str, make) -> str:
     target = STATIC_MODELS / name
     if not target.exists():
         with _LOCK:
             if not target.exists():
-                _write_atomic(target, make())
+                atomic_write(target, make())
     return URL_PREFIX + name
 
 
@@ -59,7 +41,7 @@ def decoder_url(loaded) -> str:
             return cached.read_bytes()
         data = display_decoder_bytes(loaded)
         try:
-            _write_atomic(cached, data)
+            atomic_write(cached, data)
         except OSError:  # a read-only model folder: static/models/ still has it
             pass
         return data

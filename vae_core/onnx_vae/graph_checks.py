@@ -147,8 +147,9 @@ def _inline_external_data(path: Path, model) -> None:
         posix, windows = PurePosixPath(location), PureWindowsPath(location)
         if not location or posix.is_absolute() or windows.is_absolute() or windows.drive or ".." in posix.parts \
                 or ".." in windows.parts:
-            raise _refuse(path, f"has a tensor '{tensor.name}' that points at external data {location!r}: only files inside the "
-                                "model folder are read (no absolute paths, no '..'); it was not opened")
+            raise _refuse(path, f"has a tensor '{tensor.name}' that points at external data {location!r}: only "
+                                "files inside the model folder are read (no absolute paths, no '..'); "
+                                "it was not opened")
         target = (folder / location).resolve()
         if not target.is_relative_to(folder) or not target.is_file():
             raise _refuse(path, f"has a tensor '{tensor.name}' that points at external data {location!r}, not a file "

@@ -39,8 +39,8 @@ def _members(name: str, data: bytes) -> dict[PurePosixPath, bytes]:
         raise CheckpointError(f"{refused[0]} Nothing was imported")
     roots = [path.parent for path in files if path.name == MANIFEST]
     if len(roots) != 1:
-        raise CheckpointError(f"{name} must hold exactly one model folder with encoder.onnx, decoder.onnx and {MANIFEST} "
-                              f"(found {len(roots)} {MANIFEST} files). Nothing was imported")
+        raise CheckpointError(f"{name} must hold exactly one model folder with encoder.onnx, decoder.onnx and "
+                              f"{MANIFEST} (found {len(roots)} {MANIFEST} files). Nothing was imported")
     root = roots[0]
     return {path.relative_to(root): content for path, content in files.items() if path.is_relative_to(root)}
 
