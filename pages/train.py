@@ -34,7 +34,7 @@ busy = job is not None and not job.done
 
 # --- settings ------------------------------------------------------------------------------------------
 st.markdown("#### Train a model")
-sources = sidebar._sources()
+sources = sidebar.sources()
 available = [s.name for s in sources if s.available]
 options = available + [OWN]
 preferred = st.session_state.get(state.DATASET)

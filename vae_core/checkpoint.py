@@ -80,6 +80,12 @@ class ModelInfo:
     error: str | None = None  # a broken folder is listed with its problem, not hidden
 
 
+def holds_model(folder) -> bool:
+    """A model (or the start of one) is saved in `folder`: training there must resume or choose another folder."""
+    folder = Path(folder)
+    return (folder / CONFIG).exists() or (folder / WEIGHTS).exists()
+
+
 def is_read_only(folder) -> bool:
     """Pretrained models ship with the app: never overwritten or deleted from it."""
     return Path(folder).resolve().is_relative_to(Path(paths.PRETRAINED_DIR).resolve())
