@@ -35,4 +35,6 @@ def test_torchrun_two_processes_trains_a_loadable_model(tmp_path):
     assert info["history"][1]["train_elbo"] > info["history"][0]["train_elbo"]
     result = metrics.evaluate(loaded.model, data.load_dataset("digits").test_images)
     assert math.isfinite(result["elbo"]) and result["elbo"] > -540  # better than the untrained 784 * log 2
-    assert result["elbo"] == pytest.approx(json.loads((out / "metrics.json").read_text())["elbo"], rel=1e-9)
+    # rel 1e-7, not exact: float32 convolutions on one thread (the workers) and on several (here) may differ in the
+    # last bits; a 4e-9 relative change of the 300-image mean was seen, so exact equality was luck of the weights.
+    assert result["elbo"] == pytest.approx(json.loads((out / "metrics.json").read_text())["elbo"], rel=1e-7)
