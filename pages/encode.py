@@ -46,10 +46,10 @@ def show_kept() -> None:
     if not kept:
         st.info("Upload a picture (a digit, a piece of clothing, anything) to see how the model sees it.", icon="📤")
         return
-    st.markdown(f"##### Kept from earlier in this session ({len(kept)})")
+    st.markdown(f"##### Kept from earlier in this session ({len(kept)})")  # shown even when none has a picture
     st.caption("Their model inputs and how this model redraws them; the Interpolate page offers them as endpoints. "
                "Upload them again to see the map, neighbours and numbers.")
-    shown = kept[-32:]
+    shown = [up for up in kept if up.get("input") is not None][-32:]
     thumbnails([up["input"] for up in shown], [clip(up.get("name", ""), 24) for up in shown], ncols=8, size=56)
     fits = [up["input"] for up in shown if tuple(up["input"].shape[:2]) == tuple(cur.loaded.config.image_shape[1:])]
     if fits:

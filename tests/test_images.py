@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from vae_core import images
+from vae_core import zips
 from vae_core.errors import ImageError
-from vae_core.images import UploadLimits, decode_image, grid, load_uploads, preprocess, to_png
+from vae_core.images import decode_image, grid, preprocess, to_png
+from vae_core.uploads import load_uploads
+from vae_core.zips import UploadLimits
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
@@ -299,8 +301,8 @@ def test_zip_member_lying_about_its_size_is_refused_without_allocating():
 def test_reading_stops_at_the_byte_cap():
     archive = zipfile.ZipFile(io.BytesIO(make_zip({"big.png": bytes(3_000_000)})))
     info = archive.getinfo("big.png")
-    assert images._read_capped(archive, info, 1_000_000) is None
-    assert len(images._read_capped(archive, info, 3_000_000)) == 3_000_000
+    assert zips._read_capped(archive, info, 1_000_000) is None
+    assert len(zips._read_capped(archive, info, 3_000_000)) == 3_000_000
 
 
 def test_zip_total_size_and_member_count_caps():

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from vae_core import checkpoint, data, explorer
 from ui.figures import GRID_ID_OFFSET
+from ui.state_items import MAP_METHOD_WIDGET, PICK, SELECTIONS
+from vae_core import checkpoint, data, explorer
 
 PAGE = "pages/map.py"
 
@@ -16,7 +17,7 @@ def expected(tiny_models_dir):
 
 
 def run_map(app, selection=None):
-    app.session_state["map_method"] = "PCA"  # instant; UMAP has its own tests
+    app.session_state[MAP_METHOD_WIDGET] = "PCA"  # instant; UMAP has its own tests
     app.switch_page(PAGE)
     if selection is not None:
         app.session_state["map"] = {"selection": selection}
@@ -49,7 +50,7 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     shown = [int(c.split()[0][1:]) for c in captions if c.startswith("#") and c.split()[0][1:].isdigit()]
     assert shown == nearest
     assert len([im for im in app.main.image if not im.captions or not im.captions[0]]) >= 8  # their thumbnails
-    assert app.session_state["map_pick"] == row
+    assert app.session_state[PICK] == row
     assert app.button(key="open_point").label == "Open in Generate"
     app.button(key="open_point").click().run()  # hands this point's μ and row to Generate, which takes it
     assert not app.exception
@@ -72,7 +73,7 @@ def test_lasso_shows_the_group_and_can_be_kept(app, expected):
     assert app.get("download_button")[0].proto.label == "Download this grid (PNG)"
     app.text_input(key="selection_name").set_value("five")
     app.button(key="keep_selection").click().run()
-    assert app.session_state["lasso_selections"]["five"] == rows
+    assert app.session_state[SELECTIONS]["five"] == rows
 
 
 def test_csv_downloads_name_what_they_hold_all_points_or_the_selection(app, expected, monkeypatch):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from vae_core import checkpoint, data, explorer, uploads
+from vae_core import checkpoint, data, explorer, metrics, uploads
 from vae_core.placement import Placer
 from vae_core.projection import ProjectionSpec, fit_projection
 
@@ -63,8 +63,8 @@ def test_noise_is_atypical_and_training_images_are_not(world):
     assert max(noise_pct) < 1.0, noise_pct
     assert np.median(train_pct) > 20, train_pct
     assert min(r.elbo for r in results[3:]) > max(r.elbo for r in results[:3])
-    # percentile is exactly explorer.percentile_of against the split's ELBOs
-    assert results[5].percentile == pytest.approx(float(explorer.percentile_of(results[5].elbo, encoded.elbo)))
+    # percentile is exactly metrics.percentile_of against the split's ELBOs
+    assert results[5].percentile == pytest.approx(float(metrics.percentile_of(results[5].elbo, encoded.elbo)))
 
 
 def test_output_shapes_and_meaning(world):

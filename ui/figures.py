@@ -172,3 +172,13 @@ def mark_raster(image: np.ndarray, bounds: tuple, xy, radius: int = 8) -> np.nda
         lo, hi = max(cx - radius, 0), min(cx + radius + 1, size)
         marked[max(cy - width, 0):cy + width + 1, lo:hi] = color
     return marked
+
+
+def map_of_split(coords: np.ndarray, encoded, names: list[str], color_mode: str) -> dict:
+    """The Map's figure for an encoded split: coloured by label, reconstruction error or KL, with a hover line per
+    point ("#row · class · −ELBO")."""
+    color = {"label": encoded.labels.astype(np.int16), "recon": encoded.recon, "kl": encoded.kl}[color_mode]
+    label_names = np.asarray(names, dtype=object)[np.clip(encoded.labels, 0, len(names) - 1)]
+    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" if np.isfinite(elbo) else f"#{i} · {name} · ELBO n/a"
+             for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]  # n/a: a Gaussian without σ
+    return latent_map(coords, color, color_mode, names, hover=hover)

@@ -14,7 +14,11 @@ from .text import md_escape
 
 @st.cache_data(ttl=5, show_spinner=False)
 def sources() -> list[data.SourceStatus]:
+    """Where each dataset is found (or how to get it), re-checked at most every 5 s."""
     return data.list_sources()
+
+
+_sources = sources  # the old private name, for callers on other branches until they move to sources()
 
 
 def list_models() -> list[checkpoint.ModelInfo]:
@@ -39,7 +43,8 @@ def _model_label(info: checkpoint.ModelInfo) -> str:
 
 
 def render(page: str = "map") -> None:
-    available = [s.name for s in sources() if s.available]
+    found = sources()
+    available = [s.name for s in found if s.available]
     models = list_models()
     model_datasets = sorted({m.dataset for m in models if m.dataset})
     choices = list(dict.fromkeys(available + model_datasets))
@@ -51,7 +56,7 @@ def render(page: str = "map") -> None:
 
     with st.sidebar:
         st.markdown("### 🧭 VAE latent explorer")
-        missing = [s for s in sources() if not s.available]
+        missing = [s for s in found if not s.available]
         missing_help = "Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing)
         st.selectbox("Dataset", choices, key=state.DATASET, help=missing_help if missing else None)
         dataset_name = st.session_state[state.DATASET]

@@ -231,20 +231,9 @@ def current_encoded() -> tuple[Current, explorer.EncodedSplit]:
     return cur, encoded
 
 
-def _map_figure(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec,
-                color_mode: str) -> dict:
-    from . import figures  # local: figures imports plotly, only needed by map pages
-    encoded = _encoded(path, weights_hash, dataset_name, split)
-    coords = _projection(path, weights_hash, dataset_name, split, spec)
-    names = _dataset_for(path, dataset_name).class_names
-    color = {"label": encoded.labels.astype(np.int16), "recon": encoded.recon, "kl": encoded.kl}[color_mode]
-    label_names = np.asarray(names, dtype=object)[np.clip(encoded.labels, 0, len(names) - 1)]
-    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" if np.isfinite(elbo) else f"#{i} · {name} · ELBO n/a"
-             for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]
-    return figures.latent_map(coords, color, color_mode, names, hover=hover)
-
-
 def map_figure(cur: Current, color_mode: str) -> dict:
     """The Map's figure dict: built once per (model, split, projection, colouring), identical on every rerun."""
     cur.coords()
-    return memo(("figure", *cur.key, cur.spec, color_mode), lambda cb: _map_figure(*cur.key, cur.spec, color_mode))
+    from . import figures  # local: figures imports plotly, only needed by map pages
+    return memo(("figure", *cur.key, cur.spec, color_mode),
+                lambda cb: figures.map_of_split(cur.coords(), cur.encoded(), cur.dataset.class_names, color_mode))

@@ -84,6 +84,12 @@ class ModelInfo:
     source: str = "ours"      # "ours" (config.json + safetensors) or "onnx" (vae.json + two graphs, trained elsewhere)
 
 
+def holds_model(folder) -> bool:
+    """A model (or the start of one) is saved in `folder`: training there must resume or choose another folder."""
+    folder = Path(folder)
+    return any((folder / name).exists() for name in (CONFIG, WEIGHTS, ONNX_MANIFEST))  # an ONNX model's folder too
+
+
 def is_read_only(folder) -> bool:
     """Pretrained models ship with the app: never overwritten or deleted from it."""
     return Path(folder).resolve().is_relative_to(Path(paths.PRETRAINED_DIR).resolve())

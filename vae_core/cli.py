@@ -135,7 +135,8 @@ class _ProgressBar:
 
 def cmd_train(args) -> int:
     from . import checkpoint, data
-    from .train import holds_model, train_model
+    from .checkpoint import holds_model
+    from .train import train_model
 
     rank = int(os.environ.get("RANK", "0"))
     saved = {}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import images, paths
+from . import images, paths, zips
 from .download import download_dataset, how_to_get
 from .errors import DataError, ImageError
 
@@ -35,7 +35,7 @@ FIRST_TRAIN_LABELS = {"fashion-mnist": (9, 0, 0, 3, 0, 2, 7, 2, 5, 5), "mnist": 
 DIGITS_TEST_SIZE = 300
 SPLIT_SEED = 0
 # User datasets may be far bigger than one upload; the per-member and bomb checks still apply.
-DATASET_LIMITS = images.UploadLimits(max_files=10**7, max_zip_members=10**6, max_zip_total_bytes=4 * 10**9)
+DATASET_LIMITS = zips.UploadLimits(max_files=10**7, max_zip_members=10**6, max_zip_total_bytes=4 * 10**9)
 
 
 @dataclass
@@ -191,7 +191,7 @@ def _folder_entries(root: Path, progress):
         parts = path.relative_to(root).parts
         if progress and index % 200 == 0:
             progress(index / len(files), f"Reading {root.name}: {index:,} of {len(files):,} files")
-        if path.suffix.lower() not in images.EXTENSION_FORMATS:
+        if path.suffix.lower() not in zips.EXTENSION_FORMATS:
             yield parts, None, f"not an image file ({path.suffix or 'no extension'})"
         elif path.stat().st_size > DATASET_LIMITS.max_file_bytes:
             yield parts, None, f"over the {DATASET_LIMITS.max_file_bytes / 1e6:.0f} MB per-file limit"
@@ -200,7 +200,7 @@ def _folder_entries(root: Path, progress):
 
 
 def _zip_entries(path: Path):
-    for entry in images.iter_zip(path.name, path.read_bytes(), DATASET_LIMITS):
+    for entry in zips.iter_zip(path.name, path.read_bytes(), DATASET_LIMITS):
         inner = entry.name[len(path.name) + 1:] if entry.name.startswith(path.name + "/") else entry.name
         yield PurePosixPath(inner).parts or (entry.name,), entry.data, entry.error
 

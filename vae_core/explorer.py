@@ -82,9 +82,3 @@ def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", pro
     if progress:
         progress(1.0, "Encoded.")
     return encoded
-
-
-def percentile_of(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Percentile (0–100) of each value among `reference` (e.g. an upload's ELBO among the test set's)."""
-    ref = np.sort(np.asarray(reference))
-    return 100.0 * np.searchsorted(ref, np.asarray(values), side="right") / max(len(ref), 1)

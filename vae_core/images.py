@@ -14,8 +14,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from .errors import ImageError
-from .zips import EXTENSION_FORMATS, UploadLimits, ZipEntry, iter_zip  # noqa: F401  re-exported
-from .zips import _is_zip, _mb, _read_capped  # noqa: F401  shared helpers; _read_capped re-exported
+from .zips import EXTENSION_FORMATS, UploadLimits
 
 # Only these decoders ever see user bytes (fewer parsers to attack); "JPEG" also opens phones' MPO files.
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
@@ -30,14 +29,6 @@ class Preprocessed:
     inverted: bool = False
     cropped: bool = False
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class UploadResult:
-    name: str
-    original: np.ndarray | None = None  # uint8 thumbnail (<= 256 px) of the picture as decoded, for display
-    input: Preprocessed | None = None
-    error: str | None = None
 
 
 def _unreadable_message(data: bytes, name: str) -> str:
@@ -219,53 +210,15 @@ def preprocess(image: Image.Image, image_shape=(1, 28, 28), invert: bool | None 
     return _frame(values, tuple(image_shape), invert, crop, notes)
 
 
-def _thumbnail(values: np.ndarray) -> np.ndarray:
+def preprocess_with_thumbnail(image: Image.Image, image_shape, invert: bool | None = None,
+                              crop: bool = True) -> tuple[Preprocessed, np.ndarray]:
+    """`preprocess`, plus a display thumbnail (<= THUMBNAIL_SIDE px, uint8) of the picture as it was read."""
+    notes: list[str] = []
+    values = _working_array(image, notes)
     picture = Image.fromarray(np.round(values * 255).astype(np.uint8).squeeze(axis=2) if values.shape[2] == 1
                               else np.round(values * 255).astype(np.uint8))
     picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    return np.asarray(picture)
-
-
-def _upload_one(name: str, data: bytes, image_shape, invert, crop, limits: UploadLimits) -> UploadResult:
-    try:
-        image, notes = decode_image(data, name, limits.max_pixels)
-        values = _working_array(image, notes)
-        prepared = _frame(values, tuple(image_shape), invert, crop, notes)
-        return UploadResult(name, _thumbnail(values), prepared)
-    except ImageError as err:
-        return UploadResult(name, error=str(err))
-    except Exception as err:  # noqa: BLE001 - one odd file must never sink the whole batch
-        return UploadResult(name, error=f"{name} could not be processed ({type(err).__name__}: {err}).")
-
-
-def load_uploads(files: list[tuple[str, bytes]], image_shape=(1, 28, 28), invert: bool | None = None,
-                 crop: bool = True, limits: UploadLimits = UploadLimits()) -> list[UploadResult]:
-    """One result per uploaded image (zip members included); bad files get `error`, the rest still work."""
-    results: list[UploadResult] = []
-    images_read = 0
-    over_limit = (f"skipped: at most {limits.max_files} images per upload. Upload the rest in another batch.")
-    for name, data in files:
-        if images_read >= limits.max_files:
-            results.append(UploadResult(name, error=f"{name} {over_limit}"))
-            continue
-        if len(data) > limits.max_file_bytes:
-            results.append(UploadResult(name, error=f"{name} is {_mb(len(data))}, over the "
-                                                    f"{_mb(limits.max_file_bytes)} per-file limit. Shrink it first."))
-            continue
-        if not _is_zip(name, data):
-            images_read += 1
-            results.append(_upload_one(name, data, image_shape, invert, crop, limits))
-            continue
-        for entry in iter_zip(name, data, limits):
-            if entry.data is None:
-                results.append(UploadResult(entry.name, error=entry.error))
-            elif images_read >= limits.max_files:
-                results.append(UploadResult(name, error=f"the rest of {name} {over_limit}"))
-                break
-            else:
-                images_read += 1
-                results.append(_upload_one(entry.name, entry.data, image_shape, invert, crop, limits))
-    return results
+    return _frame(values, tuple(image_shape), invert, crop, notes), np.asarray(picture)
 
 
 def _as_uint8(array) -> np.ndarray:

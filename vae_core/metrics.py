@@ -48,6 +48,12 @@ def active_units(mu: np.ndarray, threshold: float = 0.01) -> int:
     return int(active_dims(mu, threshold).sum()) if len(mu) else 0
 
 
+def percentile_of(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Percentile (0–100) of each value among `reference` (e.g. an upload's ELBO among the test set's)."""
+    ref = np.sort(np.asarray(reference))
+    return 100.0 * np.searchsorted(ref, np.asarray(values), side="right") / max(len(ref), 1)
+
+
 # --- inputs ----------------------------------------------------------------------------------------
 def as_model_input(images, image_shape=None) -> torch.Tensor:
     """uint8 (N, H, W) / (N, H, W, C) arrays, or float (N, C, H, W) in [0, 1] -> float32 CPU tensor (N, C, H, W)."""

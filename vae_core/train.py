@@ -271,11 +271,6 @@ def _epoch_message(entry: dict) -> str:
 
 
 # --- the VAE glue ----------------------------------------------------------------------------------
-def holds_model(folder) -> bool:
-    folder = Path(folder)
-    return any((folder / name).exists() for name in (checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.ONNX_MANIFEST))
-
-
 def init_distributed(device_name: str = "auto") -> bool:
     """Under torchrun (WORLD_SIZE > 1): start the process group (nccl on CUDA, gloo otherwise). True if started."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
@@ -309,7 +304,7 @@ def train_model(model_config: VAEConfig, train_config: TrainConfig, dataset, out
 
 def _train(model_config, train_config, dataset, out_dir, callback, should_stop, resume) -> TrainResult:
     history, state, start_epoch = [], None, 0
-    if out_dir is not None and holds_model(out_dir):
+    if out_dir is not None and checkpoint.holds_model(out_dir):
         if not resume:
             raise CheckpointError(f"{out_dir} already holds a model; choose a new folder, or resume training it")
         loaded = checkpoint.load_checkpoint(out_dir)

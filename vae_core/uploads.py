@@ -1,10 +1,11 @@
 """Uploaded pictures -> model inputs -> encodings, losses, typicality, neighbours and a place on the map.
 
-`images.load_uploads` does the safe decoding and the one preprocessing; this module adds per-image overrides of
-that preprocessing and everything the model says about each picture. Every image is evaluated ALONE (batch of
-one): `metrics.per_image_stats` seeds its noise by position in the batch and batched convolutions may round
-differently, so only one-at-a-time gives the guarantee "same picture, same numbers and same map position,
-whatever else was uploaded with it". At ~2 ms an image that costs nothing a user would notice.
+`load_uploads` reads a batch (zips included, with limits) through `images`' safe decoding and one preprocessing;
+`read_uploads` adds per-image overrides of that preprocessing; the rest is what the model says about each picture.
+Every image is evaluated ALONE (batch of one): `metrics.per_image_stats` seeds its noise by position in the batch
+and batched convolutions may round differently, so only one-at-a-time gives the guarantee "same picture, same
+numbers and same map position, whatever else was uploaded with it".
+At ~2 ms an image that costs nothing a user would notice.
 Everything happens in memory: nothing an upload contains is written to disk.
 """
 from __future__ import annotations
@@ -21,8 +22,9 @@ from PIL import Image, ImageOps
 from . import images, metrics
 from .checkpoint import LoadedModel
 from .errors import ImageError, VAEError
-from .explorer import EncodedSplit, percentile_of
+from .explorer import EncodedSplit
 from .placement import Placer
+from .zips import UploadLimits, is_zip, iter_zip, size_text
 
 N_NEIGHBOURS = 8
 
@@ -53,15 +55,66 @@ class EncodedUpload:
 
 
 # --- reading ------------------------------------------------------------------------------------------
-def _member_bytes(archive_name: str, data: bytes, member: str, limits: images.UploadLimits) -> bytes | None:
-    for entry in images.iter_zip(archive_name, data, limits):
+@dataclass
+class UploadResult:
+    name: str
+    original: np.ndarray | None = None  # uint8 thumbnail (<= 256 px) of the picture as decoded, for display
+    input: images.Preprocessed | None = None
+    error: str | None = None
+
+
+def _upload_one(name: str, data: bytes, image_shape, invert, crop, limits: UploadLimits) -> UploadResult:
+    try:
+        image, notes = images.decode_image(data, name, limits.max_pixels)
+        prepared, thumbnail = images.preprocess_with_thumbnail(image, image_shape, invert, crop)
+        prepared.notes = notes + prepared.notes
+        return UploadResult(name, thumbnail, prepared)
+    except ImageError as err:
+        return UploadResult(name, error=str(err))
+    except Exception as err:  # noqa: BLE001 - one odd file must never sink the whole batch
+        return UploadResult(name, error=f"{name} could not be processed ({type(err).__name__}: {err}).")
+
+
+def load_uploads(files: list[tuple[str, bytes]], image_shape=(1, 28, 28), invert: bool | None = None,
+                 crop: bool = True, limits: UploadLimits = UploadLimits()) -> list[UploadResult]:
+    """One result per uploaded image (zip members included); bad files get `error`, the rest still work."""
+    results: list[UploadResult] = []
+    images_read = 0
+    over_limit = (f"skipped: at most {limits.max_files} images per upload. Upload the rest in another batch.")
+    for name, data in files:
+        if images_read >= limits.max_files:
+            results.append(UploadResult(name, error=f"{name} {over_limit}"))
+            continue
+        if len(data) > limits.max_file_bytes:
+            results.append(UploadResult(name, error=f"{name} is {size_text(len(data))}, over the "
+                                                    f"{size_text(limits.max_file_bytes)} per-file limit. "
+                                                    "Shrink it first."))
+            continue
+        if not is_zip(name, data):
+            images_read += 1
+            results.append(_upload_one(name, data, image_shape, invert, crop, limits))
+            continue
+        for entry in iter_zip(name, data, limits):
+            if entry.data is None:
+                results.append(UploadResult(entry.name, error=entry.error))
+            elif images_read >= limits.max_files:
+                results.append(UploadResult(name, error=f"the rest of {name} {over_limit}"))
+                break
+            else:
+                images_read += 1
+                results.append(_upload_one(entry.name, entry.data, image_shape, invert, crop, limits))
+    return results
+
+
+def _member_bytes(archive_name: str, data: bytes, member: str, limits: UploadLimits) -> bytes | None:
+    for entry in iter_zip(archive_name, data, limits):
         if entry.name == member:
             return entry.data
     return None
 
 
-def _reprocess(result: images.UploadResult, files: dict[str, bytes], image_shape, invert, crop,
-               limits: images.UploadLimits) -> images.UploadResult:
+def _reprocess(result: UploadResult, files: dict[str, bytes], image_shape, invert, crop,
+               limits: UploadLimits) -> UploadResult:
     """Preprocess one already-read picture again with other settings (its thumbnail stays)."""
     data = files.get(result.name)
     if data is None:  # a zip member: "archive.zip/inner/x.png"
@@ -73,11 +126,11 @@ def _reprocess(result: images.UploadResult, files: dict[str, bytes], image_shape
         picture, notes = images.decode_image(data, result.name, limits.max_pixels)
         prepared = images.preprocess(picture, image_shape, invert=invert, crop=crop)
         prepared.notes = notes + prepared.notes
-        return images.UploadResult(result.name, result.original, prepared)
+        return UploadResult(result.name, result.original, prepared)
     except VAEError as err:
-        return images.UploadResult(result.name, error=str(err))
+        return UploadResult(result.name, error=str(err))
     except Exception as err:  # noqa: BLE001 - one odd file must never sink the whole batch
-        return images.UploadResult(result.name, error=f"{result.name} could not be processed "
+        return UploadResult(result.name, error=f"{result.name} could not be processed "
                                                       f"({type(err).__name__}: {err}).")
 
 
@@ -91,14 +144,14 @@ def unique_names(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
 
 
 def read_uploads(files: list[tuple[str, bytes]], image_shape, overrides: dict | None = None,
-                 limits: images.UploadLimits = images.UploadLimits()) -> list[images.UploadResult]:
-    """`images.load_uploads` with automatic settings, then `overrides[name] = (invert, crop)` per picture.
+                 limits: UploadLimits = UploadLimits()) -> list[UploadResult]:
+    """`load_uploads` with automatic settings, then `overrides[name] = (invert, crop)` per picture.
 
     invert None means "decide from the background"; crop True means "crop to the object and centre it".
     Repeated file names get " (2)", " (3)"… so every picture has its own name (widgets and CSV rows key on it).
     """
     files = unique_names(files)
-    results = images.load_uploads(files, image_shape, None, True, limits)
+    results = load_uploads(files, image_shape, None, True, limits)
     overrides = {name: tuple(value) for name, value in (overrides or {}).items() if tuple(value) != (None, True)}
     if not overrides:
         return results
@@ -125,7 +178,7 @@ def _as_inputs(inputs) -> list[tuple[str, np.ndarray | None, np.ndarray, images.
     """UploadResults (bad ones skipped) or plain uint8 arrays -> (name, original, input, info)."""
     rows = []
     for i, item in enumerate(inputs):
-        if isinstance(item, images.UploadResult):
+        if isinstance(item, UploadResult):
             if item.input is not None:
                 rows.append((item.name, item.original, item.input.array, item.input))
         else:
@@ -149,7 +202,7 @@ def _encode_one(model, placer: Placer, reference: np.ndarray, k: int, name: str,
     return EncodedUpload(
         name=name, original=original, input=array, mu=mu, logvar=stats["logvar"][0].astype(np.float32),
         reconstruction=model.decode_images(mu)[0], recon=float(stats["recon"][0]), kl=float(stats["kl"][0]),
-        elbo=elbo, percentile=float(percentile_of(elbo, reference)), xy=placer.place(mu),
+        elbo=elbo, percentile=float(metrics.percentile_of(elbo, reference)), xy=placer.place(mu),
         neighbours=rows, distances=distances, inverted=bool(info and info.inverted),
         cropped=bool(info and info.cropped), notes=list(info.notes) if info else [])
 

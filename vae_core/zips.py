@@ -31,11 +31,11 @@ class ZipEntry:
     error: str | None = None
 
 
-def _mb(n: int) -> str:
+def size_text(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def _is_zip(name: str, data: bytes) -> bool:
+def is_zip(name: str, data: bytes) -> bool:
     return name.lower().endswith(".zip") or data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
@@ -83,10 +83,10 @@ def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits(),
         elif info.flag_bits & 0x1:
             error = f"{label} is password-protected: not supported."
         elif info.file_size > limits.max_file_bytes:
-            error = (f"{label} would unpack to {_mb(info.file_size)}, over the {_mb(limits.max_file_bytes)} "
-                     "per-file limit: refused.")
+            error = (f"{label} would unpack to {size_text(info.file_size)}, over the "
+                     f"{size_text(limits.max_file_bytes)} per-file limit: refused.")
         elif info.file_size > budget:
-            error = (f"{label} skipped: {name} unpacks to more than {_mb(limits.max_zip_total_bytes)} in all. "
+            error = (f"{label} skipped: {name} unpacks to more than {size_text(limits.max_zip_total_bytes)} in all. "
                      "Split it into smaller archives.")
         else:
             try:
@@ -95,7 +95,7 @@ def iter_zip(name: str, data: bytes, limits: UploadLimits = UploadLimits(),
                 yield ZipEntry(label, None, f"{label} could not be unpacked ({err}).")
                 continue
             if content is None:
-                yield ZipEntry(label, None, f"{label} unpacks to more than its declared {_mb(info.file_size)} "
+                yield ZipEntry(label, None, f"{label} unpacks to more than its declared {size_text(info.file_size)} "
                                             "or past the size limit: refused (a zip bomb?).")
                 continue
             budget -= len(content)

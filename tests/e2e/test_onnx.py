@@ -1,5 +1,5 @@
-"""An ONNX model in the real app: picked in the sidebar (marked ONNX), Generate's pad decodes it in the page (onnxruntime-web),
-and the Train page lists it as ONNX beside a refused folder."""
+"""An ONNX model in the real app: picked in the sidebar (marked ONNX), Generate's pad decodes it in the page
+(onnxruntime-web), and the Train page lists it as ONNX beside a refused folder."""
 import subprocess
 import sys
 from pathlib import Path

@@ -5,6 +5,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import assert_no_exception, chart_root, click_at, error_texts, isolated_points, open_page, wait_idle
 
@@ -100,11 +101,11 @@ def test_interpolate_endpoints_survive_a_reload_and_a_fresh_browser(page, app_ur
 
     page.reload()
     wait_idle(page, 120_000)
-    assert page.locator(".st-key-ep_a_row input").input_value() == "7"
+    expect(page.locator(".st-key-ep_a_row input")).to_have_value("7", timeout=60_000)  # a busy CPU draws late
     assert params(page.url) == linked
     context, other = in_fresh_context(browser, page.url, "[data-testid=stImage]")
     try:
-        assert other.locator(".st-key-ep_a_row input").input_value() == "7"
+        expect(other.locator(".st-key-ep_a_row input")).to_have_value("7", timeout=60_000)
         assert class_mean_shown(other)
         assert params(other.url) == linked
     finally:
