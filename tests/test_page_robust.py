@@ -105,7 +105,7 @@ def test_view_link_error_is_escaped(app, open_page, text):
 def test_upload_names_are_escaped():
     """Bad uploads (their names hostile) are listed by name; the Encode page shows them through md_escape."""
     names = [f"{t}.png" for t in HOSTILE_TEXT]  # AppTest cannot upload: the page's own message path, called here
-    from vae_core.images import load_uploads
+    from vae_core.uploads import load_uploads
 
     results = load_uploads([(n, b"not an image") for n in names], (1, 28, 28))
     from ui.text import md_escape
