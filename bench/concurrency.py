@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.latency import map_clicks, percentiles, slider_at_minimum, slider_step, stop  # noqa: E402
-from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, error_texts, open_page, start_app, wait_idle  # noqa: E402
+from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, error_texts, open_page, start_app  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 950}
 

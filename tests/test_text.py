@@ -26,10 +26,10 @@ MARKUP = "\\`*_[]<>!$~|&:@{}"
 def unescaped(text: str) -> list[str]:
     """Markup characters not preceded by an odd number of backslashes."""
     found = []
-    for match in re.finditer(r"\\*(.)", text, flags=re.S):
+    for match in re.finditer(r"\\*(.)", text, flags=re.DOTALL):
         slashes = len(match.group(0)) - 1
         char = match.group(1)
-        if char in MARKUP and slashes % 2 == 0 and not (char == "\\"):
+        if char in MARKUP and slashes % 2 == 0 and char != "\\":
             found.append(char)
     return found
 

@@ -96,7 +96,7 @@ def _real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _type_problems(config: "VAEConfig") -> list[str]:
+def _type_problems(config: VAEConfig) -> list[str]:
     """Each field of its own type: whole numbers for sizes, finite numbers for weights, text for names."""
     problems = []
     for name in ("image_shape", "channels"):
@@ -119,7 +119,7 @@ def _type_problems(config: "VAEConfig") -> list[str]:
     return problems
 
 
-def _parameter_estimate(config: "VAEConfig") -> int:
+def _parameter_estimate(config: VAEConfig) -> int:
     """The VAE's parameter count, from the config alone (weights only; biases are a rounding error)."""
     c, s, _ = config.image_shape
     c1, c2 = config.channels
