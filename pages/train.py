@@ -1,11 +1,11 @@
 """Train: pick a dataset and settings, train on a background thread with live progress, then use, resume, download
 or delete saved models. Runs live in a registry shared by all sessions, so reruns and reloads never stop them."""
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui import figures, onnx_import, sidebar, state, training
 from ui.text import md_code, md_escape
@@ -23,6 +23,7 @@ NEWEST = "train_newest"      # folder of a run that just finished: selected once
 CONFIRM = "train_confirm"    # folder waiting for a second click to be deleted
 CANCEL_CONFIRM = "train_cancel_confirm"  # id of another session's run waiting for a second click to be cancelled
 FLASH = "train_flash"        # (kind, text) shown once after a delete
+SESSION = "train_session"    # this session's id, recorded as the owner of the runs it starts
 OWN = "Your own pictures…"
 MODEL_DEFAULTS, TRAIN_DEFAULTS = VAEConfig(), TrainConfig()  # the one source of every initial value below
 SIZES = {"small": ((16, 32), 64), "standard": (MODEL_DEFAULTS.channels, MODEL_DEFAULTS.hidden),
@@ -36,8 +37,8 @@ busy = job is not None and not job.done
 
 
 def session_id() -> str:
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else ""
+    """This browser session's id: who started a run (kept in the session, so reruns and reconnects keep it)."""
+    return st.session_state.setdefault(SESSION, uuid.uuid4().hex)
 
 
 def whose(run: training.TrainJob) -> str:
@@ -66,7 +67,7 @@ def settings_form() -> dict:
     missing = [s for s in sources if not s.available]
     if missing:
         c2.caption("More datasets, once their files are here: "
-                   + " · ".join(f"**{md_escape(s.name)}** ({md_escape(s.how_to_get)})" for s in missing))
+                   + " · ".join(f"**{s.name}** ({s.how_to_get})" for s in missing))  # our own text
 
     c1, c2, c3, c4 = st.columns(4)
     latent_dim = c1.slider("Latent dimensions", 2, 64, MODEL_DEFAULTS.latent_dim, key="train_latent",

@@ -67,3 +67,10 @@ def _open_page(at, page: str):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     return at
+
+
+def shown(markdown: str) -> str:
+    """The text a reader sees in markdown that went through ui.text.md_escape: escapes and word joiners removed."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", str(markdown)).replace("\u2060", "")

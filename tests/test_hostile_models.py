@@ -62,9 +62,9 @@ def test_loading_a_fifo_refuses_at_once(corpus):
     for name in ("fifo-weights", "fifo-config"):
         result = {}
 
-        def load():
+        def load(folder=models / name, result=result):
             try:
-                checkpoint.load_checkpoint(models / name)
+                checkpoint.load_checkpoint(folder)
             except CheckpointError as err:
                 result["error"] = str(err)
         thread = threading.Thread(target=load, daemon=True)

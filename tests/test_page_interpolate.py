@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
+from tests.conftest import shown
 from ui import bundle_io, state, state_items
 from vae_core import checkpoint, data, explorer, latent
 from vae_core.bundle import bundle_from_json, bundle_to_json
@@ -362,9 +363,8 @@ def test_a_bad_view_file_shows_an_error_and_changes_nothing(sidebar, content, pr
     sidebar.file_uploader(key=bundle_io.UPLOADER).set_value(("view.json", content, "application/json"))
     sidebar.run()
     assert not sidebar.exception
-    errors = [e.value for e in sidebar.error]
-    shown = [e.replace("\\", "") for e in errors]  # file-controlled text is markdown-escaped: compare the words
-    assert len(errors) == 1 and "view.json was not opened" in shown[0] and problem in shown[0], errors
+    errors = [shown(e.value) for e in sidebar.error]  # as the reader sees them (names are escaped)
+    assert len(errors) == 1 and "view.json was not opened" in errors[0] and problem in errors[0], errors
     assert {key: sidebar.session_state[key] for key in before} == before
     assert state.SPEC not in sidebar.session_state
 

@@ -33,7 +33,7 @@ def no_live_markup(source: str) -> bool:
     import re
     stripped = re.sub(r"\\.", "", source)  # drop escaped characters
     stripped = re.sub(r"(`+) .*? \1", "", stripped)  # and code spans
-    return not re.search(r"\]\(|<[a-zA-Z/!]|^\s*#{1,6}\s|https?:", stripped, flags=re.M)
+    return not re.search(r"\]\(|<[a-zA-Z/!]|^\s*#{1,6}\s|https?:", stripped, flags=re.MULTILINE)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from ui.text import md_code, md_escape
+from ui.text import JOINER, md_code, md_escape
 
 HOSTILE = [
     "[Session expired: log in again](https://evil.example/phish)",
@@ -18,6 +18,7 @@ HOSTILE = [
     "line one\n# line two\n- item\n1. item",
     "`code` **bold** _it_ ~~gone~~ | a | b |",
     "&lt;b&gt; &#x3C;",
+    "mail me: someone@evil.example",
 ]
 MARKUP = "\\`*_[]<>!$~|&:@{}"
 
@@ -25,7 +26,7 @@ MARKUP = "\\`*_[]<>!$~|&:@{}"
 def unescaped(text: str) -> list[str]:
     """Markup characters not preceded by an odd number of backslashes."""
     found = []
-    for match in re.finditer(r"\\*(.)", text, flags=re.S):
+    for match in re.finditer(r"\\*(.)", text, flags=re.DOTALL):
         slashes = len(match.group(0)) - 1
         char = match.group(1)
         if char in MARKUP and slashes % 2 == 0 and char != "\\":
@@ -39,8 +40,10 @@ def test_escaped_text_has_no_live_markup(text):
     assert "\n" not in out
     assert not unescaped(out), (out, unescaped(out))
     assert not re.match(r"\s*(#{1,6}|[-+*>])(\s|$)", out) and not re.match(r"\s*\d+[.)](\s|$)", out)
-    assert not re.search(r"(?i)https?:|www\.", out)  # no autolink can form
-    assert re.sub(r"\\(.)", r"\1", out) == re.sub(r"[\r\n]+", " ", text)  # unescaped, it is the same text
+    assert not re.search(r"(?i)https?\\?:|www\.", out)  # no autolink can form (they match after unescaping)
+    assert not re.search(r"[\w.+-]@[\w-]+\.", out.replace("\\", ""))  # nor an e-mail link
+    visible = re.sub(r"\\(.)", r"\1", out).replace(JOINER, "")  # unescaped, without the joiners: the same text
+    assert visible == re.sub(r"[\r\n]+", " ", text)
 
 
 def test_ordinary_names_stay_readable():

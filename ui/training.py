@@ -137,9 +137,9 @@ class JobRegistry:
         self._lock = threading.Lock()
         self.limit = limit if limit is not None else default_limit()
 
-    def busy_message(self) -> str | None:
+    def busy_message(self, running: int | None = None) -> str | None:
         """Why a new run cannot start now, or None when it can."""
-        running = len(self.running())
+        running = len(self.running()) if running is None else running
         if running < self.limit:
             return None
         return (f"The server is busy: {running} training run(s) already use its CPU (the limit is {self.limit}, "
@@ -157,7 +157,7 @@ class JobRegistry:
             if any(j.folder.resolve() == job.folder.resolve() for j in running):
                 raise TrainingError(f"{job.name} is being trained already; watch that run instead")
             if len(running) >= self.limit:
-                raise TrainingBusy(self.busy_message() or "The server is busy")
+                raise TrainingBusy(self.busy_message(len(running)))
             self._jobs[job.id] = job
         job.thread = threading.Thread(target=self._run, args=(job, dataset), name=f"train-{job.name}", daemon=True)
         job.thread.start()

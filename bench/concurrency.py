@@ -1,0 +1,175 @@
+"""Sessions sharing one server: does one heavy job, or five busy users, hold the others up?
+
+    python -m bench.concurrency [--seconds 60] [--sessions 5] [--skip-heavy]
+
+1. Session B while A computes: A selects "All images" on the Map (encoding 70,000 images and fitting a UMAP:
+   minutes); 3 s later B opens Generate on a fresh server (its own, smaller result: the test split's encoding).
+   B's time to a usable page is printed next to B alone on an idle fresh server (the reference). With one global
+   lock in ui/state.memo B waited for all of A's work; with a lock per key it does not.
+2. N sessions at once for a bounded time (each in its own Chromium): sessions 0..N-3 step Generate's top slider,
+   the last two click Map points; p50/p95 per session next to one session alone doing the same, measured in the
+   same run. The server must stay healthy (/_stcore/health) and no page may show an error.
+Reuses bench/latency.py's timing (keydown/mousedown to the animation frame where the new image is shown).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.latency import map_clicks, percentiles, slider_at_minimum, slider_step, stop  # noqa: E402
+from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, error_texts, open_page, start_app  # noqa: E402
+
+VIEWPORT = {"width": 1400, "height": 950}
+
+
+def browser_session(work, *args):
+    """Run work(page, *args) in its own Playwright and Chromium (the sync API is one per thread)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            return work(browser.new_page(viewport=VIEWPORT), *args)
+        finally:
+            browser.close()
+
+
+def time_to_generate(page, url: str) -> float:
+    start = time.perf_counter()
+    open_page(page, f"{url}/generate", "[data-testid=stSlider]", timeout=600_000)
+    return time.perf_counter() - start
+
+
+def start_all_images(page, url: str, started: threading.Event, stop_flag: threading.Event) -> None:
+    open_page(page, url, "[data-testid=stPlotlyChart]", timeout=600_000)
+    page.locator(".st-key-map_split_label [role=combobox]").click()
+    page.locator("[role=option]", has_text="All images").click()
+    started.set()
+    while not stop_flag.is_set():  # keep the session (and its computation) alive until B is measured
+        page.wait_for_timeout(500)
+
+
+def session_b_while_a(tmp: Path) -> tuple[float, float]:
+    alone_proc, alone_url = start_app(tmp / "alone")
+    try:
+        alone = browser_session(time_to_generate, alone_url)
+    finally:
+        stop(alone_proc)
+    proc, url = start_app(tmp / "busy")
+    started, stop_flag = threading.Event(), threading.Event()
+    a = threading.Thread(target=browser_session, args=(start_all_images, url, started, stop_flag), daemon=True)
+    try:
+        a.start()
+        assert started.wait(600), "session A never started its computation"
+        time.sleep(3.0)
+        busy = browser_session(time_to_generate, url)
+    finally:
+        stop_flag.set()
+        stop(proc)
+        a.join(30)
+    return alone, busy
+
+
+def generate_steps(page, url: str, deadline: float) -> list[float]:
+    thumb = slider_at_minimum(page, f"{url}/generate")
+    times, steps = [], 0
+    while time.time() < deadline:
+        steps += 1
+        if steps % 20 == 0:  # the slider's end is near: start again from its minimum
+            thumb = slider_at_minimum(page, f"{url}/generate")
+        elapsed = slider_step(page, thumb)
+        if elapsed is not None:
+            times.append(elapsed)
+    assert not error_texts(page), error_texts(page)
+    return times
+
+
+def map_work(page, url: str, deadline: float) -> list[float]:
+    times = []
+    while time.time() < deadline:
+        points, spaces = map_clicks(page, url, 4)
+        times += points + spaces
+    assert not error_texts(page), error_texts(page)
+    return times
+
+
+def crowd(url: str, sessions: int, seconds: float) -> list[tuple[str, list[float]]]:
+    deadline = time.time() + seconds
+    jobs = [("Generate", generate_steps)] * max(1, sessions - 2) + [("Map", map_work)] * min(2, sessions - 1)
+    results: list = [None] * len(jobs)
+
+    def run(i, work):
+        try:
+            results[i] = browser_session(work, url, deadline)
+        except Exception as err:  # noqa: BLE001 - a failed session is reported, not hidden
+            results[i] = err
+
+    threads = [threading.Thread(target=run, args=(i, work)) for i, (_, work) in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 600)
+    return [(name, result) for (name, _), result in zip(jobs, results)]
+
+
+def fmt(values) -> str:
+    if isinstance(values, Exception):
+        return f"FAILED: {type(values).__name__}: {values}"[:200]
+    if not values:
+        return "no samples"
+    p50, p95 = percentiles(values)
+    return f"p50 {p50:6.0f} ms · p95 {p95:6.0f} ms · n={len(values)}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--sessions", type=int, default=5)
+    parser.add_argument("--skip-heavy", action="store_true", help="leave out part 1 (session B while A computes)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="vae-bench-concurrency-"))
+    for name in ("alone", "busy", "crowd"):
+        (tmp / name).mkdir()
+    if not args.skip_heavy:
+        print("1. session B opens Generate while session A computes the 70,000-image map …", flush=True)
+        alone, busy = session_b_while_a(tmp)
+        print(f"   B alone on an idle server: {alone:6.1f} s   B while A computes: {busy:6.1f} s   "
+              f"ratio {busy / alone:.2f}", flush=True)
+
+    proc, url = start_app(tmp / "crowd")
+    try:
+        print(f"2. one session alone, {args.seconds / 3:.0f} s each of Generate steps and Map clicks …", flush=True)
+        warm = browser_session(lambda page: open_page(page, url, "[data-testid=stPlotlyChart]", timeout=600_000))
+        del warm
+        solo_generate = browser_session(generate_steps, url, time.time() + args.seconds / 3)
+        solo_map = browser_session(map_work, url, time.time() + args.seconds / 3)
+        print(f"   alone: Generate {fmt(solo_generate)}   Map {fmt(solo_map)}", flush=True)
+        print(f"   {args.sessions} sessions at once for {args.seconds:.0f} s …", flush=True)
+        results = crowd(url, args.sessions, args.seconds)
+        healthy = urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read() == b"ok"
+    finally:
+        stop(proc)
+    print(f"\n{'session':>8}  {'work':9} {'with ' + str(args.sessions) + ' sessions':52}  alone (same run)")
+    failed = False
+    for i, (name, values) in enumerate(results):
+        reference = solo_generate if name == "Generate" else solo_map
+        failed |= isinstance(values, Exception) or not values
+        ratio = ""
+        if not isinstance(values, Exception) and values and reference:
+            ratio = f"  p50 ×{statistics.median(values) / statistics.median(reference):.1f}"
+        print(f"{i:>8}  {name:9} {fmt(values):52}  {fmt(reference)}{ratio}")
+    print(f"server healthy afterwards: {healthy}")
+    return 1 if failed or not healthy else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
