@@ -2,7 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, state
+from ui import figures, map_data, state
+from ui.components import map as map_component
 from ui.widgets import show_image, thumbnails
 from vae_core import images as imgs
 from vae_core.projection import ProjectionSpec
@@ -10,36 +11,45 @@ from vae_core.projection import ProjectionSpec
 state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 METHODS = {"UMAP": "umap", "PCA": "pca"}
-COLORS = {"Label": "label", "Reconstruction error": "recon", "KL": "kl"}
 SPLITS = {"Test split": "test", "All images (train + test)": "all"}
 FOCUS = "map_focus"  # what the detail panel shows: {"kind": "point"|"space"|"selection", ...}
+SEEN = "map_event_seen"  # seq of the last map event handled (each click/selection carries a new one)
+MAP_KEY = "map"
+PATHS = "map_paths"  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
 
 cur = state.current()
 if cur is None:
     st.stop()
 
 st.markdown("#### Latent map")
-c1, c2, c3, c4 = st.columns([1, 1.3, 1.3, 1])
-method = c1.segmented_control("Projection", list(METHODS), default="UMAP", key="map_method") or "UMAP"
+c1, c2, c3 = st.columns([1.4, 1.3, 1])
+methods = dict(METHODS)
+if cur.loaded.config.latent_dim == 2:  # the latent space is the map: no projection needed, exactly invertible
+    methods = {"None (the latent itself)": "latent", **methods}
+method = c1.segmented_control("Projection", list(methods), default=list(methods)[0], key="map_method") \
+    or list(methods)[0]
+if method not in methods:
+    method = list(methods)[0]
 split_label = c2.selectbox("Points", list(SPLITS), key="map_split_label",
                            help="The test split (10,000 images for Fashion-MNIST) or every image (70,000: slower)")
-color_label = c3.selectbox("Colour by", list(COLORS), key="map_color")
-view_3d = c4.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map")
+view_3d = c3.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map",
+                    disabled=methods[method] == "latent")
 
-spec = ProjectionSpec(method=METHODS[method], dims=2)
+spec = ProjectionSpec(method=methods[method], dims=2)
 if st.session_state.get(state.SPEC) != spec or st.session_state.get(state.SPLIT) != SPLITS[split_label]:
     st.session_state[state.SPEC] = spec
     st.session_state[state.SPLIT] = SPLITS[split_label]
     st.session_state.pop(FOCUS, None)  # row ids change meaning with the split
 cur.spec, cur.split = spec, SPLITS[split_label]
 
-figure = None
+published = None
 with state.friendly_errors("Building the map"):
     encoded = cur.encoded()
     coords = cur.coords()
-    figure = state.map_figure(cur, COLORS[color_label])
-if figure is None:  # the error was shown; nothing to explore
+    published = map_data.points_url(cur)
+if published is None:  # the error was shown; nothing to explore
     st.stop()
+points_url, points = published
 split_images, _ = cur.images()
 names = cur.dataset.class_names
 model = cur.loaded.model
@@ -50,26 +60,47 @@ def label_name(row: int) -> str:
     return names[label] if 0 <= label < len(names) else str(label)
 
 
-def read_focus(event) -> None:
-    """Turn the chart's selection into the detail panel's focus. An empty selection (double-click) keeps the last."""
-    selection = (event or {}).get("selection") or {}
-    points = selection.get("points") or []
-    ids = []
-    for point in points:
-        value = point.get("customdata")
-        value = value[0] if isinstance(value, (list, tuple)) else value
-        if value is not None:
-            ids.append(int(value))
-    rows = [i for i in ids if i >= 0]
-    dragged = bool(selection.get("box") or selection.get("lasso"))
-    if dragged and rows:
-        st.session_state[FOCUS] = {"kind": "selection", "rows": rows}
-    elif len(ids) == 1 and rows:
-        st.session_state[FOCUS] = {"kind": "point", "row": rows[0]}
-        st.session_state[state.PICK] = rows[0]
-    elif len(ids) == 1:  # a background grid cell: empty space
-        point = points[0]
-        st.session_state[FOCUS] = {"kind": "space", "xy": [float(point["x"]), float(point["y"])]}
+def read_event() -> None:
+    """Turn the map's last click or selection (sent by the page, or set by a test) into the detail panel's focus."""
+    event = map_component.new_event(MAP_KEY, SEEN)
+    if not event:
+        return
+    kind = event.get("kind")
+    if kind == "point" and isinstance(event.get("row"), int) and 0 <= event["row"] < len(encoded):
+        st.session_state[FOCUS] = {"kind": "point", "row": event["row"]}
+        st.session_state[state.PICK] = event["row"]
+    elif kind == "space" and len(event.get("xy") or []) == 2:
+        st.session_state[FOCUS] = {"kind": "space", "xy": [float(v) for v in event["xy"]]}
+    elif kind == "selection":
+        rows = [int(r) for r in event.get("rows") or [] if isinstance(r, int) and 0 <= r < len(encoded)]
+        st.session_state[FOCUS] = {"kind": "selection", "rows": rows, "total": int(event.get("total") or len(rows))}
+
+
+def highlights(focus: dict | None) -> dict:
+    """What the map marks for the detail panel's focus: the picked point and its 8 neighbours, a spot, a selection."""
+    if not focus:
+        return {}
+    if focus["kind"] == "point":
+        row = focus["row"]
+        idx, _ = cur.placer().neighbours(encoded.mu[row], k=9)
+        return {"row": row, "neighbours": [int(i) for i in idx if int(i) != row][:8]}
+    if focus["kind"] == "space":
+        return {"xy": focus["xy"]}
+    return {"rows": focus["rows"][:map_component.MAX_SELECTION]}
+
+
+def overlays() -> dict:
+    """Uploads (Encode) as stars and any paths another page handed over, placed on this map."""
+    placer, found = cur.placer(), {"uploads": [], "paths": []}
+    for up in st.session_state.get(state.UPLOADS) or []:
+        if len(np.ravel(up["mu"])) == encoded.mu.shape[1]:
+            x, y = placer.place(np.asarray(up["mu"], dtype=np.float32))
+            found["uploads"].append({"name": str(up["name"])[:40], "x": float(x), "y": float(y)})
+    for name, path in (st.session_state.get(PATHS) or {}).items():
+        path = np.asarray(path, dtype=np.float32)
+        if path.ndim == 2 and path.shape[1] == encoded.mu.shape[1]:
+            found["paths"].append({"name": str(name), **map_component.xy_list(placer.place(path))})
+    return found
 
 
 def open_in_generate(z: np.ndarray, label: str, row: int | None = None) -> None:
@@ -113,8 +144,14 @@ def space_detail(xy: list[float]) -> None:
         st.switch_page("pages/generate.py")
 
 
-def selection_detail(rows: list[int]) -> None:
+def selection_detail(rows: list[int], total: int) -> None:
     rows = sorted(set(rows))
+    if not rows:
+        st.info("The box or lasso holds no points: draw it around some points (hidden classes are not selected).",
+                icon="🫙")
+        return
+    if total > len(rows):
+        st.caption(f"The selection holds {total:,} points; the first {len(rows):,} are used here.")
     counts = np.bincount(encoded.labels[rows], minlength=len(names))
     top = ", ".join(f"{names[i]} {counts[i]}" for i in np.argsort(-counts)[:4] if counts[i])
     st.markdown(f"**{len(rows):,} points selected** · {top}")
@@ -138,51 +175,76 @@ def selection_detail(rows: list[int]) -> None:
             st.switch_page("pages/generate.py")
 
 
-def export_csv() -> bytes:
+def export_csv(rows=None) -> bytes:
     import io
     buffer = io.StringIO()
     dims = encoded.mu.shape[1]
     header = ["index", "label", *[f"mu_{d}" for d in range(dims)], "map_x", "map_y", "recon_error", "kl"]
     buffer.write(",".join(header) + "\n")
-    for row in range(len(encoded)):
+    for row in (range(len(encoded)) if rows is None else rows):
         values = [str(row), label_name(row).replace(",", " "), *[f"{v:.6g}" for v in encoded.mu[row]],
                   f"{coords[row, 0]:.6g}", f"{coords[row, 1]:.6g}", f"{encoded.recon[row]:.6g}", f"{encoded.kl[row]:.6g}"]
         buffer.write(",".join(values) + "\n")
     return buffer.getvalue().encode()
 
 
+def map_caption() -> str:
+    text = f"{len(encoded):,} points · {method} of the {encoded.mu.shape[1]}-D encoder means"
+    if spec.method == "pca":
+        share = map_data.explained_variance(cur)
+        text += (f" · the two axes explain {share[0]:.0%} + {share[1]:.0%} = {share[:2].sum():.0%} of the latent "
+                 "variance" if len(share) >= 2 else "")
+    if points.left_out:
+        text += f" · {points.left_out:,} points left out (NaN/infinite map coordinates)"
+    return text + " · click a point or empty space; Box/Lasso in the toolbar selects groups; zoom persists."
+
+
+def csv_download(focus: dict | None) -> None:
+    chosen = focus.get("rows") if focus and focus["kind"] == "selection" else None
+    c1, c2 = st.columns([1.2, 2], vertical_alignment="bottom")
+    scope = c1.radio("CSV of", ["all points", "the selection"], horizontal=True, key="map_csv_scope",
+                     disabled=not chosen, help="Box or lasso some points to download just those")
+    rows = sorted(set(chosen)) if chosen and scope == "the selection" else None
+    c2.download_button(f"Download {'the selection' if rows else 'all points'} as CSV",
+                       data=lambda: export_csv(rows), file_name=f"{cur.loaded.path.name}-map.csv",
+                       mime="text/csv", on_click="ignore", icon="⬇️", key="map_csv",
+                       help="index, label, μ (all dims), map coordinates, reconstruction error and KL")
+
+
 @st.fragment
 def map_and_detail() -> None:
-    """Map + detail panel in one fragment: a click reruns only this, and the map's spec never changes."""
+    """Map + detail panel in one fragment: a click reruns only this; the map itself is never redrawn by Python."""
+    read_event()
+    focus = st.session_state.get(FOCUS)
+    if focus and focus["kind"] == "point" and focus["row"] >= len(encoded):
+        focus = None
     left, right = st.columns([3, 2], gap="medium")
     with left:
+        color = (st.session_state.get(MAP_KEY) or {}).get("color") or "label"
         if view_3d:
             with state.friendly_errors("The 3-D projection"):
                 coords3 = cur.coords(ProjectionSpec(method=spec.method, dims=3))
-                color = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}[COLORS[color_label]]
-                st.plotly_chart(figures.latent_map_3d(coords3, color, COLORS[color_label], names), key="map3d")
-            event = None
+                values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
+                st.plotly_chart(figures.latent_map_3d(coords3, values, color, names), key="map3d")
         else:
-            event = st.plotly_chart(figure, key="map", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                    config={"displaylogo": False, "scrollZoom": True})
-        st.caption(f"{len(encoded):,} points · {method} of the {encoded.mu.shape[1]}-D encoder means · "
-                   "click a point or empty space; Box/Lasso in the toolbar selects groups; zoom persists.")
-    read_focus(event if event is not None else None)
+            with state.friendly_errors("Drawing the map"):
+                map_component.latent_map(
+                    MAP_KEY, points_url, map_data.bounds(points), names, figures.PALETTE, map_data.COLOR_MODES,
+                    color if color in map_data.COLOR_MODES else "label", map_data.far_distance(points),
+                    focus=highlights(focus), overlays=overlays())
+        st.caption(map_caption())
+        csv_download(focus)
     with right:
-        focus = st.session_state.get(FOCUS)
         with state.friendly_errors("Showing the detail"):
             if focus is None:
                 st.info("Click a point to see the original, its reconstruction and its neighbours; click empty "
                         "space to decode that spot; lasso a group to see it as a grid.", icon="👈")
-            elif focus["kind"] == "point" and focus["row"] < len(encoded):
+            elif focus["kind"] == "point":
                 point_detail(focus["row"])
             elif focus["kind"] == "space":
                 space_detail(focus["xy"])
             elif focus["kind"] == "selection":
-                selection_detail([r for r in focus["rows"] if r < len(encoded)])
+                selection_detail([r for r in focus["rows"] if r < len(encoded)], focus.get("total", 0))
 
 
 map_and_detail()
-st.download_button("Download the shown points as CSV", data=export_csv, file_name=f"{cur.loaded.path.name}-map.csv",
-                   mime="text/csv", on_click="ignore", icon="⬇️",
-                   help="index, label, μ (all dims), map coordinates, reconstruction error and KL")

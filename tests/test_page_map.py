@@ -1,9 +1,11 @@
-"""Map page under AppTest: an injected chart selection drives the detail panel (AppTest cannot click Plotly)."""
+"""Map page under AppTest: the map component's event, set as its state value, drives the detail panel.
+
+AppTest cannot run the component's JavaScript; `session_state["map"] = {"event": ...}` is exactly what the page
+sends after a click, a click on empty space or a box/lasso."""
 import numpy as np
 import pytest
 
 from vae_core import checkpoint, data, explorer
-from ui.figures import GRID_ID_OFFSET
 
 PAGE = "pages/map.py"
 
@@ -15,11 +17,11 @@ def expected(tiny_models_dir):
     return explorer.encode_split(loaded, data.load_dataset("digits"), "test")
 
 
-def run_map(app, selection=None):
+def run_map(app, event=None):
     app.session_state["map_method"] = "PCA"  # instant; UMAP has its own tests
     app.switch_page(PAGE)
-    if selection is not None:
-        app.session_state["map"] = {"selection": selection}
+    if event is not None:
+        app.session_state["map"] = {"event": {**event, "seq": "1"}, "color": "label"}
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
@@ -37,7 +39,7 @@ def test_map_without_a_pick_invites_a_click(app):
 
 def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     row = 7
-    run_map(app, {"points": [{"customdata": row, "x": 0.0, "y": 0.0}], "box": [], "lasso": []})
+    run_map(app, {"kind": "point", "row": row})
     assert f"#{row} ·" in markdown(app)
     metrics = {m.label: m.value for m in app.main.metric}
     assert metrics["ELBO"] == f"{expected.elbo[row]:.1f}"
@@ -58,7 +60,7 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
 
 
 def test_empty_space_decodes_that_spot(app):
-    run_map(app, {"points": [{"customdata": -(GRID_ID_OFFSET + 3), "x": 9.5, "y": -9.5}], "box": [], "lasso": []})
+    run_map(app, {"kind": "space", "xy": [9.5, -9.5]})
     assert "Empty space at (9.50, -9.50)" in markdown(app)
     # a corner of the map is far from the data: the user is warned the decoder extrapolates
     assert any("far from any data" in str(w.value) for w in app.warning)
@@ -66,10 +68,32 @@ def test_empty_space_decodes_that_spot(app):
 
 def test_lasso_shows_the_group_and_can_be_kept(app, expected):
     rows = [1, 2, 3, 10, 11]
-    points = [{"customdata": r, "x": 0.0, "y": 0.0} for r in rows] + [{"customdata": -(GRID_ID_OFFSET + 1)}]
-    run_map(app, {"points": points, "box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]})
+    run_map(app, {"kind": "selection", "rows": rows, "total": len(rows)})
     assert f"**{len(rows):,} points selected**" in markdown(app)
-    assert app.get("download_button")[0].proto.label == "Download this grid (PNG)"
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "Download this grid (PNG)" in labels
+    app.radio(key="map_csv_scope").set_value("the selection").run()  # the CSV of just these rows
+    assert "Download the selection as CSV" in [b.proto.label for b in app.get("download_button")]
     app.text_input(key="selection_name").set_value("five")
     app.button(key="keep_selection").click().run()
     assert app.session_state["lasso_selections"]["five"] == rows
+
+
+def test_empty_selection_says_so(app):
+    run_map(app, {"kind": "selection", "rows": [], "total": 0})
+    assert any("holds no points" in str(i.value) for i in app.info)
+    assert app.radio(key="map_csv_scope").disabled  # nothing selected: only "all points" can be downloaded
+
+
+def test_points_are_published_once_as_a_binary_file(app, expected):
+    from ui.components.map import STATIC_MAPS
+    from vae_core import map_points
+
+    run_map(app)
+    before = {p.name: p.stat().st_mtime_ns for p in STATIC_MAPS.glob("*.bin")}
+    run_map(app, {"kind": "point", "row": 3})  # a rerun with a click: the same file, not rewritten
+    after = {p.name: p.stat().st_mtime_ns for p in STATIC_MAPS.glob("*.bin")}
+    assert before == after and before
+    loaded = [map_points.unpack(p.read_bytes()) for p in STATIC_MAPS.glob("*.bin")]
+    ours = [m for m in loaded if m.n == len(expected.mu) and np.array_equal(m.arrays["elbo"], expected.elbo)]
+    assert ours and np.array_equal(ours[0].arrays["label"], expected.labels)

@@ -22,7 +22,7 @@ from .placement import LatentAt, Placer  # re-exported: a map and its placer are
 
 __all__ = ["ProjectionSpec", "fit_projection", "cached_projection", "Placer", "LatentAt"]
 
-METHODS = ("umap", "pca")
+METHODS = ("umap", "pca", "latent")  # "latent": a 2-D latent space is its own map (exactly invertible)
 MAP_HALF_WIDTH = 10.0  # coordinates are centred and scaled into [-10, 10]: same axes for every map
 
 
@@ -49,6 +49,8 @@ class ProjectionSpec:
             raise VAEError(f"seed must be a non-negative whole number or None, not {self.seed!r}")
 
     def key(self) -> str:
+        if self.method == "latent":
+            return f"latent-{self.dims}d"
         if self.method == "pca":  # PCA ignores the UMAP knobs: one cache file, whatever they say
             return f"pca-{self.dims}d"
         seed = "none" if self.seed is None else str(self.seed)
@@ -117,6 +119,12 @@ def fit_projection(latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
     """Project latents (N, D) to a tidy float32 (N, dims) map. `progress(fraction, message)` marks phases."""
     latents = _as_latents(latents)
     n = len(latents)
+    if spec.method == "latent":
+        if latents.shape[1] != spec.dims:
+            raise VAEError(f"the projection 'none (the latent itself)' needs a {spec.dims}-D latent space; this model's "
+                           f"is {latents.shape[1]}-D: use UMAP or PCA")
+        _report(progress, 1.0, f"The {n:,} latents are the map.")
+        return latents.astype(np.float32)  # untouched: map coordinates are z itself
     if spec.method == "pca":
         _report(progress, 0.0, f"PCA on {n:,} points…")
         coords = project_pca(latents, spec.dims)

@@ -1,0 +1,48 @@
+"""What the Map page needs beyond the shared loaders: the published points file, PCA's explained variance.
+
+Everything heavy is memoised across sessions in state.memo, keyed like the projection it comes from.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ui import figures, state
+from ui.components import map as map_component
+from vae_core import map_points
+from vae_core.placement import FAR_FACTOR
+
+COLOR_MODES = {"label": "Label", "recon": "Reconstruction error", "kl": "KL (nats)"}
+
+
+def points_url(cur: state.Current) -> tuple[str, map_points.MapPoints]:
+    """The map's points, written once per (model, split, projection) for the browser; (URL, the points)."""
+    def compute(cb):
+        encoded, coords = cur.encoded(), cur.coords()
+        names = cur.dataset.class_names
+        points = map_points.build(coords, encoded.labels, encoded.recon, encoded.kl, encoded.elbo,
+                                  meta={"classes": len(names)})
+        return map_component.publish_points(points), points
+    return state.memo(("map-points", *cur.key, cur.spec), compute)
+
+
+def bounds(points: map_points.MapPoints) -> tuple[float, float, float, float]:
+    xy = np.stack([points.arrays["x"], points.arrays["y"]], axis=1)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    return figures.map_bounds(xy) if len(xy) else (-1.0, 1.0, -1.0, 1.0)
+
+
+def far_distance(points: map_points.MapPoints) -> float:
+    """The Placer's rule: farther than FAR_FACTOR × the median spacing between points is outside the data."""
+    spacing = points.arrays["nn"]
+    spacing = spacing[np.isfinite(spacing) & (spacing > 0)]
+    return float(FAR_FACTOR * np.median(spacing)) if len(spacing) else 1.0
+
+
+def explained_variance(cur: state.Current) -> np.ndarray:
+    """PCA: the share of the latent variance each map axis carries (and the rest), from the encoder means."""
+    def compute(cb):
+        mu = cur.encoded().mu.astype(np.float64)
+        mu = mu[np.isfinite(mu).all(axis=1)]
+        values = np.linalg.svd(mu - mu.mean(axis=0), compute_uv=False) ** 2
+        return values / values.sum() if values.sum() > 0 else values
+    return state.memo(("pca-variance", *cur.key), compute)
