@@ -84,8 +84,9 @@ def highlights(focus: dict | None) -> dict:
         row = focus["row"]
         idx, _ = cur.placer().neighbours(encoded.mu[row], k=9)
         return {"row": row, "neighbours": [int(i) for i in idx if int(i) != row][:8]}
-    if focus["kind"] == "space":
-        return {"xy": focus["xy"]}
+    if focus["kind"] == "space":  # the spot and the points its image was blended from (or fitted near)
+        found = cur.placer().latent_at(np.asarray(focus["xy"], dtype=np.float32))
+        return {"xy": focus["xy"], "neighbours": [int(i) for i in found.neighbours]}
     return {"rows": focus["rows"][:map_component.MAX_SELECTION]}
 
 
@@ -133,14 +134,37 @@ def point_detail(row: int) -> None:
 
 
 def space_detail(xy: list[float]) -> None:
-    found = cur.placer().latent_at(np.asarray(xy, dtype=np.float32))
+    spot = np.asarray(xy, dtype=np.float32)
+    found = cur.placer().latent_at(spot)
     st.markdown(f"**Empty space at ({xy[0]:.2f}, {xy[1]:.2f})**")
-    show_image(model.decode_images(found.z)[0], "decoded from the nearest points' latents")
+    fitted = map_data.inverse(cur)
+    if fitted is None:  # the map is the latent space
+        method, z = "exact", spot.copy()
+    else:
+        fit, fidelity = fitted
+        options = ["learned", "knn"] if fidelity.better == "learned" else ["knn", "learned"]
+        method = st.radio("Decode empty space with", options, format_func=lambda m: map_data.INVERSE_NAMES[m],
+                          key=f"map_inverse_{cur.spec.method}", horizontal=False)
+        z = fit.inverse.latent_at(spot) if method == "learned" else found.z
+        st.caption(f"Measured on {fidelity.n_points:,} held-out points (decoded guess vs decoded encoder mean, mean "
+                   f"absolute difference in grey levels, lower is better): learned inverse {fidelity.learned:.1f}, "
+                   f"8-nearest blend {fidelity.knn:.1f}. The better one is the default.")
+    show_image(model.decode_images(z)[0], f"decoded from {map_data.INVERSE_NAMES[method]}")
+    spacing = points.arrays["nn"][np.isfinite(points.arrays["nn"])]
+    share = float((spacing <= found.distance).mean() * 100) if len(spacing) else 0.0
     if found.far:
-        st.warning(f"This spot is far from any data (nearest point {found.distance:.2f} map units away): the decoder "
-                   "is extrapolating, so expect an unusual image.", icon="🛰️")
+        st.warning(f"This spot is outside the data: the nearest point is {found.distance:.2f} map units away, farther "
+                   f"than {share:.0f}% of points are from their own nearest neighbour. The image is the inverse's "
+                   "guess for a place no image was put, not something the model was shown.", icon="🛰️")
+    else:
+        st.caption(f"Nearest point {found.distance:.2f} map units away (within the data: {share:.0f}% of points "
+                   "are at least that close to their own nearest neighbour).")
+    used = [int(i) for i in found.neighbours]
+    st.caption("The 8 points blended, nearest first" if method == "knn" else
+               "The 8 nearest points on the map: the inverse was fitted on pairs like these and guesses between them")
+    thumbnails([split_images[i] for i in used], [f"#{i} {label_name(i)}" for i in used], ncols=4, size=64)
     if st.button("Open in Generate", icon="🎛️", key="open_space", on_click=open_in_generate,
-                 args=(found.z, f"map spot ({xy[0]:.1f}, {xy[1]:.1f})")):
+                 args=(z, f"map spot ({xy[0]:.1f}, {xy[1]:.1f})")):
         st.switch_page("pages/generate.py")
 
 

@@ -63,7 +63,10 @@ def test_empty_space_decodes_that_spot(app):
     run_map(app, {"kind": "space", "xy": [9.5, -9.5]})
     assert "Empty space at (9.50, -9.50)" in markdown(app)
     # a corner of the map is far from the data: the user is warned the decoder extrapolates
-    assert any("far from any data" in str(w.value) for w in app.warning)
+    assert any("outside the data" in str(w.value) for w in app.warning)
+    names = {r.value for r in app.radio if r.key.startswith("map_inverse")} | {o for r in app.radio if r.key.startswith("map_inverse") for o in r.options}
+    assert any("learned inverse" in n for n in names) and any("8 nearest" in n for n in names)
+    assert any("held-out points" in c.value for c in app.caption)
 
 
 def test_lasso_shows_the_group_and_can_be_kept(app, expected):

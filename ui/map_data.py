@@ -46,3 +46,27 @@ def explained_variance(cur: state.Current) -> np.ndarray:
         values = np.linalg.svd(mu - mu.mean(axis=0), compute_uv=False) ** 2
         return values / values.sum() if values.sum() > 0 else values
     return state.memo(("pca-variance", *cur.key), compute)
+
+
+INVERSE_NAMES = {"learned": "the learned inverse of this map", "knn": "a blend of the 8 nearest points' latents",
+                 "exact": "the latent itself (this map is the 2-D latent space: exact)"}
+
+
+def inverse(cur: state.Current):
+    """The learned inverse of the current map and both guesses' measured fidelity: (InverseFit, Fidelity).
+    Fitted once per (model, split, projection), seconds on CPU; None for the 'latent' projection (exact)."""
+    if cur.spec.method == "latent":
+        return None
+
+    def compute(cb):
+        import torch
+
+        from vae_core import inverse as inv
+        encoded, coords, model = cur.encoded(), cur.coords(), cur.loaded.model
+        fit = inv.fit_inverse(coords, encoded.mu, progress=cb)
+
+        def decode(z):
+            with torch.no_grad():
+                return torch.sigmoid(model.decode(torch.as_tensor(np.asarray(z, dtype=np.float32)))).numpy()
+        return fit, inv.measure(fit, coords, encoded.mu, decode)
+    return state.memo(("map-inverse", *cur.key, cur.spec), compute, "Fitting the map's inverse")
