@@ -244,7 +244,7 @@ def map_and_detail() -> None:
         focus = None
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        color = (st.session_state.get(MAP_KEY) or {}).get("color") or "label"
+        color = ((st.session_state.get(MAP_KEY) or {}).get("event") or {}).get("color") or "label"
         if view_3d:
             with state.friendly_errors("The 3-D projection"):
                 coords3 = cur.coords(ProjectionSpec(method=spec.method, dims=3))

@@ -21,7 +21,7 @@ def run_map(app, event=None):
     app.session_state["map_method"] = "PCA"  # instant; UMAP has its own tests
     app.switch_page(PAGE)
     if event is not None:
-        app.session_state["map"] = {"event": {**event, "seq": "1"}, "color": "label"}
+        app.session_state["map"] = {"event": {**event, "seq": "1", "color": "label"}}
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app

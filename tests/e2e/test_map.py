@@ -1,13 +1,14 @@
 """The Map in a real browser: our Plotly component driven in the page, on the default model's map."""
 import re
 
+import numpy as np
 import pytest
 
 from .conftest import assert_no_exception, error_texts, open_page, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-MAP = ".vmap-plot .js-plotly-plot"
+MAP = ".vmap-plot.js-plotly-plot"
 POINT_TITLE = re.compile(r"^#(\d+) · ")          # the detail panel's title: "#<row> · <label>"
 SPACE_TITLE = re.compile(r"^Empty space at \((-?[\d.]+), (-?[\d.]+)\)")
 
@@ -154,11 +155,17 @@ def test_box_selection_shows_the_grid(page, app_url):
     heading.wait_for(timeout=30_000)
     wait_idle(page)
     n = int(re.search(r"([\d,]+) points selected", heading.inner_text()).group(1).replace(",", ""))
-    inside = page.evaluate("""([x0, y0, x1, y1]) => { const c = window.__vmap, a = c.toData(x0, y0), b = c.toData(x1, y1);
-      let k = 0; for (let i = 0; i < c.pts.n; i++) { const x = c.pts.x[i], y = c.pts.y[i];
-        if (x >= Math.min(a[0], b[0]) && x <= Math.max(a[0], b[0]) && y >= Math.min(a[1], b[1]) && y <= Math.max(a[1], b[1])) k++; }
-      return k; }""", [point["x"] - 40, point["y"] - 40, point["x"] + 40, point["y"] + 40])
+    # the box Plotly reports, and a count of the points inside it made here (no class hidden)
+    box = page.evaluate("() => window.__vmap.lastShape.range")
+    x = np.asarray(page.evaluate("() => Array.from(window.__vmap.pts.x)"))
+    y = np.asarray(page.evaluate("() => Array.from(window.__vmap.pts.y)"))
+    (x0, x1), (y0, y1) = sorted(box["x"]), sorted(box["y"])
+    inside = int(((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)).sum())
     assert n == inside and n >= 1
+    # and the box is where the mouse dragged it: its corners map back to the drag's pixels
+    drag = page.evaluate("(p) => [window.__vmap.toData(p.x - 40, p.y - 40), window.__vmap.toData(p.x + 40, p.y + 40)]",
+                         point)
+    assert sorted([drag[0][0], drag[1][0]]) == pytest.approx([x0, x1], abs=0.1)
     assert loaded_images(page, "decoded mean latent") == 1
     assert page.evaluate("() => window.__vmap.gd._fullData[1].x.length") == min(n, 200_000)  # highlighted
     assert_no_exception(page)

@@ -41,14 +41,13 @@ def publish_points(points: map_points.MapPoints, folder: Path = STATIC_MAPS) -> 
 def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list[str], color_modes: dict[str, str],
                color: str, far_distance: float, focus: dict | None = None, overlays: dict | None = None,
                height: int = 640):
-    """Mount the map. Returns the component result: `.event` (last click/selection) and `.color` (in-page choice)."""
+    """Mount the map. Returns the component result: `.event`, the last click/selection, with the colour in use."""
     data = {
         "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
         "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
         "maxMarkers": MAX_MARKERS, "maxSelection": MAX_SELECTION, "focus": focus or {}, "overlays": overlays or {},
     }
-    return _COMPONENT(key=key, data=data, default={"event": None, "color": color}, height=height + 80,
-                      on_event_change=lambda: None, on_color_change=lambda: None)
+    return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
 
 
 def new_event(key: str, seen_key: str) -> dict | None:

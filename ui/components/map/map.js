@@ -72,7 +72,7 @@ class MapController {
     this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"),
                 note: q(".vmap-note"), legend: q(".vmap-legend"), status: q(".vmap-status"), tip: q(".vmap-tip"),
                 lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
-    this.el.color.addEventListener("change", () => this.setColor(this.el.color.value, true));
+    this.el.color.addEventListener("change", () => this.setColor(this.el.color.value));
     const find = () => this.search(this.el.search.value);
     this.el.go.addEventListener("click", find);
     this.el.search.addEventListener("keydown", (e) => { if (e.key === "Enter") find(); });
@@ -105,7 +105,8 @@ class MapController {
 
   send(event) {
     this.seq += 1;
-    this.setState("event", { ...event, seq: `${Date.now()}-${this.seq}` });
+    // the colour rides along (a state change of its own would rerun the script: colour must not)
+    this.setState("event", { ...event, color: this.mode, seq: `${Date.now()}-${this.seq}` });
   }
 
   status(text, warn = false) {
@@ -255,7 +256,7 @@ class MapController {
     return (i) => !hidden.has(label[i]);
   }
 
-  setColor(mode, fromUser) {
+  setColor(mode) {
     if (!this.data.colorModes[mode]) return;
     this.mode = mode;
     this.el.color.value = mode;
@@ -263,7 +264,6 @@ class MapController {
     this.refreshPoints();
     this.drawLegend();
     this.lastColorMs = performance.now() - t0;
-    if (fromUser) this.setState("color", mode);
   }
 
   drawLegend() {
@@ -413,6 +413,7 @@ class MapController {
   selected(ev) {
     if (!ev || (!ev.range && !ev.lassoPoints)) return;  // a double-click clears Plotly's outline: keep the last pick
     const pts = this.pts, keep = this.keepFn(), rows = [];
+    this.lastShape = ev.range ? { range: ev.range } : { lasso: ev.lassoPoints };
     if (ev.range) {
       const [xa, xb] = ev.range.x.slice().sort((a, b) => a - b), [ya, yb] = ev.range.y.slice().sort((a, b) => a - b);
       for (let i = 0; i < pts.n; i++) {
