@@ -5,7 +5,8 @@
 Starts the real app (`streamlit run app.py`, an empty models folder: the model the sidebar picks by default, i.e.
 the one shipped in pretrained/) and a reference app (a fragment with one slider and one constant-size PNG), drives
 Debian's Chromium with Playwright, and prints p50/p95 of:
-  - slider step (ArrowRight on Generate's top slider) -> the new decoded image is loaded (its src changed);
+  - slider step (ArrowRight on the top st.slider of bench/server_slider_app.py, the server path Generate used
+    before its in-page pad: see bench/live.py for the pad) -> the new decoded image is loaded (its src changed);
   - click on a map point -> the detail panel shows that point's index and its images;
   - click on empty map space -> the decoded image of that spot;
   - server-side decode + PNG of one image (in this process: model.decode_images + images.to_png);
@@ -148,8 +149,8 @@ def slider_step(page, thumb) -> float | None:
 
 
 def slider_steps(app_page, app_url: str, ref_page, ref_url: str, repeats: int) -> tuple[list[float], list[float]]:
-    """Steps on Generate's top slider and on the reference app's slider, alternated so both see the same load."""
-    app_thumb = slider_at_minimum(app_page, f"{app_url}/generate")
+    """Steps on the server-path app's top slider and on the reference app's, alternated so both see the same load."""
+    app_thumb = slider_at_minimum(app_page, app_url)
     ref_thumb = slider_at_minimum(ref_page, ref_url)
     app_times, ref_times, misses = [], [], 0
     for i in range(repeats + 2):
@@ -274,6 +275,8 @@ def main() -> int:
     extra = {"VAE_MODELS_DIR": str(args.models)} if args.models else None
     app, app_url = start_app(tmp / "app", extra)
     ref, ref_url = start_app(tmp / "ref", script=str(reference_script))
+    (tmp / "server").mkdir()
+    server, server_url = start_app(tmp / "server", script=str(ROOT / "bench" / "server_slider_app.py"))
     rows: dict[str, dict] = {}
     try:
         with sync_playwright() as pw:
@@ -284,7 +287,9 @@ def main() -> int:
             open_page(page, app_url, "[data-testid=stPlotlyChart]")
 
             print(f"Generate and the reference app: {args.repeats} slider steps each, alternated …", flush=True)
-            slider, ref_slider = slider_steps(page, app_url, ref_page, ref_url, args.repeats)
+            server_page = browser.new_page(viewport={"width": 1400, "height": 950})
+            slider, ref_slider = slider_steps(server_page, server_url, ref_page, ref_url, args.repeats)
+            server_page.close()
             ref_rss = rss_mb(ref.pid)
             ref_page.close()
             print(f"Map: {args.repeats} point clicks and {args.repeats} empty-space clicks …", flush=True)
@@ -309,6 +314,7 @@ def main() -> int:
     finally:
         stop(app)
         stop(ref)
+        stop(server)
 
     TARGETS["click map point -> detail (70k map)"] = TARGETS["click map point -> detail"]
     print()

@@ -1,162 +1,258 @@
-"""Generate: one slider per latent dimension (most informative first), the decoded image live, where that z lands on
-the map, traversals of the top dimensions, and a grid of fresh samples."""
+"""Generate: the latent pad (one slider per latent dimension, most informative first) decodes in the page while you
+drag; where that z lands on the map; traversals of the top dimensions from the z you let go at; a grid of samples."""
+from dataclasses import dataclass
+
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from ui import figures, state
-from ui.widgets import upscale_for
+from ui import state
+from ui.components import served
+from ui.components.pad import ENGINE_STATE, Z_STATE, Dim, latent_pad
 from vae_core import images as imgs
 from vae_core import latent
 
 state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
-TOP = 16          # sliders shown before the rest go into an expander
-N_SIGMA = 3.0     # slider range: ±3σ of each dimension's spread over the data
+TOP = 16          # sliders shown before the rest go into "more"
+N_SIGMA = 3.0     # slider range: ±3σ of each dimension's spread over the data (widened to cover a value handed in)
 TRAVERSE = 6      # dimensions in the traversal grid
 STEPS = 9         # images per traversal row (odd: the middle one is the current z)
 SAMPLES = 64      # 8×8 sample grid
 PAD_GREY = 40     # images.grid's padding colour: the traversal labels sit on it
-
-cur, encoded = state.current_encoded()
-model = cur.loaded.model
-dim = model.config.latent_dim
-names = cur.dataset.class_names
-
-kl = encoded.mean_kl_per_dim
-order = latent.kl_order(kl)                 # slider order: most informative first
-active = latent.active_dims(encoded.mu)     # collapsed dims get an "inactive" mark
-spread = encoded.spread
-half = np.abs(encoded.mu.mean(axis=0)) + N_SIGMA * spread    # centred on 0, covers mean ± 3σ
-slider_steps = np.array([float(f"{h / 100:.1g}") for h in half])  # ~200 positions per slider, a round step
-half = np.ceil(half / slider_steps) * slider_steps               # ends on the step grid: the browser snaps to it
-# Slider keys carry the model and split: another model has other ranges, and a stale value must never fall outside.
-prefix = f"gen_{cur.loaded.weights_hash[:12]}_{cur.split}"
-keys = [f"{prefix}_z{d}" for d in range(dim)]
-BASE, LAST = f"{prefix}_base", f"{prefix}_last"   # where Reset returns to; the last z (survives page switches)
-PRIOR_SEED, SAMPLE_SEED = "gen_prior_seed", "gen_sample_seed"
+IMAGE_PX = 280    # about the decoded image's side on screen (an integer upscale of it); the mini map sits below it
+PRIOR_SEED, SAMPLE_SEED, POINT_MESSAGE = "gen_prior_seed", "gen_sample_seed", "gen_point_message"
+INACTIVE_RULE = "inactive: Var of the encoder mean over the data ≤ 0.01 (Burda's active units)"
 
 
-def label_name(row: int) -> str:
-    label = int(encoded.labels[row])
+@dataclass
+class Page:
+    """Everything about the current model and split that the page's parts share."""
+    cur: state.Current
+    encoded: object
+    dim: int
+    kl: np.ndarray
+    active: np.ndarray   # one criterion for order, labels and marks: latent.active_dims
+    order: np.ndarray    # active dimensions first, each group by mean KL, most informative first
+    spread: np.ndarray
+    half: np.ndarray     # base slider half-range: |mean| + 3σ, on the step grid
+    steps: np.ndarray    # ~200 positions per slider, a round step
+    prefix: str          # session keys carry the model and split: another model has other ranges
+
+    @property
+    def model(self):
+        return self.cur.loaded.model
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+
+def load_page() -> Page:
+    cur, encoded = state.current_encoded()
+    kl, active, spread = encoded.mean_kl_per_dim, latent.active_dims(encoded.mu), encoded.spread
+    by_kl = latent.kl_order(kl)
+    order = np.concatenate([by_kl[active[by_kl]], by_kl[~active[by_kl]]])
+    half = np.abs(encoded.mu.mean(axis=0)) + N_SIGMA * spread
+    steps = np.array([float(f"{h / 100:.1g}") for h in half])
+    half = np.ceil(half / steps) * steps  # ends on the step grid: the browser snaps to it
+    prefix = f"gen_{cur.loaded.weights_hash[:12]}_{cur.split}"
+    return Page(cur, encoded, len(kl), kl, active, order, spread, half, steps, prefix)
+
+
+def label_name(p: Page, row: int) -> str:
+    names, label = p.cur.dataset.class_names, int(p.encoded.labels[row])
     return names[label] if 0 <= label < len(names) else str(label)
 
 
-def set_z(z, label: str, base: bool = True) -> None:
-    """Move every slider to z (clipped to its range). Called before the sliders exist in this run."""
+# --- z: Python's copy is p.key("last"); the pad's own copy moves live and comes back when a drag ends ----------
+
+def set_z(p: Page, z, label: str) -> None:
+    """Python puts z in the pad (a start button, a hand-over, Reset): the pad takes it because the revision moves."""
     z = np.asarray(z, dtype=np.float64)
-    clipped = np.clip(z, -half, half)
-    for d, key in enumerate(keys):
-        st.session_state[key] = float(clipped[d])
-    if base:
-        outside = np.abs(clipped - z) > 1e-9
-        st.session_state[BASE] = {"z": clipped.tolist(), "label": label, "clipped": int(outside.sum()),
-                                  "clipped_inactive": int((outside & ~active).sum())}
+    st.session_state[p.key("last")] = z.tolist()
+    st.session_state[p.key("rev")] = st.session_state.get(p.key("rev"), 0) + 1
+    beyond = np.abs(z) > p.half + 1e-9
+    st.session_state[p.key("base")] = {"z": z.tolist(), "label": label, "widened": int(beyond.sum()),
+                                       "widened_inactive": int((beyond & ~p.active).sum())}
 
 
-def current_z() -> np.ndarray:
-    return np.array([st.session_state[key] for key in keys], dtype=np.float32)
+def current_z(p: Page) -> np.ndarray:
+    return np.asarray(st.session_state[p.key("last")], dtype=np.float64)
 
 
-def sample_prior() -> None:
-    seed = st.session_state.get(PRIOR_SEED, 0) + 1
-    st.session_state[PRIOR_SEED] = seed
-    set_z(latent.prior_samples(1, dim, seed)[0], f"a prior sample (seed {seed})")
+def receive_pad_z(p: Page) -> None:
+    """The z the pad sent when its last drag or key press ended, taken once, if it answers Python's latest z."""
+    sent = (st.session_state.get(p.key("pad")) or {}).get(Z_STATE)
+    if not isinstance(sent, dict) or sent == st.session_state.get(p.key("applied")):
+        return
+    st.session_state[p.key("applied")] = sent
+    try:
+        z = np.asarray(sent.get("z"), dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return
+    if sent.get("rev") == st.session_state.get(p.key("rev")) and z.shape == (p.dim,) and np.isfinite(z).all():
+        st.session_state[p.key("last")] = z.tolist()
 
 
-def start_from_point() -> None:
-    row = int(st.session_state[f"{prefix}_index"])
-    set_z(encoded.mu[row], f"#{row} ({label_name(row)})")
-
-
-def start_from_origin() -> None:
-    set_z(np.zeros(dim), "the origin")
-
-
-def reset() -> None:
-    base = st.session_state.get(BASE) or {"z": np.zeros(dim).tolist(), "label": "the origin"}
-    set_z(base["z"], base["label"])
-
-
-def new_samples() -> None:
-    st.session_state[SAMPLE_SEED] = st.session_state.get(SAMPLE_SEED, 0) + 1
-
-# A latent handed over by another page (Map, Encode, Interpolate): consumed once.
-handed = st.session_state.pop(state.GENERATE_START, None)
-if handed is not None:
+def take_hand_over(p: Page) -> None:
+    """A latent handed over by another page (Map, Encode, Interpolate, a view file): consumed once."""
+    handed = st.session_state.pop(state.GENERATE_START, None)
+    if handed is None:
+        return
     try:
         z = np.asarray(handed.get("z", []), dtype=np.float64).ravel()
     except (AttributeError, TypeError, ValueError):  # not a dict, or not numbers
         z = np.zeros(0)
-    if z.shape != (dim,) or not np.isfinite(z).all():
-        st.warning(f"The latent handed over has {z.size} values but this model has {dim} dimensions: ignored. "
+    if z.shape != (p.dim,) or not np.isfinite(z).all():
+        st.warning(f"The latent handed over has {z.size} values but this model has {p.dim} dimensions: ignored. "
                    "Was it made with another model?", icon="⚠️")
-    else:
-        set_z(z, str(handed.get("label") or "another page"))
-        row = handed.get("row")
-        if isinstance(row, int) and 0 <= row < len(encoded):  # keep "Dataset point" on the point handed over
-            st.session_state[f"{prefix}_index"] = row
-        st.success(f"Started from {st.session_state[BASE]['label']}", icon="🗺️")
-if any(key not in st.session_state for key in keys):  # first visit, or sliders dropped while on another page
-    if LAST in st.session_state:
-        set_z(st.session_state[LAST], "", base=False)
-    else:
-        set_z(encoded.mu[0], f"#0 ({label_name(0)})")
-
-st.markdown("#### Generate")
-st.caption("Each slider is one latent dimension, most informative first; the image is decoded from the sliders' z as "
-           "you move them. Start from a prior sample, an image of the dataset, the origin, or a point sent from "
-           "the Map.")
-c1, c2, c3, c4, c5 = st.columns([1.1, 1.1, 1.1, 0.8, 0.8], vertical_alignment="bottom")
-c1.button("Sample from prior", icon="🎲", key="gen_prior", on_click=sample_prior, width="stretch",
-          help="z ~ N(0, I); each click draws a new seeded sample. Values beyond a slider's range are clipped.")
-c2.number_input(f"Dataset point (0–{len(encoded) - 1:,})", min_value=0, max_value=len(encoded) - 1, step=1,
-                key=f"{prefix}_index", help=f"Row of the {cur.split} split, as numbered on the Map")
-c3.button("Start from this point", icon="🖼️", key="gen_point", on_click=start_from_point, width="stretch",
-          help="The encoder mean of that image")
-c4.button("Origin", icon=":material/center_focus_strong:", key="gen_origin", on_click=start_from_origin,
-          width="stretch", help="z = 0: the centre of the prior")
-c5.button("Reset", icon=":material/restart_alt:", key="gen_reset", on_click=reset, width="stretch",
-          help="Back to the starting point, undoing slider moves")
-base = st.session_state.get(BASE, {})
-clipped_note = ""
-if base.get("clipped"):  # prior samples often fall outside the narrow range of the dimensions the data barely uses
-    inactive_part = (f", {base['clipped_inactive']} of them in inactive dimensions, which the decoder mostly ignores"
-                     if base.get("clipped_inactive") else "")
-    clipped_note = (f" · {base['clipped']} value(s) were outside their slider's range (±{N_SIGMA:g}σ of the data) "
-                    f"and were clipped{inactive_part}")
-st.caption(f"Starting point: **{base.get('label', '?')}**{clipped_note} · {int(active.sum())} of {dim} dimensions "
-           "active (Var of the encoder mean > 0.01)")
+        return
+    set_z(p, z, str(handed.get("label") or "another page"))
+    row = handed.get("row")
+    if isinstance(row, int) and 0 <= row < len(p.encoded):  # keep "Dataset point" on the point handed over
+        st.session_state[p.key("index")] = row
+    st.success(f"Started from {st.session_state[p.key('base')]['label']}", icon="🗺️")
 
 
-def slider(d: int) -> None:
-    inactive = "" if active[d] else " · :gray[inactive]"
-    help_text = (f"Dimension {d}: mean KL {kl[d]:.3f} nats per image; spread σ = {spread[d]:.3f} over the "
-                 f"{cur.split} split. Range ±{N_SIGMA:g}σ around 0.")
-    if not active[d]:
-        help_text += " Inactive unit: its encoder mean hardly varies over the data, so the decoder mostly ignores it."
-    st.slider(f"z{d} · {kl[d]:.2f} nats{inactive}", min_value=float(-half[d]), max_value=float(half[d]),
-              step=float(slider_steps[d]), format="%.3f" if half[d] < 0.1 else "%.2f", key=keys[d], help=help_text)
+def ensure_z(p: Page) -> None:
+    if p.key("last") not in st.session_state:  # first visit with this model and split
+        set_z(p, p.encoded.mu[0], f"#0 ({label_name(p, 0)})")
 
 
-def sliders(dims) -> None:
-    """Two columns filled top to bottom: read down the first, then the second, in KL order."""
-    columns, per_column = st.columns(2), (len(dims) + 1) // 2
-    for i, d in enumerate(dims):
-        with columns[i // per_column]:
-            slider(int(d))
+# --- start buttons ----------------------------------------------------------------------------------------------
+
+def sample_prior(p: Page) -> None:
+    seed = st.session_state.get(PRIOR_SEED, 0) + 1
+    st.session_state[PRIOR_SEED] = seed
+    set_z(p, latent.prior_samples(1, p.dim, seed)[0], f"a prior sample (seed {seed})")
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def mini_background(key: tuple, spec, _coords, _labels, n_classes: int) -> tuple[np.ndarray, tuple]:
-    """The mini map without its mark: rasterised once per (model, split, projection), marked per slider move."""
-    return figures.raster_map(_coords, _labels, n_classes)
+def point_row(p: Page) -> int | None:
+    """The Dataset point box's row, or None when it holds anything but a row of this split."""
+    value = st.session_state.get(p.key("index"), 0)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    if not float(value).is_integer() or not 0 <= value < len(p.encoded):
+        return None
+    return int(value)
 
 
-def mini_map_png(xy: np.ndarray) -> bytes:
-    background, bounds = mini_background(cur.key, cur.spec, cur.coords(), encoded.labels, len(names))
-    return imgs.to_png(figures.mark_raster(background, bounds, xy))
+def start_from_point(p: Page) -> None:
+    row = point_row(p)
+    if row is None:
+        st.session_state[POINT_MESSAGE] = (f"Dataset point {st.session_state.get(p.key('index'))!r} is not a row of "
+                                           f"the {p.cur.split} split (0–{len(p.encoded) - 1:,}): nothing changed.")
+        return
+    set_z(p, p.encoded.mu[row], f"#{row} ({label_name(p, row)})")
 
+
+def start_from_origin(p: Page) -> None:
+    set_z(p, np.zeros(p.dim), "the origin")
+
+
+def reset(p: Page) -> None:
+    base = st.session_state.get(p.key("base")) or {"z": np.zeros(p.dim).tolist(), "label": "the origin"}
+    set_z(p, base["z"], base["label"])
+
+
+def check_point_box(p: Page) -> None:
+    """A garbage row (a stale link, another split) gets a message, and the box goes back to a valid row."""
+    message = st.session_state.pop(POINT_MESSAGE, None)
+    if point_row(p) is None:
+        message = message or (f"Dataset point {st.session_state.get(p.key('index'))!r} is not a row of the "
+                              f"{p.cur.split} split (0–{len(p.encoded) - 1:,}): set back to 0.")
+        st.session_state[p.key("index")] = 0
+    if message:
+        st.warning(message, icon="⚠️")
+
+
+def start_controls(p: Page) -> None:
+    st.markdown("#### Generate")
+    st.caption("Each slider is one latent dimension, active ones first, most informative (highest KL) first. The "
+               "image is decoded in your browser as you drag; the traversals below follow when you let go. Start "
+               "from a prior sample, an image of the dataset, the origin, or a point sent from the Map.")
+    check_point_box(p)
+    c1, c2, c3, c4, c5 = st.columns([1.1, 1.1, 1.1, 0.8, 0.8], vertical_alignment="bottom")
+    c1.button("Sample from prior", icon="🎲", key="gen_prior", on_click=sample_prior, args=(p,), width="stretch",
+              help="z ~ N(0, I); each click draws a new seeded sample. A value beyond a slider's ±3σ widens it.")
+    c2.number_input(f"Dataset point (0–{len(p.encoded) - 1:,})", min_value=0, max_value=len(p.encoded) - 1, step=1,
+                    key=p.key("index"), help=f"Row of the {p.cur.split} split, as numbered on the Map")
+    c3.button("Start from this point", icon="🖼️", key="gen_point", on_click=start_from_point, args=(p,),
+              width="stretch", help="The encoder mean of that image")
+    c4.button("Origin", icon=":material/center_focus_strong:", key="gen_origin", on_click=start_from_origin,
+              args=(p,), width="stretch", help="z = 0: the centre of the prior")
+    c5.button("Reset", icon=":material/restart_alt:", key="gen_reset", on_click=reset, args=(p,), width="stretch",
+              help="Back to the starting point, undoing slider moves")
+    base = st.session_state.get(p.key("base"), {})
+    note = ""
+    if base.get("widened"):  # prior samples often fall beyond the narrow range of the dimensions the data barely uses
+        inactive = (f", {base['widened_inactive']} of them in inactive dimensions, which the decoder mostly ignores"
+                    if base.get("widened_inactive") else "")
+        note = (f" · {base['widened']} value(s) were beyond their slider's ±{N_SIGMA:g}σ of the data: those "
+                f"sliders were widened to cover them{inactive}")
+    st.caption(f"Starting point: **{imgs_escape(base.get('label', '?'))}**{note} · {int(p.active.sum())} of {p.dim} "
+               f"dimensions active ({INACTIVE_RULE})")
+
+
+def imgs_escape(text: str) -> str:
+    """Markdown-escape a label that may come from a file name or a view file."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>|~$:" else ch for ch in str(text))
+
+
+# --- the pad ----------------------------------------------------------------------------------------------------
+
+def slider_dims(p: Page, z: np.ndarray) -> list[Dim]:
+    base_z = np.asarray(st.session_state.get(p.key("base"), {}).get("z", z), dtype=np.float64)
+    cover = np.maximum(np.abs(z), np.abs(base_z))
+    half = np.maximum(p.half, np.ceil(cover / p.steps - 1e-9) * p.steps)  # widened, never clipped
+    dims = []
+    for d in map(int, p.order):
+        inactive = not p.active[d]
+        help_text = (f"Dimension {d}: mean KL {p.kl[d]:.3f} nats per image; spread σ = {p.spread[d]:.3f} over the "
+                     f"{p.cur.split} split. Range ±{N_SIGMA:g}σ around 0"
+                     + (" (widened to cover the starting value)" if half[d] > p.half[d] + 1e-12 else "") + ".")
+        if inactive:
+            help_text += " Inactive: its encoder mean hardly varies over the data, so the decoder mostly ignores it."
+        dims.append(Dim(d=d, name=f"z{d} · {p.kl[d]:.2f} nats" + (" · inactive" if inactive else ""),
+                        aria=f"z{d}, {p.kl[d]:.2f} nats" + (", inactive" if inactive else ""), help=help_text,
+                        min=float(-half[d]), max=float(half[d]), step=float(p.steps[d]), inactive=inactive))
+    return dims
+
+
+def map_urls(p: Page) -> tuple[str | None, str | None]:
+    with state.friendly_errors("Preparing the mini map"):
+        return served.map_urls(p.cur)
+    return None, None
+
+
+def pad_section(p: Page) -> np.ndarray:
+    """The pad, and under it what follows the z Python last received: its PNG and where it sits on the map."""
+    z = current_z(p)
+    decoder = None
+    with state.friendly_errors("Preparing the in-page decoder"):
+        decoder = served.decoder_url(p.cur.loaded)
+    placement, minimap = map_urls(p)
+    image = p.model.decode_images(z)[0]
+    engine_note = (st.session_state.get(p.key("pad")) or {}).get(ENGINE_STATE)
+    latent_pad(p.key("pad"), rev=st.session_state[p.key("rev")], z=z, dims=slider_dims(p, z), top=TOP,
+               shape=p.model.config.image_shape, decoder=decoder or "", placement=placement, minimap=minimap,
+               pixels=image, size=image.shape[0] * max(1, round(IMAGE_PX / image.shape[0])),
+               server_only=decoder is None)
+    if engine_note or decoder is None:
+        st.caption("⚠️ In-page decoding is off here: the image is decoded on the server each time you let go "
+                   "of a slider.")
+    st.session_state["generate_z"] = [float(v) for v in z]  # a view bundle saves the pad's z from here
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    png = imgs.to_png(image, max(1, IMAGE_PX // image.shape[0]))
+    left.download_button("Download PNG", data=png, file_name=f"{p.cur.loaded.path.name}-generated.png",
+                         mime="image/png", icon="⬇️", key="gen_download", on_click="ignore",
+                         help="The image of the z the page last received (when you let go of a slider)")
+    right.caption(f"Mini map: the Map's {p.cur.spec.method.upper()} of {len(p.encoded):,} {p.cur.split} points; "
+                  "✚ is z, placed by its nearest encoded neighbours, and follows the sliders as you drag.")
+    return z
+
+
+# --- traversals and samples -------------------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def row_labels(labels: tuple[str, ...], height: int, first_row: int, row_height: int, channels: int,
@@ -178,48 +274,16 @@ def labelled_rows(grid: np.ndarray, labels: list[str], scale: int, pad: int = 2)
     return imgs.to_png(np.concatenate([strip, up], axis=1))
 
 
-@st.fragment
-def explorer() -> None:
-    """Sliders, decoded image and mini map: a slider move reruns only this."""
-    left, middle, right = st.columns([1.6, 1, 1], gap="medium")
-    with left:
-        sliders(order[:TOP])
-        if dim > TOP:
-            with st.expander(f"{dim - TOP} more dimensions (lower KL)"):
-                sliders(order[TOP:])
-    z = current_z()
-    st.session_state["generate_z"] = [float(v) for v in z]  # a view bundle saves the sliders from here
-    st.session_state[LAST] = z.tolist()
-    with middle, state.friendly_errors("Decoding"):
-        image = model.decode_images(z)[0]
-        png = imgs.to_png(image, upscale_for(image.shape, 320))
-        st.image(png, caption="decoded from the sliders' z", output_format="PNG")
-        st.download_button("Download PNG", data=png, file_name=f"{cur.loaded.path.name}-generated.png",
-                           mime="image/png", icon="⬇️", key="gen_download", on_click="ignore")
-        st.caption("z = (" + ", ".join(f"{v:+.2f}" for v in z) + ")")
-    with right, state.friendly_errors("Placing z on the map"):
-        xy = cur.placer().place(z)
-        st.image(mini_map_png(xy), output_format="PNG", width="stretch")
-        st.caption(f"Where this z lands on the Map's {cur.spec.method.upper()} ({len(encoded):,} {cur.split} points, "
-                   "placed by its nearest encoded neighbours; ✚ marks z)")
-
-
-explorer()
-
-# Traversals sit outside the live fragment: 54 decodes + a big PNG on every slider step made each step ~50 ms
-# slower on 2 cores. They follow the sliders on any full rerun, or at once with the button.
-with state.friendly_errors("The traversal grid"):
-    z = np.asarray(st.session_state.get(LAST, current_z()), dtype=np.float64)
-    dims = order[:min(TRAVERSE, dim)]
-    frames = model.decode_images(latent.traversal(z, dims, spread, steps=STEPS, n_sigma=N_SIGMA).reshape(-1, dim))
-    grid = imgs.grid(frames, ncols=STEPS, pad_value=PAD_GREY)
-    head, button = st.columns([3, 1], vertical_alignment="bottom")
-    head.markdown("##### Traversals of the most informative dimensions")
-    button.button("Traverse around the current z", icon="🔁", key="gen_traverse")
-    st.image(labelled_rows(grid, [f"z{d} · {kl[d]:.2f} nats" for d in dims], scale=2), output_format="PNG",
-             caption=f"Each row sweeps one dimension from −{N_SIGMA:g}σ to +{N_SIGMA:g}σ around z (middle column), "
-                     "all others held fixed. Drawn for the sliders' z when the page loaded or a start button was "
-                     "pressed: after moving sliders, press \"Traverse around the current z\".")
+def traversal_section(p: Page, z: np.ndarray) -> None:
+    with state.friendly_errors("The traversal grid"):
+        dims = p.order[:min(TRAVERSE, p.dim)]
+        frames = p.model.decode_images(latent.traversal(z, dims, p.spread, steps=STEPS, n_sigma=N_SIGMA)
+                                       .reshape(-1, p.dim))
+        grid = imgs.grid(frames, ncols=STEPS, pad_value=PAD_GREY)
+        st.markdown("##### Traversals of the most informative dimensions")
+        st.image(labelled_rows(grid, [f"z{d} · {p.kl[d]:.2f} nats" for d in dims], scale=2), output_format="PNG",
+                 caption=f"Each row sweeps one dimension from −{N_SIGMA:g}σ to +{N_SIGMA:g}σ around z (middle "
+                         "column), all others held fixed; redrawn each time you let go of a slider.")
 
 
 @st.cache_resource(show_spinner="Fitting a mixture to the encoder means…", max_entries=8)
@@ -227,34 +291,54 @@ def aggregate_posterior(key: tuple, _mu: np.ndarray) -> latent.AggregatePosterio
     return latent.AggregatePosterior(_mu)
 
 
-def sample_latents() -> tuple[np.ndarray, str]:
+def sample_latents(p: Page) -> tuple[np.ndarray, str]:
     """The grid's latents and where they come from: the same in the script and in the "to the sliders" callback."""
     seed = st.session_state.get(SAMPLE_SEED, 0)
     if st.session_state.get("gen_aggregate"):
-        return aggregate_posterior(cur.key, encoded.mu).sample(SAMPLES, seed), f"the aggregate posterior (seed {seed})"
-    return latent.prior_samples(SAMPLES, dim, seed), f"the prior N(0, I) (seed {seed})"
+        return aggregate_posterior(p.cur.key, p.encoded.mu).sample(SAMPLES, seed), \
+            f"the aggregate posterior (seed {seed})"
+    return latent.prior_samples(SAMPLES, p.dim, seed), f"the prior N(0, I) (seed {seed})"
 
 
-def sample_to_sliders() -> None:
+def new_samples() -> None:
+    st.session_state[SAMPLE_SEED] = st.session_state.get(SAMPLE_SEED, 0) + 1
+
+
+def sample_to_sliders(p: Page) -> None:
     number = int(st.session_state["gen_sample_number"])
     with state.friendly_errors("Putting the sample in the sliders"):  # the mixture may be fitted here first
-        zs, source = sample_latents()
-        set_z(zs[number - 1], f"sample {number} from {source}")
+        zs, source = sample_latents(p)
+        set_z(p, zs[number - 1], f"sample {number} from {source}")
         st.toast(f"Sample {number} is in the sliders at the top of the page", icon="🎲")  # they are out of view here
 
 
-st.markdown("##### Samples")
-c1, c2, c3, c4 = st.columns([2, 1, 1.2, 1.3], vertical_alignment="bottom")
-c1.toggle("Sample like the data (aggregate posterior)", key="gen_aggregate",
-          help="Off: z ~ N(0, I), the prior. On: z from a 10-component Gaussian mixture fitted to the "
-               "encoder means, which avoids the holes between clusters where prior samples turn to blends.")
-c2.button("New samples", icon="🎲", key="gen_new_samples", on_click=new_samples)
-c3.number_input(f"Sample (1–{SAMPLES}, row by row)", min_value=1, max_value=SAMPLES, step=1, key="gen_sample_number",
-                help="Samples are numbered from the top left, left to right, then down")
-c4.button("Put it in the sliders", icon=":material/north:", key="gen_sample_to_sliders", on_click=sample_to_sliders,
-          width="stretch", help="Start the sliders from this sample's z (values beyond a slider's range are clipped)")
-with state.friendly_errors("Sampling"):
-    zs, source = sample_latents()
-    samples = model.decode_images(zs)
-    st.image(imgs.to_png(imgs.grid(samples, ncols=8), 2), output_format="PNG",
-             caption=f"{SAMPLES} samples from {source}")
+def samples_section(p: Page) -> None:
+    st.markdown("##### Samples")
+    c1, c2, c3, c4 = st.columns([2, 1, 1.2, 1.3], vertical_alignment="bottom")
+    c1.toggle("Sample like the data (aggregate posterior)", key="gen_aggregate",
+              help="Off: z ~ N(0, I), the prior. On: z from a 10-component Gaussian mixture fitted to the "
+                   "encoder means, which avoids the holes between clusters where prior samples turn to blends.")
+    c2.button("New samples", icon="🎲", key="gen_new_samples", on_click=new_samples)
+    c3.number_input(f"Sample (1–{SAMPLES}, row by row)", min_value=1, max_value=SAMPLES, step=1,
+                    key="gen_sample_number", help="Samples are numbered from the top left, left to right, then down")
+    c4.button("Put it in the sliders", icon=":material/north:", key="gen_sample_to_sliders", on_click=sample_to_sliders,
+              args=(p,), width="stretch", help="Start the sliders from this sample's z (a slider widens to cover it)")
+    with state.friendly_errors("Sampling"):
+        zs, source = sample_latents(p)
+        samples = p.model.decode_images(zs)
+        st.image(imgs.to_png(imgs.grid(samples, ncols=8), 2), output_format="PNG",
+                 caption=f"{SAMPLES} samples from {source}")
+
+
+def main() -> None:
+    p = load_page()
+    receive_pad_z(p)
+    take_hand_over(p)
+    ensure_z(p)
+    start_controls(p)
+    z = pad_section(p)
+    traversal_section(p, z)
+    samples_section(p)
+
+
+main()

@@ -2,12 +2,15 @@
 vector, and do latent analogies (A − B + C). Every input is a dataset point, an upload, a class mean or a prior
 sample; each section is a fragment, so moving a slider redraws only that section."""
 import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from ui import bundle_io, figures, state
+from ui.components import served
+from ui.components.scrubber import ENGINE_STATE, T_STATE, T_STEPS, path_scrubber
 from ui.widgets import show_image
 from vae_core import animation, data, latent
 
@@ -175,6 +178,7 @@ def paths_body() -> None:
     frames = {kind: model.decode_images(path) for kind, path in paths.items()}
     for kind in paths:
         show_path(kind, frames[kind])
+    scrub_section(a, b)
     left, right = st.columns([3, 2], gap="large")
     with left, state.friendly_errors("Drawing the paths on the map"):
         placer = cur.placer()
@@ -189,6 +193,29 @@ def paths_body() -> None:
         st.caption("Both paths placed on the map: a path that runs through empty space decodes to blends.")
     with right:
         download_controls(frames, f"{a.caption}-to-{b.caption}")
+
+
+def scrub_section(a: Endpoint, b: Endpoint) -> None:
+    """Any t along the chosen path, decoded in the page while the scrubber is dragged (not only the strip's steps)."""
+    with state.friendly_errors("The scrubber"):
+        st.markdown("**Scrub along a path**")
+        kind = st.radio("Path to scrub", ["Slerp", "Linear"], horizontal=True, key="interp_scrub_path",
+                        help="Drag t from A (0) to B (1): the image is decoded in your browser at every position, "
+                             "and the point moves along the path on the map")
+        walk = latent.slerp if kind == "Slerp" else latent.lerp
+        scrubbed = st.session_state.get("interp_scrub") or {}
+        t = scrubbed.get(T_STATE, 0.5)
+        t = min(max(float(t), 0.0), 1.0) if isinstance(t, (int, float)) else 0.5
+        z = walk(a.z, b.z, T_STEPS + 1)[round(t * T_STEPS)]  # the same z as the page's formula at this t
+        decoder = served.decoder_url(cur.loaded)
+        placement, minimap = served.map_urls(cur)
+        rev = zlib.crc32(np.asarray(a.z, np.float32).tobytes() + np.asarray(b.z, np.float32).tobytes() + kind.encode())
+        path_scrubber("interp_scrub", rev=rev, a=a.z, b=b.z, kind=kind.lower(), t=t, shape=model.config.image_shape,
+                      decoder=decoder, placement=placement, minimap=minimap,
+                      path_xy=cur.placer().place(walk(a.z, b.z, 41)), pixels=model.decode_images(z)[0],
+                      aria=f"t along the {kind.lower()} path from A to B")
+        if scrubbed.get(ENGINE_STATE):
+            st.caption("⚠️ In-page decoding is off here: the image at t is decoded on the server when you let go.")
 
 
 def download_controls(frames: dict[str, np.ndarray], title: str) -> None:

@@ -391,3 +391,38 @@ def test_a_view_link_with_a_path_is_refused(sidebar):
     assert not sidebar.exception
     assert any("not a view name" in e.value for e in sidebar.error)
     assert state.SPEC not in sidebar.session_state
+
+
+def scrubber_data(at) -> dict:
+    found = [e for e in at.main if getattr(e, "type", None) == "bidi_component"]
+    assert len(found) == 1
+    return json.loads(found[0].proto.json)
+
+
+def scrubber_pixels(at) -> np.ndarray:
+    data = scrubber_data(at)
+    _, h, w = data["shape"]  # grey digits
+    return np.frombuffer(base64.b64decode(data["pixels"]), dtype=np.uint8).reshape(h, w)
+
+
+def test_the_scrubber_gets_the_chosen_path_and_the_server_decodes_the_released_t(page, reference):
+    """AppTest runs no JS: check what the scrubber is given, and the server's image at the t it sends back."""
+    model, encoded, a, b = reference
+    choose_rows(page, a, b, 7)
+    data = scrubber_data(page)
+    np.testing.assert_allclose(data["a"], encoded.mu[a], atol=1e-6)
+    np.testing.assert_allclose(data["b"], encoded.mu[b], atol=1e-6)
+    assert data["kind"] == "slerp" and data["t"] == 0.5 and data["decoder"].endswith(".onnx")
+    assert len(data["path"]) == 41  # the path drawn on the scrubber's map, placed like the Map's points
+    rev = data["rev"]
+    page.session_state["interp_scrub"] = {"t": 0.25}  # what scrubber.js sends when a drag ends
+    page.run()
+    assert not page.exception
+    expected = model.decode_images(latent.slerp(encoded.mu[a], encoded.mu[b], 1001)[250])[0]
+    np.testing.assert_array_equal(scrubber_pixels(page), expected)
+    assert scrubber_data(page)["t"] == 0.25 and scrubber_data(page)["rev"] == rev
+    page.radio(key="interp_scrub_path").set_value("Linear").run()
+    data = scrubber_data(page)
+    assert data["kind"] == "linear" and data["rev"] != rev  # new path: the page takes it
+    expected = model.decode_images(latent.lerp(encoded.mu[a], encoded.mu[b], 1001)[250])[0]
+    np.testing.assert_array_equal(scrubber_pixels(page), expected)

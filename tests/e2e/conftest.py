@@ -102,11 +102,11 @@ def _first_visit(browser, url: str) -> None:
     page = browser.new_page()
     try:
         page.goto(f"{url}/generate")
-        page.wait_for_selector("[data-testid=stSlider], [data-testid=stAlert], [data-testid=stException]",
+        page.wait_for_selector(".pad input[type=range], [data-testid=stAlert], [data-testid=stException]",
                                timeout=FIRST_LOAD_MS, state="attached")
         wait_idle(page, FIRST_LOAD_MS)
         FIRST_VISIT.update(nav=page.locator("[data-testid=stSidebarNav] a").all_inner_texts(),
-                           sliders=page.locator("[data-testid=stMain] [data-testid=stSlider]").count(),
+                           sliders=page.locator("[data-testid=stMain] .pad input[type=range]").count(),
                            alerts=page.locator("[data-testid=stAlert]").all_inner_texts(),
                            exception=page.locator("[data-testid=stException]").count())
         page.goto(url)

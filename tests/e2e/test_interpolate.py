@@ -59,3 +59,38 @@ def test_two_points_two_strips_and_a_gif(page, app_url, tmp_path):
         assert getattr(gif, "n_frames", 1) >= 5, "the GIF is not animated"
         assert gif.is_animated
     assert_no_exception(page)
+
+
+SIGNATURE_JS = """(c) => { const x = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0; for (let i = 0; i < x.length; i += 4) s = (s * 31 + x[i] + 7 * x[i + 1]) % 1000000007; return s; }"""
+
+
+def test_the_scrubber_changes_the_image_while_dragged_and_moves_the_point(page, app_url):
+    open_page(page, f"{app_url}/interpolate", ".scrubber input[type=range]")
+    scrubber = page.locator(".scrubber")
+    page.wait_for_function("(el) => el.dataset.engine === 'ready' && el.dataset.marker", arg=scrubber.element_handle(),
+                           timeout=60_000)
+    thumb = scrubber.locator("input[type=range]")
+    assert thumb.get_attribute("aria-label").startswith("t along the")
+    canvas = scrubber.locator("canvas.decoded")
+    thumb.scroll_into_view_if_needed()
+    box = thumb.bounding_box()
+    y = box["y"] + box["height"] / 2
+    start_x = box["x"] + 8 + (box["width"] - 16) * float(thumb.input_value())
+    page.mouse.move(start_x, y)
+    page.mouse.down()
+    before, changed, markers = canvas.evaluate(SIGNATURE_JS), 0, set()
+    moves = 30
+    for i in range(1, moves + 1):  # from the middle to the start of the path (A)
+        page.mouse.move(start_x - (start_x - box["x"]) * i / moves, y)
+        now = canvas.evaluate(SIGNATURE_JS)
+        changed += now != before
+        before = now
+        markers.add(scrubber.get_attribute("data-marker"))
+    page.mouse.up()
+    assert changed >= 0.8 * moves, f"the image changed on {changed} of {moves} moves of the scrubber"
+    assert len(markers) >= 5, "the point did not move along the path"
+    assert float(thumb.input_value()) < 0.05
+    wait_idle(page)
+    assert_no_exception(page)
+    assert not error_texts(page)

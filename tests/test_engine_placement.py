@@ -1,0 +1,60 @@
+"""engine.js places latents on the map by exactly vae_core's Placer.place: run the JS with node on 100 random z."""
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from ui.components import ENGINE_JS
+from ui.components.served import placement_bytes
+from ui.figures import map_bounds
+from vae_core.placement import Placer
+
+NODE_SCRIPT = """
+const fs = require('fs');
+const engine = require(process.argv[1]);
+const buf = fs.readFileSync(process.argv[2]);
+const placement = engine.parsePlacement(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+const zs = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
+const out = zs.map((z) => Array.from(placement.place(z)));
+const cells = out.map((xy) => engine.rasterPoint(placement.bounds, 300, xy));
+process.stdout.write(JSON.stringify({placed: out, cells, bounds: placement.bounds, k: placement.k}));
+"""
+
+
+def node() -> str:
+    exe = shutil.which("node")
+    if exe:
+        return exe
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail("node is missing (make installs it with apt); the engine test must run in CI", pytrace=False)
+    pytest.skip("node is missing: install Debian's nodejs")
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_js_placement_equals_python_on_100_random_z(tmp_path, dims):
+    rng = np.random.default_rng(dims)
+    latents = rng.normal(size=(3000, 16)).astype(np.float32) * rng.uniform(0.05, 1.5, size=16).astype(np.float32)
+    coords = rng.normal(size=(3000, dims)).astype(np.float32) * 5
+    placer = Placer(latents, coords)
+    zs = rng.normal(size=(100, 16)) * latents.std(axis=0) * 1.3
+    zs[:5] = latents[[7, 70, 700, 1234, 2999]]  # exact hits: the mean of the hits, no division by zero
+    zs[5:10] = latents[[1, 2, 3, 4, 5]] + 1e-4   # very close to one point
+    (tmp_path / "table.bin").write_bytes(placement_bytes(placer.latents32, placer.coords, map_bounds(coords),
+                                                        placer.k))
+    (tmp_path / "z.json").write_text(json.dumps(zs.tolist()))
+    (tmp_path / "engine.cjs").write_text(ENGINE_JS.read_text())
+    result = subprocess.run([node(), "-e", NODE_SCRIPT, str(tmp_path / "engine.cjs"), str(tmp_path / "table.bin"),
+                             str(tmp_path / "z.json")], capture_output=True, text=True, timeout=60, check=True)
+    got = json.loads(result.stdout)
+    expected = placer.place(zs)
+    assert got["k"] == placer.k == 8
+    np.testing.assert_allclose(np.array(got["placed"]), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got["bounds"], map_bounds(coords))
+    # the marker lands on the pixel the server's raster mini map (ui.figures.mark_raster) would draw it on
+    x0, x1, y0, y1 = map_bounds(coords)
+    cx = np.clip(np.round((expected[:, 0] - x0) / (x1 - x0) * 298), 0, 299)
+    cy = np.clip(np.round((y1 - expected[:, 1]) / (y1 - y0) * 298), 0, 299)
+    np.testing.assert_array_equal(np.array(got["cells"]), np.stack([cx, cy], axis=1))

@@ -1,0 +1,105 @@
+"""Files the page fetches by URL, written once under static/models/ (git-ignored; served at /app/static/models/):
+a model's display decoder (ONNX), and per map the placement table and the mini map picture.
+
+Components get only URLs (relative to the page's base: `new URL(url, document.baseURI)`), so a rerun never
+re-sends a model. Names carry the weights hash (and the split and projection), so a retrained model gets new files.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from vae_core import images as imgs
+from vae_core import onnx_export
+
+ROOT = Path(__file__).resolve().parents[2]  # beside app.py: Streamlit serves ROOT/static at /app/static/
+STATIC_MODELS = ROOT / "static" / "models"
+URL_PREFIX = "app/static/models/"
+DECODER_CACHE_NAME = "display-decoder.onnx"  # beside the model's other caches (loaded.cache_folder)
+_LOCK = threading.Lock()  # two sessions opening the same new model export it once
+
+
+def display_decoder_bytes(loaded) -> bytes:
+    """z (N, D) -> pixel means in [0, 1] (N, C, H, W) as ONNX. The one call site the page decoder comes from."""
+    return onnx_export.decoder_bytes(loaded.model, means=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _serve(name: str, make) -> str:
+    target = STATIC_MODELS / name
+    if not target.exists():
+        with _LOCK:
+            if not target.exists():
+                _write_atomic(target, make())
+    return URL_PREFIX + name
+
+
+def decoder_url(loaded) -> str:
+    """URL of the model's display decoder; exported on first use and cached next to the model's other caches."""
+    def make() -> bytes:
+        cached = Path(loaded.cache_folder) / DECODER_CACHE_NAME
+        if cached.exists():
+            return cached.read_bytes()
+        data = display_decoder_bytes(loaded)
+        try:
+            _write_atomic(cached, data)
+        except OSError:  # a read-only model folder: static/models/ still has it
+            pass
+        return data
+    return _serve(f"{loaded.weights_hash}.onnx", make)
+
+
+def _map_name(cur, kind: str, ext: str) -> str:
+    split = hashlib.sha1(f"{cur.dataset.name}|{cur.split}|{cur.spec.key()}".encode()).hexdigest()[:12]
+    return f"{cur.loaded.weights_hash}-{split}-{kind}.{ext}"
+
+
+def placement_bytes(latents: np.ndarray, coords: np.ndarray, bounds, k: int) -> bytes:
+    """engine.js's placement table: uint32 n, d, dims, k; float64 bounds (4); float32 latents, float32 coords."""
+    latents = np.ascontiguousarray(latents, dtype="<f4")
+    coords = np.ascontiguousarray(coords, dtype="<f4")
+    n, d = latents.shape
+    header = struct.pack("<4I4d", n, d, coords.shape[1], int(k), *[float(b) for b in bounds])
+    return header + latents.tobytes() + coords.tobytes()
+
+
+def placement_url(cur) -> str:
+    """URL of the table the page places latents with: the Placer's latents and coordinates, and the map's frame."""
+    from ui import figures  # plotly: only when a page needs it
+
+    def make() -> bytes:
+        placer = cur.placer()
+        return placement_bytes(placer.latents32, placer.coords, figures.map_bounds(placer.coords), placer.k)
+    return _serve(_map_name(cur, "placement", "bin"), make)
+
+
+def minimap_url(cur) -> str:
+    """URL of the raster mini map (ui.figures.raster_map's picture, no marker): the page draws the marker."""
+    from ui import figures
+
+    def make() -> bytes:
+        background, _ = figures.raster_map(cur.coords(), cur.encoded().labels, len(cur.dataset.class_names))
+        return imgs.to_png(background)
+    return _serve(_map_name(cur, "minimap", "png"), make)
+
+
+def map_urls(cur) -> tuple[str, str]:
+    """(placement table, mini map picture) for the current model, split and projection."""
+    return placement_url(cur), minimap_url(cur)
