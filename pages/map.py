@@ -26,16 +26,16 @@ c1, c2, c3 = st.columns([1.4, 1.3, 1])
 methods = dict(METHODS)
 if cur.loaded.config.latent_dim == 2:  # the latent space is the map: no projection needed, exactly invertible
     methods = {"None (the latent itself)": "latent", **methods}
-method = c1.segmented_control("Projection", list(methods), default=list(methods)[0], key="map_method") \
+projection = c1.segmented_control("Projection", list(methods), default=list(methods)[0], key="map_method") \
     or list(methods)[0]
-if method not in methods:
-    method = list(methods)[0]
+if projection not in methods:
+    projection = list(methods)[0]
 split_label = c2.selectbox("Points", list(SPLITS), key="map_split_label",
                            help="The test split (10,000 images for Fashion-MNIST) or every image (70,000: slower)")
 view_3d = c3.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map",
-                    disabled=methods[method] == "latent")
+                    disabled=methods[projection] == "latent")
 
-spec = ProjectionSpec(method=methods[method], dims=2)
+spec = ProjectionSpec(method=methods[projection], dims=2)
 if st.session_state.get(state.SPEC) != spec or st.session_state.get(state.SPLIT) != SPLITS[split_label]:
     st.session_state[state.SPEC] = spec
     st.session_state[state.SPLIT] = SPLITS[split_label]
@@ -133,22 +133,27 @@ def point_detail(row: int) -> None:
         st.switch_page("pages/generate.py")
 
 
-def space_detail(xy: list[float]) -> None:
+def inverse_choice() -> tuple[str, object]:
+    """How empty space is decoded (the lens and a click): the better of the two measured guesses by default."""
+    fitted = map_data.inverse(cur)
+    if fitted is None:  # the map is the latent space
+        return "exact", None
+    learned, fidelity = fitted
+    options = ["learned", "knn"] if fidelity.better == "learned" else ["knn", "learned"]
+    method = st.radio("Decode empty space with", options, format_func=lambda m: map_data.INVERSE_NAMES[m],
+                      key=f"map_inverse_{cur.spec.method}", horizontal=True,
+                      help=f"Measured on {fidelity.n_points:,} held-out points: each guess decoded against the decoded "
+                           "encoder mean, mean absolute difference in grey levels (0–255). The better is the default.")
+    st.caption(f"Error on held-out points (grey levels, lower is better): learned inverse {fidelity.learned:.1f} · "
+               f"8-nearest blend {fidelity.knn:.1f}")
+    return method, learned
+
+
+def space_detail(xy: list[float], method: str, learned) -> None:
     spot = np.asarray(xy, dtype=np.float32)
     found = cur.placer().latent_at(spot)
     st.markdown(f"**Empty space at ({xy[0]:.2f}, {xy[1]:.2f})**")
-    fitted = map_data.inverse(cur)
-    if fitted is None:  # the map is the latent space
-        method, z = "exact", spot.copy()
-    else:
-        fit, fidelity = fitted
-        options = ["learned", "knn"] if fidelity.better == "learned" else ["knn", "learned"]
-        method = st.radio("Decode empty space with", options, format_func=lambda m: map_data.INVERSE_NAMES[m],
-                          key=f"map_inverse_{cur.spec.method}", horizontal=False)
-        z = fit.inverse.latent_at(spot) if method == "learned" else found.z
-        st.caption(f"Measured on {fidelity.n_points:,} held-out points (decoded guess vs decoded encoder mean, mean "
-                   f"absolute difference in grey levels, lower is better): learned inverse {fidelity.learned:.1f}, "
-                   f"8-nearest blend {fidelity.knn:.1f}. The better one is the default.")
+    z = {"exact": lambda: spot.copy(), "learned": lambda: learned.latent_at(spot), "knn": lambda: found.z}[method]()
     show_image(model.decode_images(z)[0], f"decoded from {map_data.INVERSE_NAMES[method]}")
     spacing = points.arrays["nn"][np.isfinite(points.arrays["nn"])]
     share = float((spacing <= found.distance).mean() * 100) if len(spacing) else 0.0
@@ -213,7 +218,7 @@ def export_csv(rows=None) -> bytes:
 
 
 def map_caption() -> str:
-    text = f"{len(encoded):,} points · {method} of the {encoded.mu.shape[1]}-D encoder means"
+    text = f"{len(encoded):,} points · {projection} of the {encoded.mu.shape[1]}-D encoder means"
     if spec.method == "pca":
         share = map_data.explained_variance(cur)
         text += (f" · the two axes explain {share[0]:.0%} + {share[1]:.0%} = {share[:2].sum():.0%} of the latent "
@@ -221,6 +226,14 @@ def map_caption() -> str:
     if points.left_out:
         text += f" · {points.left_out:,} points left out (NaN/infinite map coordinates)"
     return text + " · click a point or empty space; Box/Lasso in the toolbar selects groups; zoom persists."
+
+
+def lens_data(method: str) -> dict | None:
+    """The lens's graphs; without them the map still works (the lens then says why it is off)."""
+    try:
+        return map_data.lens(cur, method)
+    except Exception as err:  # noqa: BLE001 - an export failure must not take the map down
+        return {"error": f"The lens is off: {type(err).__name__}: {err}"}
 
 
 def csv_download(focus: dict | None) -> None:
@@ -243,6 +256,7 @@ def map_and_detail() -> None:
     if focus and focus["kind"] == "point" and focus["row"] >= len(encoded):
         focus = None
     left, right = st.columns([3, 2], gap="medium")
+    method, learned = "knn", None
     with left:
         color = ((st.session_state.get(MAP_KEY) or {}).get("event") or {}).get("color") or "label"
         if view_3d:
@@ -251,11 +265,13 @@ def map_and_detail() -> None:
                 values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
                 st.plotly_chart(figures.latent_map_3d(coords3, values, color, names), key="map3d")
         else:
+            with state.friendly_errors("The map's inverse"):
+                method, learned = inverse_choice()
             with state.friendly_errors("Drawing the map"):
                 map_component.latent_map(
                     MAP_KEY, points_url, map_data.bounds(points), names, figures.PALETTE, map_data.COLOR_MODES,
                     color if color in map_data.COLOR_MODES else "label", map_data.far_distance(points),
-                    focus=highlights(focus), overlays=overlays())
+                    focus=highlights(focus), overlays=overlays(), lens=lens_data(method))
         st.caption(map_caption())
         csv_download(focus)
     with right:
@@ -266,7 +282,7 @@ def map_and_detail() -> None:
             elif focus["kind"] == "point":
                 point_detail(focus["row"])
             elif focus["kind"] == "space":
-                space_detail(focus["xy"])
+                space_detail(focus["xy"], method, learned)
             elif focus["kind"] == "selection":
                 selection_detail([r for r in focus["rows"] if r < len(encoded)], focus.get("total", 0))
 

@@ -72,3 +72,19 @@ def test_latent_projection_is_the_latent_itself():
     assert np.array_equal(fit_projection(z, ProjectionSpec(method="latent")), z)
     with pytest.raises(VAEError, match="2-D latent space"):
         fit_projection(np.zeros((50, 3), dtype=np.float32), ProjectionSpec(method="latent"))
+
+
+def test_cached_inverse_is_saved_without_pickle_and_reloaded(tmp_path):
+    xy, z = curve(200)
+    weights = np.random.default_rng(1).normal(size=(4, 9)).astype(np.float32)
+
+    def decode(latents):
+        return 1 / (1 + np.exp(-np.asarray(latents, dtype=np.float32) @ weights))
+    first, fidelity = inverse.cached(tmp_path, "demo", xy, z, decode)
+    saved = tmp_path / "inverse-demo.safetensors"
+    assert saved.is_file()
+    again, same = inverse.cached(tmp_path, "demo", xy, z, decode)
+    assert same == fidelity
+    assert np.array_equal(again.latent_at(xy[:4]), first.latent_at(xy[:4]))
+    saved.write_bytes(b"garbage")  # damaged: fitted again, not a crash
+    assert inverse.cached(tmp_path, "demo", xy, z, decode)[1] == fidelity

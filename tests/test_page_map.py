@@ -67,6 +67,7 @@ def test_empty_space_decodes_that_spot(app):
     names = {r.value for r in app.radio if r.key.startswith("map_inverse")} | {o for r in app.radio if r.key.startswith("map_inverse") for o in r.options}
     assert any("learned inverse" in n for n in names) and any("8 nearest" in n for n in names)
     assert any("held-out points" in c.value for c in app.caption)
+    assert any("decoded from" in (im.captions or [""])[0] for im in app.main.image)
 
 
 def test_lasso_shows_the_group_and_can_be_kept(app, expected):

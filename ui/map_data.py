@@ -53,8 +53,9 @@ INVERSE_NAMES = {"learned": "the learned inverse of this map", "knn": "a blend o
 
 
 def inverse(cur: state.Current):
-    """The learned inverse of the current map and both guesses' measured fidelity: (InverseFit, Fidelity).
-    Fitted once per (model, split, projection), seconds on CPU; None for the 'latent' projection (exact)."""
+    """The learned inverse of the current map and both guesses' measured fidelity: (MapInverse, Fidelity).
+    Fitted once per (model, split, projection), seconds on CPU, then read from the model's cache folder;
+    None for the 'latent' projection (exact)."""
     if cur.spec.method == "latent":
         return None
 
@@ -62,11 +63,36 @@ def inverse(cur: state.Current):
         import torch
 
         from vae_core import inverse as inv
+        from vae_core.projection import latents_hash
         encoded, coords, model = cur.encoded(), cur.coords(), cur.loaded.model
-        fit = inv.fit_inverse(coords, encoded.mu, progress=cb)
 
         def decode(z):
             with torch.no_grad():
                 return torch.sigmoid(model.decode(torch.as_tensor(np.asarray(z, dtype=np.float32)))).numpy()
-        return fit, inv.measure(fit, coords, encoded.mu, decode)
+        name = f"{cur.dataset.name}-{cur.split}-{cur.spec.key()}-{latents_hash(coords)}".replace(":", "_").replace("/", "_")
+        return inv.cached(cur.loaded.cache_folder, name, coords, encoded.mu, decode, progress=cb)
     return state.memo(("map-inverse", *cur.key, cur.spec), compute, "Fitting the map's inverse")
+
+
+def lens(cur: state.Current, method: str) -> dict:
+    """What the page needs to decode under the cursor with `method`: graph URLs for the shared engine.
+    learned: one ONNX graph xy -> image (the inverse composed with the display decoder);
+    knn: the display decoder plus the Placer's table (latents in map row order) for the 8-nearest blend in the page;
+    exact: the display decoder alone (z = xy)."""
+    from ui.components import served
+
+    shape = list(cur.loaded.config.image_shape)
+    if method == "learned":
+        learned, _ = inverse(cur)
+
+        def compute(cb):
+            from vae_core import inverse as inv
+            from vae_core.onnx_export import _Decoder
+            return map_component.publish(inv.onnx_bytes(learned, _Decoder(cur.loaded.model, means=True)), "onnx")
+        url = state.memo(("map-lens-graph", *cur.key, cur.spec), compute)
+        return {"method": method, "graphUrl": url, "shape": shape, "name": INVERSE_NAMES[method]}
+    out = {"method": method, "decoderUrl": served.decoder_url(cur.loaded), "shape": shape,
+           "name": INVERSE_NAMES[method]}
+    if method == "knn":
+        out["placementUrl"] = served.placement_url(cur)
+    return out

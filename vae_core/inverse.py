@@ -155,3 +155,59 @@ def onnx_bytes(inverse: MapInverse, decoder: nn.Module | None = None) -> bytes:
         torch.onnx.export(module.eval(), (torch.zeros(1, 2),), buffer, input_names=["xy"], output_names=names,
                           dynamic_axes={"xy": {0: "n"}, names[0]: {0: "n"}}, dynamo=False, opset_version=17)
     return buffer.getvalue()
+
+
+def _path(cache_folder, name: str) -> "Path":
+    from pathlib import Path
+    return Path(cache_folder) / f"inverse-{name}.safetensors"
+
+
+def save(path, inverse: MapInverse, fidelity: Fidelity) -> None:
+    """Weights (safetensors, never pickle) with the measured fidelity in the metadata; atomic."""
+    import os
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    meta = {"latent_dim": str(inverse.net[-1].out_features), "hidden": str(inverse.net[0].out_features),
+            "learned": repr(fidelity.learned), "knn": repr(fidelity.knn), "n_points": str(fidelity.n_points)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in inverse.state_dict().items()}, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(path) -> tuple[MapInverse, Fidelity] | None:
+    """A saved inverse, or None when it is missing or unreadable (then it is fitted again)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+        inverse = MapInverse(int(meta["latent_dim"]), hidden=int(meta["hidden"]))
+        inverse.load_state_dict(load_file(str(path)))
+        return inverse.eval(), Fidelity(float(meta["learned"]), float(meta["knn"]), int(meta["n_points"]))
+    except Exception:  # noqa: BLE001 - any damage means "fit it again", never a crash
+        return None
+
+
+def cached(cache_folder, name: str, coords, latents, decode, progress=None) -> tuple[MapInverse, Fidelity]:
+    """fit_inverse + measure, stored as <cache_folder>/inverse-<name>.safetensors (name carries the projection and a
+    hash of its coordinates, so a new map never reuses an old inverse)."""
+    path = _path(cache_folder, name)
+    found = load(path) if path.is_file() else None
+    if found is not None:
+        return found
+    fit = fit_inverse(coords, latents, progress=progress)
+    fidelity = measure(fit, coords, latents, decode)
+    try:
+        save(path, fit.inverse, fidelity)
+    except OSError:
+        pass  # read-only model folder: a refit next time
+    return fit.inverse, fidelity

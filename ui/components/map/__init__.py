@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from ui.components import component_js
 from vae_core import map_points
 
 HERE = Path(__file__).resolve().parent
@@ -20,15 +21,20 @@ URL_PREFIX = "app/static/maps/"
 MAX_MARKERS = 100_000   # Plotly draws at most this many markers; above it, markers in view over a density image
 MAX_SELECTION = 200_000  # rows a box/lasso hands to Python
 
-_JS = (HERE / "points.js").read_text() + "\n" + (HERE / "map.js").read_text()
+# engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module
+_JS = component_js("map/points.js") + "\n" + (HERE / "map.js").read_text()
 _COMPONENT = st.components.v2.component("vae_latent_map", js=_JS, css=(HERE / "map.css").read_text(),
                                         isolate_styles=False)  # Plotly styles itself through document.head
 
 
 def publish_points(points: map_points.MapPoints, folder: Path = STATIC_MAPS) -> str:
     """Write the buffer where the browser can fetch it (content-addressed: never stale); returns its URL path."""
-    buffer = map_points.pack(points)
-    name = f"{map_points.digest(buffer)}.bin"
+    return publish(map_points.pack(points), "bin", folder)
+
+
+def publish(buffer: bytes, ext: str, folder: Path = STATIC_MAPS) -> str:
+    """Any file for the map's page (points, the lens graph), named by its content's hash; returns its URL path."""
+    name = f"{map_points.digest(buffer)}.{ext}"
     path = folder / name
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
@@ -40,12 +46,13 @@ def publish_points(points: map_points.MapPoints, folder: Path = STATIC_MAPS) -> 
 
 def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list[str], color_modes: dict[str, str],
                color: str, far_distance: float, focus: dict | None = None, overlays: dict | None = None,
-               height: int = 640):
+               lens: dict | None = None, height: int = 640):
     """Mount the map. Returns the component result: `.event`, the last click/selection, with the colour in use."""
     data = {
         "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
         "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
         "maxMarkers": MAX_MARKERS, "maxSelection": MAX_SELECTION, "focus": focus or {}, "overlays": overlays or {},
+        "lens": lens,
     }
     return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
 

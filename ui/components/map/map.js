@@ -22,6 +22,22 @@ function loadScript(path, ready) {
   return scripts[path];
 }
 
+// The Placer's latents, in map row order, from issue 11's placement table (uint32 n, d, dims, k; float64 bounds[4];
+// float32 latents n×d; float32 coords): the 8-nearest blend needs them, the engine's placer keeps them private.
+const latentsCache = new Map();
+function loadLatents(url) {
+  if (!latentsCache.has(url)) {
+    latentsCache.set(url, fetch(asset(url)).then((r) => {
+      if (!r.ok) throw new Error(`the lens's latents could not be fetched (${r.status})`);
+      return r.arrayBuffer();
+    }).then((buffer) => {
+      const head = new DataView(buffer, 0, 48), n = head.getUint32(0, true), d = head.getUint32(4, true);
+      return { n, d, k: head.getUint32(12, true), latents: new Float32Array(buffer.slice(48, 48 + 4 * n * d)) };
+    }).catch((err) => { latentsCache.delete(url); throw err; }));
+  }
+  return latentsCache.get(url);
+}
+
 const pointsCache = new Map();  // url -> Promise<points>: one fetch per map per page, shared by remounts
 
 function loadPoints(url) {
@@ -48,7 +64,9 @@ class MapController {
     this.root = root;
     this.hidden = new Set();
     this.seq = 0;
-    root.innerHTML = `
+    const holder = document.createElement("div");  // appended, not root.innerHTML: root also holds our <style>
+    root.appendChild(holder);
+    holder.innerHTML = `
       <div class="vmap">
         <div class="vmap-bar">
           <label>Colour by <select class="vmap-color"></select></label>
@@ -98,7 +116,45 @@ class MapController {
         return;
       }
     }
-    if (this.ready) this.applyExtras();
+    if (this.ready) { this.applyExtras(); this.setupLens(data.lens); }
+  }
+
+  // --- the lens: decode under the cursor in the page, through the shared engine (engine.js) --------------------
+  async setupLens(lens) {
+    const key = JSON.stringify(lens || null);
+    if (key === this.lensKey) return;
+    this.lensKey = key;
+    this.lensFn = null;
+    const caption = this.el.lensCaption;
+    if (!lens || lens.error) { caption.textContent = lens ? lens.error : "The lens is off."; return; }
+    caption.textContent = "Loading the lens…";
+    try {
+      const canvas = this.el.lens, shape = lens.shape;
+      let view, zOf = (xy) => Float32Array.of(xy[0], xy[1]);  // learned (xy -> image graph) and exact (z = xy)
+      if (lens.method === "learned") {
+        view = liveView(canvas, await loadDecoder(lens.graphUrl), shape);
+      } else {
+        view = liveView(canvas, await loadDecoder(lens.decoderUrl), shape);
+        if (lens.method === "knn") {
+          const table = await loadLatents(lens.placementUrl);
+          zOf = (xy) => Float32Array.from(window.VMapPoints.blend(
+            window.VMapPoints.nearest(this.pts.index, xy[0], xy[1], table.k, null), table.latents, table.d));
+        }
+      }
+      if (key !== this.lensKey) return;
+      this.lensView = view;
+      this.lensZ = zOf;
+      this.lensTimes = [];
+      this.lensFn = (xy, t0) => {
+        const before = view.painted;
+        return view.show(zOf(xy)).then(() => {
+          if (view.painted > before && this.lensTimes.length < 5000) this.lensTimes.push(performance.now() - t0);
+        });
+      };
+      caption.textContent = `Lens: ${lens.name}. Click to pin it.`;
+    } catch (err) {
+      caption.textContent = engineFailed(err).replace(/: images are decoded.*$/, ": click to decode on the server.");
+    }
   }
 
   setState(name, value) { if (this.setStateValue) this.setStateValue(name, value); }
@@ -377,6 +433,7 @@ class MapController {
     if (!xy) { tip.style.display = "none"; return; }
     const hit = this.pointNear(xy);
     this.readout(xy);
+    if (this.lensFn) this.lensFn(xy, e.timeStamp).catch(() => {});
     if (!hit) { tip.style.display = "none"; return; }
     const i = hit.row, names = this.data.classNames || [], label = this.pts.label[i];
     tip.textContent = `#${i} · ${names[label] ?? label} · −ELBO ${(-this.pts.elbo[i]).toFixed(1)}`;
