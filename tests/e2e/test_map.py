@@ -13,11 +13,12 @@ POINT_TITLE = re.compile(r"^#(\d+) · ")          # the detail panel's title: "#
 SPACE_TITLE = re.compile(r"^Empty space at \((-?[\d.]+), (-?[\d.]+)\)")
 
 # Points with no other point within minGap px on screen, inside the plot and away from the mode bar.
-ISOLATED_JS = """([minGap, count]) => {
+ISOLATED_JS = """([minGap, count, margin = 20]) => {
   const c = window.__vmap, n = c.pts.n, r = c.gd.querySelector('.nsewdrag').getBoundingClientRect(), found = [];
   for (let k = 0; k < n && found.length < count; k++) {
     const i = (k * 7919) % n, p = c.pagePos(i);
-    if (!(p.x > r.left + 20 && p.x < r.right - 20 && p.y > r.top + 50 && p.y < r.bottom - 20)) continue;
+    if (!(p.x > r.left + margin && p.x < r.right - margin && p.y > r.top + Math.max(50, margin)
+          && p.y < Math.min(r.bottom - margin, window.innerHeight - 10))) continue;
     let ok = true;
     for (const [, j] of window.VMapPoints.nearest(c.pts.index, c.pts.x[i], c.pts.y[i], 6, null)) {
       if (j === i) continue;
@@ -35,6 +36,7 @@ EMPTY_JS = """() => {
   let best = null;
   for (let a = 1; a < 40; a++) for (let b = 1; b < 40; b++) {
     const x = r.left + 20 + (r.width - 40) * a / 40, y = r.top + 50 + (r.height - 70) * b / 40;
+    if (y > window.innerHeight - 10) continue;
     const xy = c.toData(x, y), d = window.VMapPoints.nearest(c.pts.index, xy[0], xy[1], 1, null)[0][0];
     if (!best || d > best.distance) best = {x, y, dataX: xy[0], dataY: xy[1], distance: d};
   }
@@ -57,6 +59,8 @@ def open_map(page, app_url):
     open_page(page, app_url, MAP)
     page.wait_for_function("() => window.__vmap && window.__vmap.ready", timeout=120_000)
     wait_idle(page)
+    page.evaluate("() => window.__vmap.gd.scrollIntoView({block: 'end'})")  # the whole plot on screen
+    page.wait_for_timeout(200)
 
 
 def runs(page) -> int:
@@ -145,7 +149,7 @@ def test_colour_legend_and_search_need_no_rerun(page, app_url):
 def test_box_selection_shows_the_grid(page, app_url):
     open_map(page, app_url)
     page.evaluate("() => Plotly.relayout(window.__vmap.gd, {dragmode: 'select'})")
-    point = page.evaluate(ISOLATED_JS, [0, 1])[0]
+    point = page.evaluate(ISOLATED_JS, [0, 1, 60])[0]
     page.mouse.move(point["x"] - 40, point["y"] - 40)
     page.mouse.down()
     for step in range(1, 9):
@@ -168,4 +172,23 @@ def test_box_selection_shows_the_grid(page, app_url):
     assert sorted([drag[0][0], drag[1][0]]) == pytest.approx([x0, x1], abs=0.1)
     assert loaded_images(page, "decoded mean latent") == 1
     assert page.evaluate("() => window.__vmap.gd._fullData[1].x.length") == min(n, 200_000)  # highlighted
+    assert_no_exception(page)
+
+
+def test_lens_changes_with_the_cursor(page, app_url):
+    open_map(page, app_url)
+    page.wait_for_function("() => window.__vmap.lensFn", timeout=120_000)
+    box = page.evaluate("() => { const r = window.__vmap.gd.querySelector('.nsewdrag').getBoundingClientRect();"
+                        " return [r.left, r.top, r.width, r.height]; }")
+    moves, changed, previous = 30, 0, page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
+    for i in range(moves):
+        before = page.evaluate("() => window.__vmap.lensView.painted")
+        page.mouse.move(box[0] + 30 + i * (box[2] - 60) / moves, box[1] + box[3] * (0.3 + 0.4 * (i % 3) / 2))
+        page.wait_for_function("(n) => window.__vmap.lensView.painted > n", arg=before, timeout=5_000)
+        now = page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
+        changed += now != previous
+        previous = now
+    assert changed >= 0.9 * moves, f"the lens changed on {changed} of {moves} moves"
+    readout = page.locator(".vmap-readout").inner_text()
+    assert re.search(r"[\d.]+ map units to the nearest point", readout)
     assert_no_exception(page)
