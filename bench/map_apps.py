@@ -4,6 +4,7 @@
     reference: today's way, st.plotly_chart(figures.latent_map(...), on_select="rerun") with a colour selectbox
 
 Both show the same detail for a click: a title "#<row> · <label>". Run with BENCH_MAP_KIND=ours|reference.
+Streamlit serves static/ beside the script: bench/static is a link to the project's static/ (Plotly, the points).
 """
 import os
 import sys

@@ -64,7 +64,8 @@ def test_empty_space_decodes_that_spot(app):
     assert "Empty space at (9.50, -9.50)" in markdown(app)
     # a corner of the map is far from the data: the user is warned the decoder extrapolates
     assert any("outside the data" in str(w.value) for w in app.warning)
-    names = {r.value for r in app.radio if r.key.startswith("map_inverse")} | {o for r in app.radio if r.key.startswith("map_inverse") for o in r.options}
+    radios = [r for r in app.radio if r.key.startswith("map_inverse")]
+    names = {o for r in radios for o in r.options}
     assert any("learned inverse" in n for n in names) and any("8 nearest" in n for n in names)
     assert any("held-out points" in c.value for c in app.caption)
     assert any("decoded from" in (im.captions or [""])[0] for im in app.main.image)

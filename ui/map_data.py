@@ -69,7 +69,8 @@ def inverse(cur: state.Current):
         def decode(z):
             with torch.no_grad():
                 return torch.sigmoid(model.decode(torch.as_tensor(np.asarray(z, dtype=np.float32)))).numpy()
-        name = f"{cur.dataset.name}-{cur.split}-{cur.spec.key()}-{latents_hash(coords)}".replace(":", "_").replace("/", "_")
+        name = f"{cur.dataset.name}-{cur.split}-{cur.spec.key()}-{latents_hash(coords)}"
+        name = name.replace(":", "_").replace("/", "_")
         return inv.cached(cur.loaded.cache_folder, name, coords, encoded.mu, decode, progress=cb)
     return state.memo(("map-inverse", *cur.key, cur.spec), compute, "Fitting the map's inverse")
 

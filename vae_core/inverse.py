@@ -157,7 +157,7 @@ def onnx_bytes(inverse: MapInverse, decoder: nn.Module | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _path(cache_folder, name: str) -> "Path":
+def _path(cache_folder, name: str):
     from pathlib import Path
     return Path(cache_folder) / f"inverse-{name}.safetensors"
 

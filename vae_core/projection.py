@@ -28,7 +28,7 @@ MAP_HALF_WIDTH = 10.0
 # space (README: "Maps of a million points"): a fit on 1M points would take hours on 2 cores.
 UMAP_SAMPLE = 50_000
 PLACE_K = 8           # neighbours blended per placed point (the Placer's rule)
-PLACE_EPS = 1.0       # kd-tree search within (1 + eps) of the true distances: ~6x faster in 16-D, 94% same sets
+PLACE_EPS = 1.0       # kd-tree search within (1 + eps) of the true distances: ~6x faster in 16-D, 94% same set
 PLACE_BLOCK = 20_000  # rows per progress step  # coordinates are centred and scaled into [-10, 10]: same axes for every map
 
 
@@ -158,8 +158,8 @@ def fit_projection(latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
     n = len(latents)
     if spec.method == "latent":
         if latents.shape[1] != spec.dims:
-            raise VAEError(f"the projection 'none (the latent itself)' needs a {spec.dims}-D latent space; this model's "
-                           f"is {latents.shape[1]}-D: use UMAP or PCA")
+            raise VAEError(f"the projection 'none (the latent itself)' needs a {spec.dims}-D latent space; this "
+                           f"model's is {latents.shape[1]}-D: use UMAP or PCA")
         _report(progress, 1.0, f"The {n:,} latents are the map.")
         return latents.astype(np.float32)  # untouched: map coordinates are z itself
     if spec.method == "pca":

@@ -29,7 +29,7 @@ def test_binary_buffer_reads_the_same_in_the_page(js):
         for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
         const p = VMapPoints.parse(bytes.buffer);
         return {n: p.n, leftOut: p.leftOut, x: Array.from(p.x, v => Number.isNaN(v) ? null : v),
-                label: Array.from(p.label), elbo: Array.from(p.elbo), nn: Array.from(p.nn, v => Number.isNaN(v) ? null : v)}; }""",
+                label: Array.from(p.label), elbo: Array.from(p.elbo)}; }""",
                       encoded)
     assert got["n"] == 300 and got["leftOut"] == 1
     x = np.array([np.nan if v is None else v for v in got["x"]], dtype=np.float32)

@@ -226,22 +226,26 @@ class MapController {
     ];
     const gd = this.el.plot;
     if (this.gd) window.Plotly.purge(gd);
+    const main = this.refreshPoints(true);  // drawn by newPlot itself: one draw, not an empty one then a restyle
+    Object.assign(traces[0], { x: main.x, y: main.y, marker: main.marker });
+    layout.images = main.images;
     await window.Plotly.newPlot(gd, traces, layout, config);
     this.gd = gd;
     gd.__vmap = this;
     window.__vmap = this;
     if (!this.bound) { this.bindDom(); this.bound = true; }
     this.bindPlotly();  // newPlot after purge drops Plotly's own handlers
-    this.refreshPoints();
     this.drawLegend();
     this.ready = true;
   }
 
   // Which points Plotly draws: all of them while they fit the bound; past it, those in view (thinned to the bound)
   // over a density image of everything in view (level of detail: Plotly never draws more than `maxMarkers`).
-  refreshPoints() {
+  // first: before newPlot (the whole map in view); returns the main trace's data instead of restyling it.
+  refreshPoints(first = false) {
     const pts = this.pts, gd = this.gd, max = this.data.maxMarkers;
-    const xr = gd._fullLayout.xaxis.range, yr = gd._fullLayout.yaxis.range;
+    const xr = first ? this.fullRange.x : gd._fullLayout.xaxis.range;
+    const yr = first ? this.fullRange.y : gd._fullLayout.yaxis.range;
     const [xa, xb] = [Math.min(...xr), Math.max(...xr)], [ya, yb] = [Math.min(...yr), Math.max(...yr)];
     const keep = this.keepFn();
     const all = pts.n - pts.leftOut <= max && !this.hidden.size;
@@ -267,9 +271,13 @@ class MapController {
       x = new Float32Array(shown.length); y = new Float32Array(shown.length); c = new Float32Array(shown.length);
       for (let k = 0; k < shown.length; k++) { const i = shown[k]; x[k] = pts.x[i]; y[k] = pts.y[i]; c[k] = values[i]; }
     }
-    window.Plotly.restyle(gd, { x: [x], y: [y], marker: [{ ...this.markerFor(this.mode, c),
-      size: (shown ? shown.length : pts.n) <= 12000 ? 5 : 3, opacity: 0.85, line: { width: 0 } }] }, [TRACE.main]);
-    window.Plotly.relayout(gd, { images: this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [] });
+    const marker = { ...this.markerFor(this.mode, c), size: (shown ? shown.length : pts.n) <= 12000 ? 5 : 3,
+                     opacity: 0.85, line: { width: 0 } };
+    const images = this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [];
+    if (!first) {
+      window.Plotly.restyle(gd, { x: [x], y: [y], marker: [marker] }, [TRACE.main]);
+      window.Plotly.relayout(gd, { images });
+    }
     this.drawn = shown ? shown.length : pts.n - pts.leftOut;
     const parts = [`${(pts.n - pts.leftOut).toLocaleString()} points`];
     if (this.lod) parts.push(`${this.drawn.toLocaleString()} of ${inView.toLocaleString()} in view drawn as markers over their density (zoom in for all)`);
@@ -277,11 +285,12 @@ class MapController {
     if (pts.leftOut) parts.push(`${pts.leftOut.toLocaleString()} left out: NaN/infinite map coordinates`);
     this.el.note.textContent = "";
     this.status(parts.join(" · "), pts.leftOut > 0);
+    return { x, y, marker, images };
   }
 
   // All points in view aggregated into a picture: class colours (or the colour scale's ends) weighted by count.
   densityImage(xa, xb, ya, yb, keep) {
-    const pts = this.pts, W = 320, H = Math.round(320 * (this.data.height / Math.max(this.gd.clientWidth, 1))) || 240;
+    const pts = this.pts, W = 320, H = Math.round(320 * (this.data.height / Math.max(this.el.plot.clientWidth, 1))) || 240;
     const r = new Float32Array(W * H), g = new Float32Array(W * H), b = new Float32Array(W * H), n = new Float32Array(W * H);
     const pal = this.data.palette.map((h) => [1, 3, 5].map((o) => parseInt(h.slice(o, o + 2), 16)));
     for (let i = 0; i < pts.n; i++) {
