@@ -102,3 +102,32 @@ def test_points_are_published_once_as_a_binary_file(app, expected):
     loaded = [map_points.unpack(p.read_bytes()) for p in STATIC_MAPS.glob("*.bin")]
     ours = [m for m in loaded if m.n == len(expected.mu) and np.array_equal(m.arrays["elbo"], expected.elbo)]
     assert ours and np.array_equal(ours[0].arrays["label"], expected.labels)
+
+
+def component_data(app) -> dict:
+    """What the page handed the map component this run (its JSON data)."""
+    import json
+
+    found = [e for e in app.get("bidi_component") if e.proto.component_name == "vae_latent_map"]
+    assert len(found) == 1
+    return json.loads(found[0].proto.json)
+
+
+def test_the_map_is_told_what_to_highlight_and_overlay(app, expected):
+    row = 7
+    app.session_state["encoded_uploads"] = [{"name": "my picture", "mu": expected.mu[3],
+                                             "input": np.zeros((28, 28), np.uint8)}]
+    run_map(app, {"kind": "point", "row": row})
+    data = component_data(app)
+    distances = np.linalg.norm(expected.mu - expected.mu[row], axis=1)
+    assert data["focus"]["row"] == row
+    assert data["focus"]["neighbours"] == [int(i) for i in np.argsort(distances) if i != row][:8]
+    assert data["url"].startswith("app/static/maps/") and data["url"].endswith(".bin")
+    assert [u["name"] for u in data["overlays"]["uploads"]] == ["my picture"]
+    # an upload whose latent is exactly point 3's sits exactly on point 3
+    from ui.components.map import STATIC_MAPS
+    from vae_core import map_points
+    points = map_points.unpack((STATIC_MAPS / data["url"].rsplit("/", 1)[1]).read_bytes())
+    star = data["overlays"]["uploads"][0]
+    assert (star["x"], star["y"]) == pytest.approx((points.arrays["x"][3], points.arrays["y"][3]), abs=1e-5)
+    assert data["lens"]["method"] in ("knn", "learned") and not data["lens"].get("error")

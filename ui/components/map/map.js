@@ -460,7 +460,8 @@ class MapController {
     this.lastReadout = { x: xy[0], y: xy[1], distance: dist, percentile: pct };
     const far = dist > this.data.farDistance;
     this.el.readout.textContent = `(${xy[0].toFixed(2)}, ${xy[1].toFixed(2)}) · ${dist.toFixed(2)} map units to the ` +
-      `nearest point, farther than ${pct.toFixed(0)}% of points are from theirs${far ? " · outside the data" : ""}`;
+      `nearest point (percentile ${pct.toFixed(0)} of the points' own neighbour distances)` +
+      `${far ? " · outside the data: the image is a guess" : ""}`;
   }
 
   pick(xy) {
