@@ -33,7 +33,7 @@ if projection not in methods:
 split_label = c2.selectbox("Points", list(SPLITS), key="map_split_label",
                            help="The test split (10,000 images for Fashion-MNIST) or every image (70,000: slower)")
 view_3d = c3.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map",
-                    disabled=methods[projection] == "latent")
+                    disabled=methods[projection] == "latent") and methods[projection] != "latent"
 
 spec = ProjectionSpec(method=methods[projection], dims=2)
 if st.session_state.get(state.SPEC) != spec or st.session_state.get(state.SPLIT) != SPLITS[split_label]:

@@ -80,6 +80,7 @@ def test_click_point_then_empty_space(page, app_url):
     assert page.evaluate("() => window.__vmap.gd._fullData[0].x.length") >= 100
     assert detail_title(page, POINT_TITLE).count() == 0
 
+    page.evaluate("() => Plotly.relayout(window.__vmap.gd, {'xaxis.range': [-9, 9], 'yaxis.range': [-9, 9]})")
     point = page.evaluate(ISOLATED_JS, [8, 1])[0]
     page.mouse.move(point["x"], point["y"])
     page.wait_for_timeout(150)
@@ -97,6 +98,7 @@ def test_click_point_then_empty_space(page, app_url):
     xy = page.evaluate("(i) => [window.__vmap.pts.x[i], window.__vmap.pts.y[i]]", point["row"])
     assert picked[0] == [pytest.approx(xy[0])] and picked[1] == [pytest.approx(xy[1])]
     assert picked[2] == 8
+    assert page.evaluate("() => window.__vmap.gd._fullLayout.xaxis.range") == [-9, 9]  # the zoom survived the click
     assert_no_exception(page)
     assert not error_texts(page)
     page.mouse.move(5, 5)
@@ -146,30 +148,53 @@ def test_colour_legend_and_search_need_no_rerun(page, app_url):
     assert_no_exception(page)
 
 
-def test_box_selection_shows_the_grid(page, app_url):
+def inside_polygon(x, y, xs, ys):
+    """Ray casting, as points.js does it."""
+    inside = np.zeros(len(x), dtype=bool)
+    for i in range(len(xs)):
+        j = i - 1
+        crosses = ((ys[i] > y) != (ys[j] > y)) & (x < (xs[j] - xs[i]) * (y - ys[i]) / (ys[j] - ys[i] + 1e-300) + xs[i])
+        inside ^= crosses
+    return inside
+
+
+@pytest.mark.parametrize("mode", ["select", "lasso"])
+def test_box_or_lasso_shows_the_grid(page, app_url, mode):
     open_map(page, app_url)
-    page.evaluate("() => Plotly.relayout(window.__vmap.gd, {dragmode: 'select'})")
+    page.evaluate("(mode) => Plotly.relayout(window.__vmap.gd, {dragmode: mode})", mode)
     point = page.evaluate(ISOLATED_JS, [0, 1, 60])[0]
     page.mouse.move(point["x"] - 40, point["y"] - 40)
     page.mouse.down()
-    for step in range(1, 9):
-        page.mouse.move(point["x"] - 40 + 10 * step, point["y"] - 40 + 10 * step)
+    if mode == "select":
+        for step in range(1, 9):
+            page.mouse.move(point["x"] - 40 + 10 * step, point["y"] - 40 + 10 * step)
+    else:  # a triangle-ish lasso around the point
+        corners = [(40, -40), (40, 40), (-40, 40), (-40, -40)]  # a square loop through these, from (-40, -40)
+        last = (-40, -40)
+        for corner in corners:
+            for k in range(1, 5):
+                page.mouse.move(point["x"] + last[0] + (corner[0] - last[0]) * k / 4,
+                                point["y"] + last[1] + (corner[1] - last[1]) * k / 4)
+            last = corner
     page.mouse.up()
     heading = page.locator("[data-testid=stMarkdownContainer]").filter(has_text=re.compile(r"points selected"))
     heading.wait_for(timeout=30_000)
     wait_idle(page)
     n = int(re.search(r"([\d,]+) points selected", heading.inner_text()).group(1).replace(",", ""))
-    # the box Plotly reports, and a count of the points inside it made here (no class hidden)
-    box = page.evaluate("() => window.__vmap.lastShape.range")
+    # the shape Plotly reports, and a count of the points inside it made here (no class hidden)
+    shape = page.evaluate("() => window.__vmap.lastShape")
     x = np.asarray(page.evaluate("() => Array.from(window.__vmap.pts.x)"))
     y = np.asarray(page.evaluate("() => Array.from(window.__vmap.pts.y)"))
-    (x0, x1), (y0, y1) = sorted(box["x"]), sorted(box["y"])
-    inside = int(((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)).sum())
+    if mode == "select":
+        (x0, x1), (y0, y1) = sorted(shape["range"]["x"]), sorted(shape["range"]["y"])
+        inside = int(((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)).sum())
+        # and the box is where the mouse dragged it: its corners map back to the drag's pixels
+        drag = page.evaluate("(p) => [window.__vmap.toData(p.x - 40, p.y - 40), "
+                             "window.__vmap.toData(p.x + 40, p.y + 40)]", point)
+        assert sorted([drag[0][0], drag[1][0]]) == pytest.approx([x0, x1], abs=0.1)
+    else:
+        inside = int(inside_polygon(x, y, np.asarray(shape["lasso"]["x"]), np.asarray(shape["lasso"]["y"])).sum())
     assert n == inside and n >= 1
-    # and the box is where the mouse dragged it: its corners map back to the drag's pixels
-    drag = page.evaluate("(p) => [window.__vmap.toData(p.x - 40, p.y - 40), window.__vmap.toData(p.x + 40, p.y + 40)]",
-                         point)
-    assert sorted([drag[0][0], drag[1][0]]) == pytest.approx([x0, x1], abs=0.1)
     assert loaded_images(page, "decoded mean latent") == 1
     assert page.evaluate("() => window.__vmap.gd._fullData[1].x.length") == min(n, 200_000)  # highlighted
     assert_no_exception(page)
