@@ -210,12 +210,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-1m", action="store_true", help="only the 10k map (minutes instead of ~10)")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--sizes", type=int, nargs="+", help="only these map sizes (10000 70000 1000000)")
+    parser.add_argument("--reuse", type=Path, help="a data folder an earlier run printed (skips the 1M projection)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-map-data-"))
-    extra = make_data(folder, not args.skip_1m)
-    sizes = [10_000] + ([] if args.skip_1m else [70_000, 1_000_000])
+    folder = args.reuse or Path(tempfile.mkdtemp(prefix="bench-map-data-"))
+    extra = {} if args.reuse else make_data(folder, not args.skip_1m)
+    print(f"data: {folder}", flush=True)
+    sizes = args.sizes or [10_000] + ([] if args.skip_1m else [70_000, 1_000_000])
     rows = []
     with sync_playwright() as play:
         browser = play.chromium.launch(executable_path=_chromium(),

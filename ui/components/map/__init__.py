@@ -18,7 +18,8 @@ from vae_core import map_points
 HERE = Path(__file__).resolve().parent
 STATIC_MAPS = HERE.parents[2] / "static" / "maps"  # <repo>/static/maps: Streamlit serves static/ at /app/static/
 URL_PREFIX = "app/static/maps/"
-MAX_MARKERS = 100_000   # Plotly draws at most this many markers; above it, markers in view over a density image
+MAX_MARKERS = 100_000   # maps up to this size draw every point as a marker (70k: ~0.2 s a zoom on SwiftShader)
+LOD_MARKERS = 20_000    # bigger maps: a density image of the view and at most this many markers over it
 MAX_SELECTION = 200_000  # rows a box/lasso hands to Python
 
 # engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module
@@ -51,7 +52,7 @@ def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list
     data = {
         "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
         "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
-        "maxMarkers": MAX_MARKERS, "maxSelection": MAX_SELECTION, "focus": focus or {}, "overlays": overlays or {},
+        "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION, "focus": focus or {}, "overlays": overlays or {},
         "lens": lens,
     }
     return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)

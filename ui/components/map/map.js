@@ -226,6 +226,7 @@ class MapController {
     ];
     const gd = this.el.plot;
     if (this.gd) window.Plotly.purge(gd);
+    this.extrasSignature = null;  // a new plot starts with no marks
     const main = this.refreshPoints(true);  // drawn by newPlot itself: one draw, not an empty one then a restyle
     Object.assign(traces[0], { x: main.x, y: main.y, marker: main.marker });
     layout.images = main.images;
@@ -249,6 +250,7 @@ class MapController {
     const [xa, xb] = [Math.min(...xr), Math.max(...xr)], [ya, yb] = [Math.min(...yr), Math.max(...yr)];
     const keep = this.keepFn();
     const all = pts.n - pts.leftOut <= max && !this.hidden.size;
+    const bound = pts.n - pts.leftOut <= max ? max : this.data.lodMarkers;  // past max: a bounded sample in view
     let shown = null, inView = 0;
     if (!all) {
       const chosen = [];
@@ -258,7 +260,7 @@ class MapController {
         chosen.push(i);
       }
       inView = chosen.length;
-      const stride = Math.max(1, Math.ceil(chosen.length / max));
+      const stride = Math.max(1, Math.ceil(chosen.length / bound));
       shown = stride === 1 ? Int32Array.from(chosen) : Int32Array.from(chosen.filter((_, k) => k % stride === 0));
       this.lod = stride > 1;
     } else {
@@ -274,10 +276,7 @@ class MapController {
     const marker = { ...this.markerFor(this.mode, c), size: (shown ? shown.length : pts.n) <= 12000 ? 5 : 3,
                      opacity: 0.85, line: { width: 0 } };
     const images = this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [];
-    if (!first) {
-      window.Plotly.restyle(gd, { x: [x], y: [y], marker: [marker] }, [TRACE.main]);
-      window.Plotly.relayout(gd, { images });
-    }
+    if (!first) window.Plotly.update(gd, { x: [x], y: [y], marker: [marker] }, { images }, [TRACE.main]);  // one redraw
     this.drawn = shown ? shown.length : pts.n - pts.leftOut;
     const parts = [`${(pts.n - pts.leftOut).toLocaleString()} points`];
     if (this.lod) parts.push(`${this.drawn.toLocaleString()} of ${inView.toLocaleString()} in view drawn as markers over their density (zoom in for all)`);
@@ -374,11 +373,15 @@ class MapController {
     const paths = (d.overlays && d.overlays.paths) || [];
     const lx = [], ly = [];
     for (const p of paths) { lx.push(...p.x, NaN); ly.push(...p.y, NaN); }
+    // a restyle redraws every WebGL trace (the big one too): only when the marks really changed
+    const signature = JSON.stringify([sx.length, sx.slice(0, 50), nx, px, py, ups, lx.length, lx.slice(0, 50)]);
+    this.localPick = null;
+    if (signature === this.extrasSignature) return;
+    this.extrasSignature = signature;
     window.Plotly.restyle(this.gd, {
       x: [sx, nx, px, ups.map((u) => u.x), lx], y: [sy, ny, py, ups.map((u) => u.y), ly],
       text: [[], [], [], ups.map((u) => u.name), []],
     }, [TRACE.selection, TRACE.neighbours, TRACE.pick, TRACE.uploads, TRACE.paths]);
-    this.localPick = null;
   }
 
   // --- mouse: hover tooltip, click to pick, box/lasso ---------------------------------------------------------
@@ -466,15 +469,15 @@ class MapController {
 
   pick(xy) {
     const hit = this.pointNear(xy);
+    // the event first (the server starts on the detail at once), then the mark, drawn in the next frame
     if (hit) {
-      this.localPick = [this.pts.x[hit.row], this.pts.y[hit.row]];
-      this.applyExtras();
       this.send({ kind: "point", row: hit.row });
+      this.localPick = [this.pts.x[hit.row], this.pts.y[hit.row]];
     } else {
-      this.localPick = xy;
-      this.applyExtras();
       this.send({ kind: "space", xy: [Number(xy[0].toFixed(4)), Number(xy[1].toFixed(4))] });
+      this.localPick = xy;
     }
+    requestAnimationFrame(() => this.applyExtras());
   }
 
   selected(ev) {
