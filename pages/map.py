@@ -2,9 +2,9 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, state, url
-from ui.state_items import (COLOUR_LABELS, MAP_COLOUR, MAP_COLOUR_WIDGET, MAP_FOCUS, MAP_METHOD_WIDGET,
-                            MAP_SPLIT_WIDGET, METHOD_LABELS, SPLIT_LABELS)
+from ui import figures, map_data, state, url
+from ui.components import map as map_component
+from ui.state_items import MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, METHOD_LABELS, SPLIT_LABELS
 from ui.text import md_escape
 from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
@@ -12,47 +12,58 @@ from vae_core.projection import ProjectionSpec
 
 state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
-METHODS = {label: method for method, label in METHOD_LABELS.items()}
-COLORS = {label: mode for mode, label in COLOUR_LABELS.items()}
+METHODS = {label: method for method, label in METHOD_LABELS.items() if method != "latent"}
 SPLITS = {label: split for split, label in SPLIT_LABELS.items()}
 FOCUS = MAP_FOCUS  # what the detail panel shows: {"kind": "point"|"space"|"selection", ...}
+SEEN = "map_event_seen"  # seq of the last map event handled (each click/selection carries a new one)
+MAP_KEY = "map"
+PATHS = "map_paths"  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
 
 
-def choose_view() -> tuple[ProjectionSpec, str, str, bool]:
-    """The Map's own choices (projection, points, colour, 3-D), drawn from the declared state they show."""
+def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:
+    """The Map's own choices (projection, points, 3-D), drawn from the declared state they show (a link or a view
+    bundle may have set it). A 2-D latent is offered as its own map: exactly invertible."""
+    methods = dict(METHODS)
+    if latent_dim == 2:
+        methods = {METHOD_LABELS["latent"]: "latent", **methods}
     shown = st.session_state.get(state.SPEC) or ProjectionSpec()
-    st.session_state.setdefault(MAP_METHOD_WIDGET, METHOD_LABELS[shown.method])  # a link or bundle may set these
+    if shown.method not in methods.values():  # "latent" from another model, say
+        shown = ProjectionSpec(method=next(iter(methods.values())))
+    if st.session_state.get(MAP_METHOD_WIDGET) not in methods:
+        st.session_state[MAP_METHOD_WIDGET] = METHOD_LABELS[shown.method]
     st.session_state.setdefault(MAP_SPLIT_WIDGET, SPLIT_LABELS[st.session_state.get(state.SPLIT) or "test"])
-    st.session_state.setdefault(MAP_COLOUR_WIDGET, COLOUR_LABELS[st.session_state.get(MAP_COLOUR) or "label"])
-    c1, c2, c3, c4 = st.columns([1, 1.3, 1.3, 1])
-    method = c1.segmented_control("Projection", list(METHODS), key=MAP_METHOD_WIDGET) or METHOD_LABELS[shown.method]
+    c1, c2, c3 = st.columns([1.4, 1.3, 1])
+    projection = c1.segmented_control("Projection", list(methods), key=MAP_METHOD_WIDGET) \
+        or METHOD_LABELS[shown.method]
     split_label = c2.selectbox("Points", list(SPLITS), key=MAP_SPLIT_WIDGET,
                                help="The test split (10,000 images for Fashion-MNIST) or every image (70,000: slower)")
-    color_label = c3.selectbox("Colour by", list(COLORS), key=MAP_COLOUR_WIDGET)
-    view_3d = c4.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map")
-    spec, split = ProjectionSpec(method=METHODS[method], dims=2), SPLITS[split_label]
+    view_3d = c3.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map",
+                        disabled=methods[projection] == "latent")
+    spec, split = ProjectionSpec(method=methods[projection], dims=2), SPLITS[split_label]
     if st.session_state.get(state.SPEC) != spec or st.session_state.get(state.SPLIT) != split:
         st.session_state[state.SPEC] = spec
         st.session_state[state.SPLIT] = split
         st.session_state.pop(FOCUS, None)  # row ids change meaning with the split
-    st.session_state[MAP_COLOUR] = COLORS[color_label]
-    return spec, split, method, view_3d
+    return spec, split, projection, view_3d
 
 
 st.markdown("#### Latent map")
-spec, split, method, view_3d = choose_view()
-color_label = COLOUR_LABELS[st.session_state[MAP_COLOUR]]
+selected = state.selected_model()
+if selected is None:
+    st.stop()
+spec, split, projection, view_3d = choose_view(selected.config.latent_dim)
 cur = state.current(spec, split)
 if cur is None:
     st.stop()
 
-figure = None
+published = None
 with state.friendly_errors("Building the map"):
     encoded = cur.encoded()
     coords = cur.coords()
-    figure = state.map_figure(cur, COLORS[color_label])
-if figure is None:  # the error was shown; nothing to explore
+    published = map_data.points_url(cur)
+if published is None:  # the error was shown; nothing to explore
     st.stop()
+points_url, points = published
 split_images, _ = cur.images()
 names = cur.dataset.class_names
 model = cur.loaded.model
@@ -62,26 +73,48 @@ def label_name(row: int) -> str:
     return cur.dataset.label_name(encoded.labels[row])
 
 
-def read_focus(event) -> None:
-    """Turn the chart's selection into the detail panel's focus. An empty selection (double-click) keeps the last."""
-    selection = (event or {}).get("selection") or {}
-    points = selection.get("points") or []
-    ids = []
-    for point in points:
-        value = point.get("customdata")
-        value = value[0] if isinstance(value, (list, tuple)) else value
-        if value is not None:
-            ids.append(int(value))
-    rows = [i for i in ids if i >= 0]
-    dragged = bool(selection.get("box") or selection.get("lasso"))
-    if dragged and rows:
-        st.session_state[FOCUS] = {"kind": "selection", "rows": rows}
-    elif len(ids) == 1 and rows:
-        st.session_state[FOCUS] = {"kind": "point", "row": rows[0]}
-        st.session_state[state.PICK] = rows[0]
-    elif len(ids) == 1:  # a background grid cell: empty space
-        point = points[0]
-        st.session_state[FOCUS] = {"kind": "space", "xy": [float(point["x"]), float(point["y"])]}
+def read_event() -> None:
+    """Turn the map's last click or selection (sent by the page, or set by a test) into the detail panel's focus."""
+    event = map_component.new_event(MAP_KEY, SEEN)
+    if not event:
+        return
+    kind = event.get("kind")
+    if kind == "point" and isinstance(event.get("row"), int) and 0 <= event["row"] < len(encoded):
+        st.session_state[FOCUS] = {"kind": "point", "row": event["row"]}
+        st.session_state[state.PICK] = event["row"]
+    elif kind == "space" and len(event.get("xy") or []) == 2:
+        st.session_state[FOCUS] = {"kind": "space", "xy": [float(v) for v in event["xy"]]}
+    elif kind == "selection":
+        rows = [int(r) for r in event.get("rows") or [] if isinstance(r, int) and 0 <= r < len(encoded)]
+        st.session_state[FOCUS] = {"kind": "selection", "rows": rows, "total": int(event.get("total") or len(rows))}
+
+
+def highlights(focus: dict | None) -> dict:
+    """What the map marks for the detail panel's focus: the picked point and its 8 neighbours, a spot, a selection."""
+    if not focus:
+        return {}
+    if focus["kind"] == "point":
+        row = focus["row"]
+        idx, _ = cur.placer().neighbours(encoded.mu[row], k=9)
+        return {"row": row, "neighbours": [int(i) for i in idx if int(i) != row][:8]}
+    if focus["kind"] == "space":  # the spot and the points its image was blended from (or fitted near)
+        found = cur.placer().latent_at(np.asarray(focus["xy"], dtype=np.float32))
+        return {"xy": focus["xy"], "neighbours": [int(i) for i in found.neighbours]}
+    return {"rows": focus["rows"][:map_component.MAX_SELECTION]}
+
+
+def overlays() -> dict:
+    """Uploads (Encode) as stars and any paths another page handed over, placed on this map."""
+    placer, found = cur.placer(), {"uploads": [], "paths": []}
+    for up in st.session_state.get(state.UPLOADS) or []:
+        if len(np.ravel(up["mu"])) == encoded.mu.shape[1]:
+            x, y = placer.place(np.asarray(up["mu"], dtype=np.float32))
+            found["uploads"].append({"name": str(up["name"])[:40], "x": float(x), "y": float(y)})
+    for name, path in (st.session_state.get(PATHS) or {}).items():
+        path = np.asarray(path, dtype=np.float32)
+        if path.ndim == 2 and path.shape[1] == encoded.mu.shape[1]:
+            found["paths"].append({"name": str(name), **map_component.xy_list(placer.place(path))})
+    return found
 
 
 def open_in_generate(z: np.ndarray, label: str, row: int | None = None) -> None:
@@ -114,33 +147,62 @@ def point_detail(row: int) -> None:
         st.switch_page("pages/generate.py")
 
 
-def space_detail(xy: list[float]) -> None:
-    found = cur.placer().latent_at(np.asarray(xy, dtype=np.float32))
+def inverse_choice() -> tuple[str, object]:
+    """How empty space is decoded (the lens and a click): the better of the two measured guesses by default."""
+    fitted = map_data.inverse(cur)
+    if fitted is None:  # the map is the latent space
+        return "exact", None
+    learned, fidelity = fitted
+    options = ["learned", "knn"] if fidelity.better == "learned" else ["knn", "learned"]
+    method = st.radio("Decode empty space with", options, format_func=lambda m: map_data.INVERSE_NAMES[m],
+                      key=f"map_inverse_{cur.spec.method}", horizontal=True,
+                      help=f"Measured on {fidelity.n_points:,} held-out points: each guess decoded against the decoded "
+                           "encoder mean, mean absolute difference in grey levels (0–255). The better is the default.")
+    st.caption(f"Error on held-out points (grey levels, lower is better): learned inverse {fidelity.learned:.1f} · "
+               f"8-nearest blend {fidelity.knn:.1f}")
+    return method, learned
+
+
+def space_detail(xy: list[float], method: str, learned) -> None:
+    spot = np.asarray(xy, dtype=np.float32)
+    found = cur.placer().latent_at(spot)
     st.markdown(f"**Empty space at ({xy[0]:.2f}, {xy[1]:.2f})**")
-    show_image(model.decode_images(found.z)[0], "decoded from the nearest points' latents")
+    z = {"exact": lambda: spot.copy(), "learned": lambda: learned.latent_at(spot), "knn": lambda: found.z}[method]()
+    show_image(model.decode_images(z)[0], f"decoded from {map_data.INVERSE_NAMES[method]}")
+    spacing = points.arrays["nn"][np.isfinite(points.arrays["nn"])]
+    share = float((spacing <= found.distance).mean() * 100) if len(spacing) else 0.0
     if found.far:
-        st.warning(f"This spot is far from any data (nearest point {found.distance:.2f} map units away): the decoder "
-                   "is extrapolating, so expect an unusual image.", icon="🛰️")
+        st.warning(f"This spot is outside the data: the nearest point is {found.distance:.2f} map units away, farther "
+                   f"than {share:.0f}% of points are from their own nearest neighbour. The image is the inverse's "
+                   "guess for a place no image was put, not something the model was shown.", icon="🛰️")
+    else:
+        st.caption(f"Nearest point {found.distance:.2f} map units away (within the data: {share:.0f}% of points "
+                   "are at least that close to their own nearest neighbour).")
+    used = [int(i) for i in found.neighbours]
+    st.caption("The 8 points blended, nearest first" if method == "knn" else
+               "The 8 nearest points on the map: the inverse was fitted on pairs like these and guesses between them")
+    thumbnails([split_images[i] for i in used], [f"#{i} {label_name(i)}" for i in used], ncols=4, size=64)
     if st.button("Open in Generate", icon="🎛️", key="open_space", on_click=open_in_generate,
-                 args=(found.z, f"map spot ({xy[0]:.1f}, {xy[1]:.1f})")):
+                 args=(z, f"map spot ({xy[0]:.1f}, {xy[1]:.1f})")):
         st.switch_page("pages/generate.py")
 
 
-def selection_detail(rows: list[int]) -> None:
+def selection_detail(rows: list[int], total: int) -> None:
     rows = sorted(set(rows))
+    if not rows:
+        st.info("The box or lasso holds no points: draw it around some points (hidden classes are not selected).",
+                icon="🫙")
+        return
+    if total > len(rows):
+        st.caption(f"The selection holds {total:,} points; the first {len(rows):,} are used here.")
     counts = np.bincount(encoded.labels[rows], minlength=len(names))
     top = ", ".join(f"{names[i]} {counts[i]}" for i in np.argsort(-counts)[:4] if counts[i])
     st.markdown(f"**{len(rows):,} points selected** · {md_escape(top)}")
     shown = rows[:64]
     sheet = imgs.to_png(imgs.grid(split_images[shown], ncols=8), 2)
     st.image(sheet, output_format="PNG", caption=f"{len(shown)} of {len(rows):,} selected images")
-    c1, c2 = st.columns(2)
-    c1.download_button("Download this grid (PNG)", data=sheet, file_name="selection.png", mime="image/png",
+    st.download_button("Download this grid (PNG)", data=sheet, file_name="selection.png", mime="image/png",
                        on_click="ignore", key="selection_png", icon="⬇️")
-    c2.download_button(f"Download the {len(rows):,} selected points as CSV", data=lambda: export_csv(rows),
-                       file_name=f"{cur.loaded.path.name}-selection.csv", mime="text/csv", on_click="ignore",
-                       key="selection_csv", icon="⬇️", help="index, label, μ (all dims), map coordinates, "
-                                                            "reconstruction error and KL of the selected points")
     mean_z = encoded.mu[rows].mean(axis=0)
     c1, c2 = st.columns([1, 2])
     with c1:
@@ -157,7 +219,6 @@ def selection_detail(rows: list[int]) -> None:
 
 
 def export_csv(rows=None) -> bytes:
-    """`rows` (all points when None) as CSV: index, label, μ, map x/y, reconstruction error, KL."""
     import io
     buffer = io.StringIO()
     dims = encoded.mu.shape[1]
@@ -171,40 +232,77 @@ def export_csv(rows=None) -> bytes:
     return buffer.getvalue().encode()
 
 
+def map_caption() -> str:
+    text = f"{len(encoded):,} points · {projection} of the {encoded.mu.shape[1]}-D encoder means"
+    if spec.method == "pca":
+        share = map_data.explained_variance(cur)
+        text += (f" · the two axes explain {share[0]:.0%} + {share[1]:.0%} = {share[:2].sum():.0%} of the latent "
+                 "variance" if len(share) >= 2 else "")
+    if points.left_out:
+        text += f" · {points.left_out:,} points left out (NaN/infinite map coordinates)"
+    return text + " · click a point or empty space; Box/Lasso in the toolbar selects groups; zoom persists."
+
+
+def lens_data(method: str) -> dict | None:
+    """The lens's graphs; without them the map still works (the lens then says why it is off)."""
+    try:
+        return map_data.lens(cur, method)
+    except Exception as err:  # noqa: BLE001 - an export failure must not take the map down
+        return {"error": f"The lens is off: {type(err).__name__}: {err}"}
+
+
+def csv_download(focus: dict | None) -> None:
+    chosen = focus.get("rows") if focus and focus["kind"] == "selection" else None
+    c1, c2 = st.columns([1.2, 2], vertical_alignment="bottom")
+    scope = c1.radio("CSV of", ["all points", "the selection"], horizontal=True, key="map_csv_scope",
+                     disabled=not chosen, help="Box or lasso some points to download just those")
+    rows = sorted(set(chosen)) if chosen and scope == "the selection" else None
+    c2.download_button(f"Download {'the selection' if rows else 'all points'} as CSV",
+                       data=lambda: export_csv(rows), file_name=f"{cur.loaded.path.name}-map.csv",
+                       mime="text/csv", on_click="ignore", icon="⬇️", key="map_csv",
+                       help="index, label, μ (all dims), map coordinates, reconstruction error and KL")
+
+
 @st.fragment
 def map_and_detail() -> None:
-    """Map + detail panel in one fragment: a click reruns only this, and the map's spec never changes."""
+    """Map + detail panel in one fragment: a click reruns only this; the map itself is never redrawn by Python."""
+    read_event()
+    focus = st.session_state.get(FOCUS)
+    if focus and focus["kind"] == "point" and focus["row"] >= len(encoded):
+        focus = None
     left, right = st.columns([3, 2], gap="medium")
+    method, learned = "knn", None
     with left:
+        # the colour is switched in the page (no rerun); the next run keeps it in the declared state (the link)
+        color = ((st.session_state.get(MAP_KEY) or {}).get("event") or {}).get("color") \
+            or st.session_state.get(MAP_COLOUR) or "label"
+        st.session_state[MAP_COLOUR] = color
         if view_3d:
             with state.friendly_errors("The 3-D projection"):
                 coords3 = cur.coords(ProjectionSpec(method=spec.method, dims=3))
-                color = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}[COLORS[color_label]]
-                st.plotly_chart(figures.latent_map_3d(coords3, color, COLORS[color_label], names), key="map3d")
-            event = None
+                values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
+                st.plotly_chart(figures.latent_map_3d(coords3, values, color, names), key="map3d")
         else:
-            event = st.plotly_chart(figure, key="map", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                    config={"displaylogo": False, "scrollZoom": True})
-        st.caption(f"{len(encoded):,} points · {method} of the {encoded.mu.shape[1]}-D encoder means · "
-                   "click a point or empty space; Box/Lasso in the toolbar selects groups; zoom persists.")
-    read_focus(event if event is not None else None)
-    with right:
-        focus = st.session_state.get(FOCUS)
-        with state.friendly_errors("Showing the detail"):
-            if focus is None:
-                st.info("Click a point to see the original, its reconstruction and its neighbours; click empty "
-                        "space to decode that spot; lasso a group to see it as a grid.", icon="👈")
-            elif focus["kind"] == "point" and focus["row"] < len(encoded):
-                point_detail(focus["row"])
-            elif focus["kind"] == "space":
-                space_detail(focus["xy"])
-            elif focus["kind"] == "selection":
-                selection_detail([r for r in focus["rows"] if r < len(encoded)])
+            with state.friendly_errors("The map's inverse"):
+                method, learned = inverse_choice()
+            with state.friendly_errors("Drawing the map"):
+                map_component.latent_map(
+                    MAP_KEY, points_url, map_data.bounds(points), names, figures.PALETTE, map_data.COLOR_MODES,
+                    color if color in map_data.COLOR_MODES else "label", map_data.far_distance(points),
+                    focus=highlights(focus), overlays=overlays(), lens=lens_data(method))
+        st.caption(map_caption())
+        csv_download(focus)
+    with right, state.friendly_errors("Showing the detail"):
+        if focus is None:
+            st.info("Click a point to see the original, its reconstruction and its neighbours; click empty "
+                    "space to decode that spot; lasso a group to see it as a grid.", icon="👈")
+        elif focus["kind"] == "point":
+            point_detail(focus["row"])
+        elif focus["kind"] == "space":
+            space_detail(focus["xy"], method, learned)
+        elif focus["kind"] == "selection":
+            selection_detail([r for r in focus["rows"] if r < len(encoded)], focus.get("total", 0))
     url.publish()  # a click reruns only this fragment: the address bar follows the picked point
 
 
 map_and_detail()
-st.download_button(f"Download all {len(encoded):,} points as CSV", data=export_csv,
-                   file_name=f"{cur.loaded.path.name}-map.csv", mime="text/csv", on_click="ignore", icon="⬇️",
-                   help="Every point of the map (a lasso or box selection has its own download beside it): index, "
-                        "label, μ (all dims), map coordinates, reconstruction error and KL")

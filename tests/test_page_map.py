@@ -1,9 +1,10 @@
-"""Map page under AppTest: an injected chart selection drives the detail panel (AppTest cannot click Plotly)."""
+"""Map page under AppTest: the map component's event, set as its state value, drives the detail panel.
+
+AppTest cannot run the component's JavaScript; `session_state["map"] = {"event": ...}` is exactly what the page
+sends after a click, a click on empty space or a box/lasso."""
 import numpy as np
 import pytest
 
-from ui.figures import GRID_ID_OFFSET
-from ui.state_items import MAP_METHOD_WIDGET, PICK, SELECTIONS
 from vae_core import checkpoint, data, explorer
 
 PAGE = "pages/map.py"
@@ -16,11 +17,11 @@ def expected(tiny_models_dir):
     return explorer.encode_split(loaded, data.load_dataset("digits"), "test")
 
 
-def run_map(app, selection=None):
-    app.session_state[MAP_METHOD_WIDGET] = "PCA"  # instant; UMAP has its own tests
+def run_map(app, event=None):
+    app.session_state["map_method"] = "PCA"  # instant; UMAP has its own tests
     app.switch_page(PAGE)
-    if selection is not None:
-        app.session_state["map"] = {"selection": selection}
+    if event is not None:
+        app.session_state["map"] = {"event": {**event, "seq": "1", "color": "label"}}
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
@@ -38,7 +39,7 @@ def test_map_without_a_pick_invites_a_click(app):
 
 def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     row = 7
-    run_map(app, {"points": [{"customdata": row, "x": 0.0, "y": 0.0}], "box": [], "lasso": []})
+    run_map(app, {"kind": "point", "row": row})
     assert f"#{row} ·" in markdown(app)
     metrics = {m.label: m.value for m in app.main.metric}
     assert metrics["ELBO"] == f"{expected.elbo[row]:.1f}"
@@ -50,7 +51,7 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     shown = [int(c.split()[0][1:]) for c in captions if c.startswith("#") and c.split()[0][1:].isdigit()]
     assert shown == nearest
     assert len([im for im in app.main.image if not im.captions or not im.captions[0]]) >= 8  # their thumbnails
-    assert app.session_state[PICK] == row
+    assert app.session_state["map_pick"] == row
     assert app.button(key="open_point").label == "Open in Generate"
     app.button(key="open_point").click().run()  # hands this point's μ and row to Generate, which takes it
     assert not app.exception
@@ -59,43 +60,98 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
 
 
 def test_empty_space_decodes_that_spot(app):
-    run_map(app, {"points": [{"customdata": -(GRID_ID_OFFSET + 3), "x": 9.5, "y": -9.5}], "box": [], "lasso": []})
+    run_map(app, {"kind": "space", "xy": [9.5, -9.5]})
     assert "Empty space at (9.50, -9.50)" in markdown(app)
     # a corner of the map is far from the data: the user is warned the decoder extrapolates
-    assert any("far from any data" in str(w.value) for w in app.warning)
+    assert any("outside the data" in str(w.value) for w in app.warning)
+    radios = [r for r in app.radio if r.key.startswith("map_inverse")]
+    names = {o for r in radios for o in r.options}
+    assert any("learned inverse" in n for n in names) and any("8 nearest" in n for n in names)
+    assert any("held-out points" in c.value for c in app.caption)
+    assert any("decoded from" in (im.captions or [""])[0] for im in app.main.image)
 
 
 def test_lasso_shows_the_group_and_can_be_kept(app, expected):
     rows = [1, 2, 3, 10, 11]
-    points = [{"customdata": r, "x": 0.0, "y": 0.0} for r in rows] + [{"customdata": -(GRID_ID_OFFSET + 1)}]
-    run_map(app, {"points": points, "box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]})
+    run_map(app, {"kind": "selection", "rows": rows, "total": len(rows)})
     assert f"**{len(rows):,} points selected**" in markdown(app)
-    assert app.get("download_button")[0].proto.label == "Download this grid (PNG)"
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "Download this grid (PNG)" in labels
+    app.radio(key="map_csv_scope").set_value("the selection").run()  # the CSV of just these rows
+    assert "Download the selection as CSV" in [b.proto.label for b in app.get("download_button")]
     app.text_input(key="selection_name").set_value("five")
     app.button(key="keep_selection").click().run()
-    assert app.session_state[SELECTIONS]["five"] == rows
+    assert app.session_state["lasso_selections"]["five"] == rows
 
 
-def test_csv_downloads_name_what_they_hold_all_points_or_the_selection(app, expected, monkeypatch):
+def test_empty_selection_says_so(app):
+    run_map(app, {"kind": "selection", "rows": [], "total": 0})
+    assert any("holds no points" in str(i.value) for i in app.info)
+    assert app.radio(key="map_csv_scope").disabled  # nothing selected: only "all points" can be downloaded
+
+
+def test_points_are_published_once_as_a_binary_file(app, expected):
+    from ui.components.map import STATIC_MAPS
+    from vae_core import map_points
+
+    run_map(app)
+    before = {p.name: p.stat().st_mtime_ns for p in STATIC_MAPS.glob("*.bin")}
+    run_map(app, {"kind": "point", "row": 3})  # a rerun with a click: the same file, not rewritten
+    after = {p.name: p.stat().st_mtime_ns for p in STATIC_MAPS.glob("*.bin")}
+    assert before == after and before
+    loaded = [map_points.unpack(p.read_bytes()) for p in STATIC_MAPS.glob("*.bin")]
+    ours = [m for m in loaded if m.n == len(expected.mu) and np.array_equal(m.arrays["elbo"], expected.elbo)]
+    assert ours and np.array_equal(ours[0].arrays["label"], expected.labels)
+
+
+def component_data(app) -> dict:
+    """What the page handed the map component this run (its JSON data)."""
+    import json
+
+    found = [e for e in app.get("bidi_component") if e.proto.component_name == "vae_latent_map"]
+    assert len(found) == 1
+    return json.loads(found[0].proto.json)
+
+
+def test_the_map_is_told_what_to_highlight_and_overlay(app, expected):
+    row = 7
+    app.session_state["encoded_uploads"] = [{"name": "my picture", "mu": expected.mu[3],
+                                             "input": np.zeros((28, 28), np.uint8)}]
+    run_map(app, {"kind": "point", "row": row})
+    data = component_data(app)
+    distances = np.linalg.norm(expected.mu - expected.mu[row], axis=1)
+    assert data["focus"]["row"] == row
+    assert data["focus"]["neighbours"] == [int(i) for i in np.argsort(distances) if i != row][:8]
+    assert data["url"].startswith("app/static/maps/") and data["url"].endswith(".bin")
+    assert [u["name"] for u in data["overlays"]["uploads"]] == ["my picture"]
+    # an upload whose latent is exactly point 3's sits exactly on point 3
+    from ui.components.map import STATIC_MAPS
+    from vae_core import map_points
+    points = map_points.unpack((STATIC_MAPS / data["url"].rsplit("/", 1)[1]).read_bytes())
+    star = data["overlays"]["uploads"][0]
+    assert (star["x"], star["y"]) == pytest.approx((points.arrays["x"][3], points.arrays["y"][3]), abs=1e-5)
+    assert data["lens"]["method"] in ("knn", "learned") and not data["lens"].get("error")
+
+
+def test_csv_downloads_hold_all_points_or_just_the_selection(app, expected, monkeypatch):
+    """The CSV's rows are what its button says: every point, or the selected rows with their own μ."""
     from streamlit.runtime.media_file_manager import MediaFileManager
 
-    deferred = {}
+    deferred = []
     original = MediaFileManager.add_deferred
 
     def keep(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
-        deferred[file_name] = data_callable
+        if file_name and file_name.endswith("-map.csv"):
+            deferred.append(data_callable)
         return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
     rows = [4, 9, 2]
-    run_map(app, {"points": [{"customdata": r, "x": 0.0, "y": 0.0} for r in rows], "box": [{"x": [0, 1]}],
-                  "lasso": []})
-    labels = [b.proto.label for b in app.get("download_button")]
-    assert "Download the 3 selected points as CSV" in labels
-    assert f"Download all {len(expected):,} points as CSV" in labels
-    selected = deferred["digits-tiny-selection.csv"]().decode().splitlines()
-    every = deferred["digits-tiny-map.csv"]().decode().splitlines()
-    assert [int(line.split(",")[0]) for line in selected[1:]] == sorted(rows)
+    run_map(app, {"kind": "selection", "rows": rows, "total": len(rows)})
+    every = deferred[-1]().decode().splitlines()
+    app.radio(key="map_csv_scope").set_value("the selection").run()
+    selected = deferred[-1]().decode().splitlines()
     assert len(every) == len(expected) + 1 and selected[0] == every[0]
+    assert [int(line.split(",")[0]) for line in selected[1:]] == sorted(rows)
     mu = np.array([[float(v) for v in line.split(",")[2:2 + expected.mu.shape[1]]] for line in selected[1:]])
     np.testing.assert_allclose(mu, expected.mu[sorted(rows)], rtol=1e-5, atol=1e-5)

@@ -216,3 +216,47 @@ def test_placer_rejects_mismatched_input(placer_data):
         placer.place(np.zeros(15))
     with pytest.raises(VAEError):
         placer.latent_at(np.array([np.nan, 0.0]))
+
+
+def test_placement_of_the_rest_is_batch_independent_and_follows_the_rule():
+    from vae_core.projection import place_rest
+
+    rng = np.random.default_rng(3)
+    sample = rng.normal(size=(3000, 6))
+    sample_xy = rng.normal(size=(3000, 2))
+    rest = rng.normal(size=(500, 6))
+    together = place_rest(sample, sample_xy, rest)
+    alone = np.stack([place_rest(sample, sample_xy, row[None])[0] for row in rest[:40]])
+    assert np.array_equal(together[:40], alone)  # the same place whatever else is placed with it
+    exact = place_rest(sample, sample_xy, rest, eps=0.0)
+    for i in range(10):  # eps = 0: exactly the inverse-distance mean of the 8 nearest (brute force)
+        d = np.linalg.norm(sample - rest[i], axis=1)
+        near = np.argsort(d)[:8]
+        w = 1 / d[near]
+        assert np.allclose(exact[i], (w @ sample_xy[near]) / w.sum())
+    assert np.array_equal(place_rest(sample, sample_xy, sample[:3]), sample_xy[:3])  # exact hits stay put
+
+
+def test_big_umap_maps_fit_a_sample_and_place_the_rest(monkeypatch):
+    from vae_core import projection
+
+    calls = []
+
+    def fake_umap(latents, spec):  # UMAP stays out of tests: the first two coordinates stand in for it
+        calls.append(len(latents))
+        return latents[:, :2].astype(np.float64) * 3
+
+    monkeypatch.setattr(projection, "project_umap", fake_umap)
+    monkeypatch.setattr(projection, "UMAP_SAMPLE", 400)
+    monkeypatch.setattr(projection, "PLACE_BLOCK", 100)  # several progress steps
+    latents = np.random.default_rng(4).normal(size=(1000, 5)).astype(np.float32)
+    steps = []
+    coords = projection.fit_projection(latents, ProjectionSpec(method="umap"), progress=lambda f, m: steps.append(f))
+    assert calls == [400] and coords.shape == (1000, 2) and np.isfinite(coords).all()
+    rows = projection.sample_rows(1000, 400, 0)
+    raw = np.empty((1000, 2))
+    raw[rows] = latents[rows, :2] * 3
+    rest = np.setdiff1d(np.arange(1000), rows)
+    raw[rest] = projection.place_rest(latents[rows], raw[rows], latents[rest])
+    assert np.allclose(coords, projection.tidy_coordinates(raw), atol=1e-5)
+    assert steps[-1] == 1.0 and any(0.5 < f < 1.0 for f in steps)

@@ -200,6 +200,17 @@ def n_classes(dataset_name: str) -> int:
     return len(get_dataset(dataset_name).class_names)
 
 
+def selected_model() -> checkpoint.LoadedModel | None:
+    """The model picked in the sidebar, or None (with a message shown): what a page needs before its own choices."""
+    path = st.session_state.get(MODEL)
+    if not path or not Path(path).exists():
+        st.info("No model selected. Pick one in the sidebar, or train one on the **Train** page.", icon="🧭")
+        return None
+    with friendly_errors("Loading the model"):
+        return get_model(path)
+    return None
+
+
 def current(spec: ProjectionSpec | None = None, split: str | None = None) -> Current | None:
     """The selected model and dataset (with the Map's projection and split unless given), or None (with a message
     shown) when there is nothing to explore yet."""

@@ -23,7 +23,7 @@ MODEL = "model_path"              # str: folder of the selected model
 SPLIT = "map_split"               # "test" | "all"
 SPEC = "map_spec"                 # ProjectionSpec of the Map
 SPLIT_LABELS = {"test": "Test split", "all": "All images (train + test)"}
-METHOD_LABELS = {"umap": "UMAP", "pca": "PCA"}
+METHOD_LABELS = {"umap": "UMAP", "pca": "PCA", "latent": "None (the latent itself)"}  # latent: 2-D models only
 
 # --- Map -------------------------------------------------------------------------------------------------------
 PICK = "map_pick"                 # int row id of the last clicked point (Map -> detail, Generate, Interpolate)
@@ -31,7 +31,7 @@ MAP_FOCUS = "map_focus"           # the detail panel: {"kind": "point"|"space"|"
 MAP_COLOUR = "map_colour"         # "label" | "recon" | "kl"
 COLOUR_LABELS = {"label": "Label", "recon": "Reconstruction error", "kl": "KL"}
 SELECTIONS = "lasso_selections"   # dict name -> list[int]: Map lasso/box selections kept for the session
-MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, MAP_COLOUR_WIDGET = "map_method", "map_split_label", "map_color"
+MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET = "map_method", "map_split_label"  # the colour is chosen inside the map
 BUNDLE_PICK = "map pick"          # the Map's picked row travels in a bundle as a dataset endpoint of this name
 
 # --- Generate --------------------------------------------------------------------------------------------------
@@ -191,8 +191,7 @@ SHARED = [
 ]
 MAP = [
     Item("colour", MAP_COLOUR, "map", "label", "what colours the map's points",
-         to_url=_value(MAP_COLOUR), from_url=lambda t, ctx: {MAP_COLOUR: choice(t, COLOUR_LABELS)},
-         widgets=(MAP_COLOUR_WIDGET,)),
+         to_url=_value(MAP_COLOUR), from_url=lambda t, ctx: {MAP_COLOUR: choice(t, COLOUR_LABELS)}),
     Item("point", PICK, "map", None, "the picked row (detail panel; Generate and Interpolate start from it)",
          to_url=_value(PICK), from_url=_point_from_url, to_bundle=_pick_to_bundle, from_bundle=_pick_from_bundle),
     Item("selections", SELECTIONS, "map", {}, "kept lasso/box selections (bundle only: thousands of rows)",

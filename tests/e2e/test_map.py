@@ -1,65 +1,219 @@
-"""The Map in a real browser: click a data point, then empty space, on the default model's map."""
+"""The Map in a real browser: our Plotly component driven in the page, on the default model's map."""
 import re
 
+import numpy as np
 import pytest
 
-from .conftest import (assert_no_exception, chart_root, click_at, empty_cells, error_texts, isolated_points, open_page,
-                       screenshot, wait_idle)
+from .conftest import assert_no_exception, error_texts, open_page, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-MAP = "[data-testid=stPlotlyChart]"
+MAP = ".vmap-plot.js-plotly-plot"
 POINT_TITLE = re.compile(r"^#(\d+) · ")          # the detail panel's title: "#<row> · <label>"
 SPACE_TITLE = re.compile(r"^Empty space at \((-?[\d.]+), (-?[\d.]+)\)")
 
+# Points with no other point within minGap px on screen, inside the plot and away from the mode bar.
+ISOLATED_JS = """([minGap, count, margin = 20]) => {
+  const c = window.__vmap, n = c.pts.n, r = c.gd.querySelector('.nsewdrag').getBoundingClientRect(), found = [];
+  for (let k = 0; k < n && found.length < count; k++) {
+    const i = (k * 7919) % n, p = c.pagePos(i);
+    if (!(p.x > r.left + margin && p.x < r.right - margin && p.y > r.top + Math.max(50, margin)
+          && p.y < Math.min(r.bottom - margin, window.innerHeight - 10))) continue;
+    let ok = true;
+    for (const [, j] of window.VMapPoints.nearest(c.pts.index, c.pts.x[i], c.pts.y[i], 6, null)) {
+      if (j === i) continue;
+      const q = c.pagePos(j);
+      if (Math.hypot(q.x - p.x, q.y - p.y) < minGap) { ok = false; break; }
+    }
+    if (ok) found.push({row: i, x: p.x, y: p.y});
+  }
+  return found;
+}"""
+
+# A spot inside the plot farthest (in map units) from every point, on a 40x40 scan.
+EMPTY_JS = """() => {
+  const c = window.__vmap, r = c.gd.querySelector('.nsewdrag').getBoundingClientRect();
+  let best = null;
+  for (let a = 1; a < 40; a++) for (let b = 1; b < 40; b++) {
+    const x = r.left + 20 + (r.width - 40) * a / 40, y = r.top + 50 + (r.height - 70) * b / 40;
+    if (y > window.innerHeight - 10) continue;
+    const xy = c.toData(x, y), d = window.VMapPoints.nearest(c.pts.index, xy[0], xy[1], 1, null)[0][0];
+    if (!best || d > best.distance) best = {x, y, dataX: xy[0], dataY: xy[1], distance: d};
+  }
+  return best;
+}"""
+
 
 def detail_title(page, pattern):
-    # Markdown only: Plotly's hover label shows the same "#<row> · …" text in the SVG.
     return page.locator("[data-testid=stMarkdownContainer]").filter(has_text=pattern)
 
 
 def loaded_images(page, caption: str) -> int:
-    """How many st.image elements with this caption have a decoded picture."""
     images = page.locator("[data-testid=stImage]").filter(
-        has=page.locator("[data-testid=stImageCaption]", has_text=re.compile(f"^{re.escape(caption)}$")))
+        has=page.locator("[data-testid=stImageCaption]", has_text=re.compile(f"^{re.escape(caption)}")))
     return sum(img.evaluate("e => e.querySelector('img').complete && e.querySelector('img').naturalWidth > 0")
                for img in images.all())
 
 
-def test_click_point_then_empty_space(page, app_url):
+def open_map(page, app_url):
     open_page(page, app_url, MAP)
-    root = chart_root(page)
-    assert page.evaluate("(el) => el.querySelector('.js-plotly-plot')._fullData[1].x.length", root) >= 100
+    page.wait_for_function("() => window.__vmap && window.__vmap.ready", timeout=120_000)
+    wait_idle(page)
+    page.evaluate("() => window.__vmap.gd.scrollIntoView({block: 'end'})")  # the whole plot on screen
+    page.wait_for_timeout(200)
+
+
+def runs(page) -> int:
+    """How many script runs the page has started (a rerun flips the app's script state)."""
+    return page.evaluate("() => window.__runs || 0")
+
+
+def count_runs(page) -> None:
+    page.evaluate("""() => { window.__runs = 0;
+      new MutationObserver(() => { const s = document.querySelector('[data-testid=stApp]').dataset.testScriptState;
+        if (s === 'running') window.__runs++; })
+        .observe(document.querySelector('[data-testid=stApp]'), {attributes: true}); }""")
+
+
+def test_click_point_then_empty_space(page, app_url):
+    open_map(page, app_url)
+    assert page.evaluate("() => window.__vmap.gd._fullData[0].x.length") >= 100
     assert detail_title(page, POINT_TITLE).count() == 0
 
-    # A real data point, isolated enough on screen that the click cannot land on a neighbour.
-    point = isolated_points(page, root)[0]
-    click_at(page, point["x"], point["y"])
+    page.evaluate("() => Plotly.relayout(window.__vmap.gd, {'xaxis.range': [-9, 9], 'yaxis.range': [-9, 9]})")
+    point = page.evaluate(ISOLATED_JS, [8, 1])[0]
+    page.mouse.move(point["x"], point["y"])
+    page.wait_for_timeout(150)
+    tip = page.locator(".vmap-tip").inner_text()
+    assert tip.startswith(f"#{point['row']} · ") and "−ELBO" in tip  # hover: index, label, −ELBO
+    page.mouse.click(point["x"], point["y"])
     title = detail_title(page, POINT_TITLE)
     title.wait_for(timeout=30_000)
     wait_idle(page)
     shown = int(POINT_TITLE.match(title.inner_text()).group(1))
-    assert shown == point["id"], f"clicked point #{point['id']} but the panel shows #{shown}"
-    assert loaded_images(page, "original") == 1
-    assert loaded_images(page, "reconstruction") == 1
-    assert page.get_by_text("8 nearest neighbours in latent space").count() == 1
+    assert shown == point["row"], f"clicked point #{point['row']} but the panel shows #{shown}"
+    assert loaded_images(page, "original") == 1 and loaded_images(page, "reconstruction") == 1
+    # the map marks the picked point and its 8 neighbours
+    picked = page.evaluate("() => { const d = window.__vmap.gd._fullData; return [d[3].x, d[3].y, d[2].x.length]; }")
+    xy = page.evaluate("(i) => [window.__vmap.pts.x[i], window.__vmap.pts.y[i]]", point["row"])
+    assert picked[0] == [pytest.approx(xy[0])] and picked[1] == [pytest.approx(xy[1])]
+    assert picked[2] == 8
+    assert page.evaluate("() => window.__vmap.gd._fullLayout.xaxis.range") == [-9, 9]  # the zoom survived the click
     assert_no_exception(page)
     assert not error_texts(page)
-    page.mouse.move(5, 5)  # no hover label in the README picture
+    page.mouse.move(5, 5)
     page.wait_for_timeout(300)
     screenshot(page, "map")
 
-    # Empty space far from every point: decoded from the nearest latents, with the "far from data" warning.
-    cell = empty_cells(page, root)[0]
-    click_at(page, cell["x"], cell["y"])
+    cell = page.evaluate(EMPTY_JS)
+    page.mouse.click(cell["x"], cell["y"])
     title = detail_title(page, SPACE_TITLE)
     title.wait_for(timeout=30_000)
     wait_idle(page)
     x, y = map(float, SPACE_TITLE.match(title.inner_text()).groups())
     assert (x, y) == pytest.approx((cell["dataX"], cell["dataY"]), abs=0.006)
-    assert loaded_images(page, "decoded from the nearest points' latents") == 1
     assert detail_title(page, POINT_TITLE).count() == 0
-    warning = page.locator("[data-testid=stAlertContentWarning]", has_text="far from any data")
-    assert warning.count() == 1, f"no far-from-data warning at a cell {cell['distance']:.2f} map units from any point"
+    warning = page.locator("[data-testid=stAlertContentWarning]", has_text="outside the data")
+    assert warning.count() == 1, f"no far-from-data warning at a spot {cell['distance']:.2f} map units from any point"
     assert_no_exception(page)
-    assert not error_texts(page)
+
+
+def test_colour_legend_and_search_need_no_rerun(page, app_url):
+    open_map(page, app_url)
+    count_runs(page)
+    page.select_option(".vmap-color", "recon")
+    page.wait_for_timeout(300)
+    colours = page.evaluate("() => Array.from(window.__vmap.gd._fullData[0].marker.color.slice(0, 5))")
+    recon = page.evaluate("() => Array.from(window.__vmap.pts.recon.slice(0, 5))")
+    assert colours == pytest.approx(recon)
+    page.select_option(".vmap-color", "label")
+    total = page.evaluate("() => window.__vmap.gd._fullData[0].x.length")
+    page.locator(".vmap-legend button").first.click()  # hide class 0
+    page.wait_for_timeout(300)
+    shown = page.evaluate("() => window.__vmap.gd._fullData[0].x.length")
+    zeros = page.evaluate("() => window.__vmap.pts.label.filter(l => l === 0).length")
+    assert shown == total - zeros
+    assert runs(page) == 0, "colour or legend changes reran the script"
+    page.locator(".vmap-legend button").first.click()
+
+    page.fill(".vmap-search", "4321")
+    page.press(".vmap-search", "Enter")
+    title = detail_title(page, POINT_TITLE)
+    title.wait_for(timeout=30_000)
+    wait_idle(page)
+    assert int(POINT_TITLE.match(title.inner_text()).group(1)) == 4321
+    page.fill(".vmap-search", "99999999")
+    page.press(".vmap-search", "Enter")
+    assert "No point #99999999" in page.locator(".vmap-status").inner_text()
+    assert_no_exception(page)
+
+
+def inside_polygon(x, y, xs, ys):
+    """Ray casting, as points.js does it."""
+    inside = np.zeros(len(x), dtype=bool)
+    for i in range(len(xs)):
+        j = i - 1
+        crosses = ((ys[i] > y) != (ys[j] > y)) & (x < (xs[j] - xs[i]) * (y - ys[i]) / (ys[j] - ys[i] + 1e-300) + xs[i])
+        inside ^= crosses
+    return inside
+
+
+@pytest.mark.parametrize("mode", ["select", "lasso"])
+def test_box_or_lasso_shows_the_grid(page, app_url, mode):
+    open_map(page, app_url)
+    page.evaluate("(mode) => Plotly.relayout(window.__vmap.gd, {dragmode: mode})", mode)
+    point = page.evaluate(ISOLATED_JS, [0, 1, 60])[0]
+    page.mouse.move(point["x"] - 40, point["y"] - 40)
+    page.mouse.down()
+    if mode == "select":
+        for step in range(1, 9):
+            page.mouse.move(point["x"] - 40 + 10 * step, point["y"] - 40 + 10 * step)
+    else:  # a triangle-ish lasso around the point
+        corners = [(40, -40), (40, 40), (-40, 40), (-40, -40)]  # a square loop through these, from (-40, -40)
+        last = (-40, -40)
+        for corner in corners:
+            for k in range(1, 5):
+                page.mouse.move(point["x"] + last[0] + (corner[0] - last[0]) * k / 4,
+                                point["y"] + last[1] + (corner[1] - last[1]) * k / 4)
+            last = corner
+    page.mouse.up()
+    heading = page.locator("[data-testid=stMarkdownContainer]").filter(has_text=re.compile(r"points selected"))
+    heading.wait_for(timeout=30_000)
+    wait_idle(page)
+    n = int(re.search(r"([\d,]+) points selected", heading.inner_text()).group(1).replace(",", ""))
+    # the shape Plotly reports, and a count of the points inside it made here (no class hidden)
+    shape = page.evaluate("() => window.__vmap.lastShape")
+    x = np.asarray(page.evaluate("() => Array.from(window.__vmap.pts.x)"))
+    y = np.asarray(page.evaluate("() => Array.from(window.__vmap.pts.y)"))
+    if mode == "select":
+        (x0, x1), (y0, y1) = sorted(shape["range"]["x"]), sorted(shape["range"]["y"])
+        inside = int(((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)).sum())
+        # and the box is where the mouse dragged it: its corners map back to the drag's pixels
+        drag = page.evaluate("(p) => [window.__vmap.toData(p.x - 40, p.y - 40), "
+                             "window.__vmap.toData(p.x + 40, p.y + 40)]", point)
+        assert sorted([drag[0][0], drag[1][0]]) == pytest.approx([x0, x1], abs=0.1)
+    else:
+        inside = int(inside_polygon(x, y, np.asarray(shape["lasso"]["x"]), np.asarray(shape["lasso"]["y"])).sum())
+    assert n == inside and n >= 1
+    assert loaded_images(page, "decoded mean latent") == 1
+    assert page.evaluate("() => window.__vmap.gd._fullData[1].x.length") == min(n, 200_000)  # highlighted
+    assert_no_exception(page)
+
+
+def test_lens_changes_with_the_cursor(page, app_url):
+    open_map(page, app_url)
+    page.wait_for_function("() => window.__vmap.lensFn", timeout=120_000)
+    box = page.evaluate("() => { const r = window.__vmap.gd.querySelector('.nsewdrag').getBoundingClientRect();"
+                        " return [r.left, r.top, r.width, r.height]; }")
+    moves, changed, previous = 30, 0, page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
+    for i in range(moves):
+        before = page.evaluate("() => window.__vmap.lensView.painted")
+        page.mouse.move(box[0] + 30 + i * (box[2] - 60) / moves, box[1] + box[3] * (0.3 + 0.4 * (i % 3) / 2))
+        page.wait_for_function("(n) => window.__vmap.lensView.painted > n", arg=before, timeout=5_000)
+        now = page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
+        changed += now != previous
+        previous = now
+    assert changed >= 0.9 * moves, f"the lens changed on {changed} of {moves} moves"
+    readout = page.locator(".vmap-readout").inner_text()
+    assert re.search(r"[\d.]+ map units to the nearest point", readout)
+    assert_no_exception(page)

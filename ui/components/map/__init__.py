@@ -1,0 +1,77 @@
+"""The Map component: Plotly.js in the page, fed a binary points file once per map (see map.js).
+
+Python's side: write the points buffer to static/maps/<hash>.bin (served at /app/static/maps/, git-ignored) once per
+(model, split, projection), mount the component with a small JSON (the buffer's URL, highlights, overlays), and
+read back the user's last click/selection as the component state "event". AppTest cannot run the JavaScript: tests
+set `session_state[key] = {"event": {...}}`, exactly what the page would have sent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ui.components import component_js
+from vae_core import map_points
+
+HERE = Path(__file__).resolve().parent
+STATIC_MAPS = HERE.parents[2] / "static" / "maps"  # <repo>/static/maps: Streamlit serves static/ at /app/static/
+URL_PREFIX = "app/static/maps/"
+MAX_MARKERS = 100_000   # maps up to this size draw every point as a marker (70k: ~0.2 s a zoom on SwiftShader)
+LOD_MARKERS = 20_000    # bigger maps: a density image of the view and at most this many markers over it
+MAX_SELECTION = 200_000  # rows a box/lasso hands to Python
+
+# engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module
+_JS = component_js("map/points.js") + "\n" + (HERE / "map.js").read_text()
+_COMPONENT = st.components.v2.component("vae_latent_map", js=_JS, css=(HERE / "map.css").read_text(),
+                                        isolate_styles=False)  # Plotly styles itself through document.head
+
+
+def publish_points(points: map_points.MapPoints, folder: Path = STATIC_MAPS) -> str:
+    """Write the buffer where the browser can fetch it (content-addressed: never stale); returns its URL path."""
+    return publish(map_points.pack(points), "bin", folder)
+
+
+def publish(buffer: bytes, ext: str, folder: Path = STATIC_MAPS) -> str:
+    """Any file for the map's page (points, the lens graph), named by its content's hash; returns its URL path."""
+    name = f"{map_points.digest(buffer)}.{ext}"
+    path = folder / name
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(buffer)
+        tmp.replace(path)  # atomic: a browser never fetches half a file
+    return URL_PREFIX + name
+
+
+def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list[str], color_modes: dict[str, str],
+               color: str, far_distance: float, focus: dict | None = None, overlays: dict | None = None,
+               lens: dict | None = None, height: int = 640):
+    """Mount the map. Returns the component result: `.event`, the last click/selection, with the colour in use."""
+    data = {
+        "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
+        "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
+        "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION, "focus": focus or {},
+        "overlays": overlays or {},
+        "lens": lens,
+    }
+    return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
+
+
+def new_event(key: str, seen_key: str) -> dict | None:
+    """The component's event if it is one the page has not handled yet (each carries a unique `seq`)."""
+    value = st.session_state.get(key) or {}
+    event = value.get("event") if isinstance(value, dict) else None
+    if not isinstance(event, dict):
+        return None
+    seq = event.get("seq")
+    if seq is not None and st.session_state.get(seen_key) == seq:
+        return None
+    st.session_state[seen_key] = seq
+    return event
+
+
+def xy_list(points: np.ndarray) -> dict:
+    points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    return {"x": [float(v) for v in points[:, 0]], "y": [float(v) for v in points[:, 1]]}

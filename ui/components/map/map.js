@@ -1,0 +1,545 @@
+// The Map's browser side: Plotly.js (scattergl) driven in the page. Points arrive once per map as a binary
+// buffer (vae_core/map_points.py) fetched from /app/static/maps/<hash>.bin; every rerun after that sends only
+// a small JSON (highlights, overlays), applied with Plotly.restyle/relayout so zoom and pan survive.
+// Colour, hover, legend filtering, search and level of detail happen here with no Streamlit rerun.
+// Events go to Python as the component state "event": {kind: point|space|selection, row|xy|rows, seq}.
+// points.js (window.VMapPoints) is prepended to this module by the Python wrapper.
+
+const asset = (path) => new URL(path, document.baseURI).href;
+const scripts = (window.__vmapScripts = window.__vmapScripts || {});
+
+function loadScript(path, ready) {
+  if (ready()) return Promise.resolve();
+  if (!scripts[path]) {
+    scripts[path] = new Promise((resolve, reject) => {
+      const tag = document.createElement("script");
+      tag.src = asset(path);
+      tag.onload = () => resolve();
+      tag.onerror = () => { delete scripts[path]; reject(new Error(`could not load ${path}`)); };
+      document.head.appendChild(tag);
+    });
+  }
+  return scripts[path];
+}
+
+// The Placer's latents, in map row order, from issue 11's placement table (uint32 n, d, dims, k; float64 bounds[4];
+// float32 latents n×d; float32 coords): the 8-nearest blend needs them, the engine's placer keeps them private.
+const latentsCache = new Map();
+function loadLatents(url) {
+  if (!latentsCache.has(url)) {
+    latentsCache.set(url, fetch(asset(url)).then((r) => {
+      if (!r.ok) throw new Error(`the lens's latents could not be fetched (${r.status})`);
+      return r.arrayBuffer();
+    }).then((buffer) => {
+      const head = new DataView(buffer, 0, 48), n = head.getUint32(0, true), d = head.getUint32(4, true);
+      return { n, d, k: head.getUint32(12, true), latents: new Float32Array(buffer.slice(48, 48 + 4 * n * d)) };
+    }).catch((err) => { latentsCache.delete(url); throw err; }));
+  }
+  return latentsCache.get(url);
+}
+
+const pointsCache = new Map();  // url -> Promise<points>: one fetch per map per page, shared by remounts
+
+function loadPoints(url) {
+  if (!pointsCache.has(url)) {
+    pointsCache.set(url, fetch(asset(url)).then((r) => {
+      if (!r.ok) throw new Error(`the map's points could not be fetched (${r.status})`);
+      return r.arrayBuffer();
+    }).then((buffer) => {
+      const pts = window.VMapPoints.parse(buffer);
+      pts.index = window.VMapPoints.buildIndex(pts.x, pts.y);
+      pts.nnSorted = Float32Array.from(pts.nn.filter(Number.isFinite)).sort();
+      return pts;
+    }).catch((err) => { pointsCache.delete(url); throw err; }));
+  }
+  return pointsCache.get(url);
+}
+
+const PICK_PX = 8;            // a click or hover within this many pixels of a point is on the point
+const TRACE = { main: 0, selection: 1, neighbours: 2, pick: 3, uploads: 4, paths: 5 };
+const controllers = new WeakMap();
+
+class MapController {
+  constructor(root) {
+    this.root = root;
+    this.hidden = new Set();
+    this.seq = 0;
+    const holder = document.createElement("div");  // appended, not root.innerHTML: root also holds our <style>
+    root.appendChild(holder);
+    holder.innerHTML = `
+      <div class="vmap">
+        <div class="vmap-bar">
+          <label>Colour by <select class="vmap-color"></select></label>
+          <label>Find index <input class="vmap-search" type="search" inputmode="numeric" placeholder="e.g. 42"></label>
+          <button class="vmap-go" type="button">Go</button>
+          <span class="vmap-note"></span>
+        </div>
+        <div class="vmap-body">
+          <div class="vmap-plot"></div>
+          <div class="vmap-side">
+            <canvas class="vmap-lens" width="28" height="28"></canvas>
+            <div class="vmap-lens-caption">Move over the map</div>
+            <div class="vmap-readout"></div>
+          </div>
+        </div>
+        <div class="vmap-legend"></div>
+        <div class="vmap-status"></div>
+        <div class="vmap-tip"></div>
+      </div>`;
+    const q = (sel) => root.querySelector(sel);
+    this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"),
+                note: q(".vmap-note"), legend: q(".vmap-legend"), status: q(".vmap-status"), tip: q(".vmap-tip"),
+                lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
+    this.el.color.addEventListener("change", () => this.setColor(this.el.color.value));
+    const find = () => this.search(this.el.search.value);
+    this.el.go.addEventListener("click", find);
+    this.el.search.addEventListener("keydown", (e) => { if (e.key === "Enter") find(); });
+  }
+
+  // --- data from Python ---------------------------------------------------------------------------------------
+  async update(data) {
+    this.data = data;
+    if (data.error) { this.status(data.error, true); return; }
+    if (this.url !== data.url) {
+      this.url = data.url;
+      this.ready = false;
+      this.status("Loading the map…");
+      try {
+        await loadScript("app/static/vendor/plotly.min.js", () => !!window.Plotly);
+        const pts = await loadPoints(data.url);
+        if (this.url !== data.url) return;  // a newer map arrived meanwhile
+        this.pts = pts;
+        this.hidden.clear();
+        await this.draw();
+      } catch (err) {
+        this.status(`The map could not be drawn: ${err.message}`, true);
+        return;
+      }
+    }
+    if (this.ready) { this.applyExtras(); this.setupLens(data.lens); }
+  }
+
+  // --- the lens: decode under the cursor in the page, through the shared engine (engine.js) --------------------
+  async setupLens(lens) {
+    const key = JSON.stringify(lens || null);
+    if (key === this.lensKey) return;
+    this.lensKey = key;
+    this.lensFn = null;
+    const caption = this.el.lensCaption;
+    if (!lens || lens.error) { caption.textContent = lens ? lens.error : "The lens is off."; return; }
+    caption.textContent = "Loading the lens…";
+    try {
+      const canvas = this.el.lens, shape = lens.shape;
+      let view, zOf = (xy) => Float32Array.of(xy[0], xy[1]);  // learned (xy -> image graph) and exact (z = xy)
+      if (lens.method === "learned") {
+        view = liveView(canvas, await loadDecoder(lens.graphUrl), shape);
+      } else {
+        view = liveView(canvas, await loadDecoder(lens.decoderUrl), shape);
+        if (lens.method === "knn") {
+          const table = await loadLatents(lens.placementUrl);
+          zOf = (xy) => Float32Array.from(window.VMapPoints.blend(
+            window.VMapPoints.nearest(this.pts.index, xy[0], xy[1], table.k, null), table.latents, table.d));
+        }
+      }
+      if (key !== this.lensKey) return;
+      this.lensView = view;
+      this.lensZ = zOf;
+      this.lensTimes = [];
+      this.lensFn = (xy, t0) => {
+        const before = view.painted;
+        return view.show(zOf(xy)).then(() => {
+          if (view.painted > before && this.lensTimes.length < 5000) this.lensTimes.push(performance.now() - t0);
+        });
+      };
+      caption.textContent = `Lens: ${lens.name}. Click to pin it.`;
+    } catch (err) {
+      caption.textContent = engineFailed(err).replace(/: images are decoded.*$/, ": click to decode on the server.");
+    }
+  }
+
+  setState(name, value) { if (this.setStateValue) this.setStateValue(name, value); }
+
+  send(event) {
+    this.seq += 1;
+    // the colour rides along (a state change of its own would rerun the script: colour must not)
+    this.setState("event", { ...event, color: this.mode, seq: `${Date.now()}-${this.seq}` });
+  }
+
+  status(text, warn = false) {
+    this.el.status.textContent = text;
+    this.el.status.classList.toggle("warn", warn);
+  }
+
+  // --- drawing ---------------------------------------------------------------------------------------------------
+  colorValues(mode) {
+    this.colorCache = this.colorCache || {};
+    const key = `${this.url}:${mode}`;
+    if (!this.colorCache[key]) {
+      const src = { label: this.pts.label, recon: this.pts.recon, kl: this.pts.kl }[mode];
+      this.colorCache[key] = src instanceof Float32Array ? src : Float32Array.from(src);
+    }
+    return this.colorCache[key];
+  }
+
+  markerFor(mode, values) {
+    const d = this.data, names = d.classNames || [];
+    if (mode === "label") {
+      const n = Math.max(names.length, 1), scale = [];
+      for (let i = 0; i < n; i++) {
+        const c = d.palette[i % d.palette.length];
+        scale.push([i / n, c], [(i + 1) / n, c]);
+      }
+      return { color: values, colorscale: scale, cmin: -0.5, cmax: n - 0.5, showscale: false };
+    }
+    return { color: values, colorscale: "Viridis", showscale: true,
+             colorbar: { title: { text: d.colorModes[mode] }, thickness: 12 } };
+  }
+
+  async draw() {
+    const d = this.data, pts = this.pts;
+    this.el.color.innerHTML = Object.entries(d.colorModes)
+      .map(([k, v]) => `<option value="${k}">${v}</option>`).join("");
+    this.mode = d.colorModes[this.mode] ? this.mode : d.color;
+    this.el.color.value = this.mode;
+    const [x0, x1, y0, y1] = d.bounds;
+    this.fullRange = { x: [x0, x1], y: [y0, y1] };
+    const layout = {
+      height: d.height, margin: { l: 0, r: 0, t: 8, b: 0 }, dragmode: "zoom", hovermode: false,
+      xaxis: { visible: false, range: [x0, x1] }, yaxis: { visible: false, range: [y0, y1] },
+      plot_bgcolor: "rgba(0,0,0,0)", paper_bgcolor: "rgba(0,0,0,0)", showlegend: false, uirevision: "map",
+      images: [],
+    };
+    const config = { displaylogo: false, scrollZoom: true, responsive: true, doubleClick: "reset",
+                     modeBarButtonsToRemove: ["autoScale2d", "toImage"] };
+    const empty = () => ({ type: "scattergl", mode: "markers", x: [], y: [], hoverinfo: "skip" });
+    const traces = [
+      { ...empty(), name: "points", marker: { size: pts.n <= 12000 ? 5 : 3, opacity: 0.85, line: { width: 0 } },
+        selected: { marker: { opacity: 0.85 } }, unselected: { marker: { opacity: 0.85 } } },
+      { ...empty(), name: "selection", marker: { size: 7, color: "rgba(0,0,0,0)", line: { width: 1.2, color: "#fff" } } },
+      { ...empty(), name: "neighbours", marker: { size: 12, symbol: "circle-open", color: "#ffb000", line: { width: 2 } } },
+      { ...empty(), name: "picked", marker: { size: 20, symbol: "circle-open", color: "#ffffff", line: { width: 3 } } },
+      { ...empty(), type: "scatter", mode: "markers+text", name: "uploads", textposition: "top center",
+        textfont: { color: "#fff", size: 11 },
+        marker: { size: 16, symbol: "star", color: "#ffe14d", line: { width: 1, color: "#000" } } },
+      { ...empty(), type: "scatter", mode: "lines+markers", name: "paths",
+        line: { width: 2, color: "#fff" }, marker: { size: 6, color: "#fff" } },
+    ];
+    const gd = this.el.plot;
+    if (this.gd) window.Plotly.purge(gd);
+    this.extrasSignature = null;  // a new plot starts with no marks
+    const main = this.refreshPoints(true);  // drawn by newPlot itself: one draw, not an empty one then a restyle
+    Object.assign(traces[0], { x: main.x, y: main.y, marker: main.marker });
+    layout.images = main.images;
+    await window.Plotly.newPlot(gd, traces, layout, config);
+    this.gd = gd;
+    gd.__vmap = this;
+    window.__vmap = this;
+    if (!this.bound) { this.bindDom(); this.bound = true; }
+    this.bindPlotly();  // newPlot after purge drops Plotly's own handlers
+    this.drawLegend();
+    this.ready = true;
+  }
+
+  // Which points Plotly draws: all of them while they fit the bound; past it, those in view (thinned to the bound)
+  // over a density image of everything in view (level of detail: Plotly never draws more than `maxMarkers`).
+  // first: before newPlot (the whole map in view); returns the main trace's data instead of restyling it.
+  refreshPoints(first = false) {
+    const pts = this.pts, gd = this.gd, max = this.data.maxMarkers;
+    const xr = first ? this.fullRange.x : gd._fullLayout.xaxis.range;
+    const yr = first ? this.fullRange.y : gd._fullLayout.yaxis.range;
+    const [xa, xb] = [Math.min(...xr), Math.max(...xr)], [ya, yb] = [Math.min(...yr), Math.max(...yr)];
+    const keep = this.keepFn();
+    const all = pts.n - pts.leftOut <= max && !this.hidden.size;
+    const bound = pts.n - pts.leftOut <= max ? max : this.data.lodMarkers;  // past max: a bounded sample in view
+    let shown = null, inView = 0;
+    if (!all) {
+      const chosen = [];
+      for (let i = 0; i < pts.n; i++) {
+        const a = pts.x[i], b = pts.y[i];
+        if (!(a >= xa && a <= xb && b >= ya && b <= yb) || (keep && !keep(i))) continue;
+        chosen.push(i);
+      }
+      inView = chosen.length;
+      const stride = Math.max(1, Math.ceil(chosen.length / bound));
+      shown = stride === 1 ? Int32Array.from(chosen) : Int32Array.from(chosen.filter((_, k) => k % stride === 0));
+      this.lod = stride > 1;
+    } else {
+      this.lod = false;
+    }
+    this.shown = shown;  // null: every point, in row order
+    const values = this.colorValues(this.mode);
+    let x = pts.x, y = pts.y, c = values;
+    if (shown) {
+      x = new Float32Array(shown.length); y = new Float32Array(shown.length); c = new Float32Array(shown.length);
+      for (let k = 0; k < shown.length; k++) { const i = shown[k]; x[k] = pts.x[i]; y[k] = pts.y[i]; c[k] = values[i]; }
+    }
+    const marker = { ...this.markerFor(this.mode, c), size: (shown ? shown.length : pts.n) <= 12000 ? 5 : 3,
+                     opacity: 0.85, line: { width: 0 } };
+    const images = this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [];
+    if (!first) window.Plotly.update(gd, { x: [x], y: [y], marker: [marker] }, { images }, [TRACE.main]);  // one redraw
+    this.drawn = shown ? shown.length : pts.n - pts.leftOut;
+    const parts = [`${(pts.n - pts.leftOut).toLocaleString()} points`];
+    if (this.lod) parts.push(`${this.drawn.toLocaleString()} of ${inView.toLocaleString()} in view drawn as markers over their density (zoom in for all)`);
+    if (this.hidden.size) parts.push(`${this.hidden.size} class${this.hidden.size > 1 ? "es" : ""} hidden`);
+    if (pts.leftOut) parts.push(`${pts.leftOut.toLocaleString()} left out: NaN/infinite map coordinates`);
+    this.el.note.textContent = "";
+    this.status(parts.join(" · "), pts.leftOut > 0);
+    return { x, y, marker, images };
+  }
+
+  // All points in view aggregated into a picture: class colours (or the colour scale's ends) weighted by count.
+  densityImage(xa, xb, ya, yb, keep) {
+    const pts = this.pts, W = 320, H = Math.round(320 * (this.data.height / Math.max(this.el.plot.clientWidth, 1))) || 240;
+    const r = new Float32Array(W * H), g = new Float32Array(W * H), b = new Float32Array(W * H), n = new Float32Array(W * H);
+    const pal = this.data.palette.map((h) => [1, 3, 5].map((o) => parseInt(h.slice(o, o + 2), 16)));
+    for (let i = 0; i < pts.n; i++) {
+      const a = pts.x[i], c = pts.y[i];
+      if (!(a >= xa && a < xb && c >= ya && c < yb) || (keep && !keep(i))) continue;
+      const px = Math.floor((a - xa) / (xb - xa) * W), py = Math.floor((yb - c) / (yb - ya) * H);
+      const k = py * W + px, col = pal[Math.max(0, pts.label[i]) % pal.length];
+      r[k] += col[0]; g[k] += col[1]; b[k] += col[2]; n[k] += 1;
+    }
+    let peak = 1;
+    for (let k = 0; k < n.length; k++) if (n[k] > peak) peak = n[k];
+    const canvas = document.createElement("canvas");
+    canvas.width = W; canvas.height = H;
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(W, H);
+    for (let k = 0; k < n.length; k++) {
+      if (!n[k]) continue;
+      img.data[4 * k] = r[k] / n[k]; img.data[4 * k + 1] = g[k] / n[k]; img.data[4 * k + 2] = b[k] / n[k];
+      img.data[4 * k + 3] = 60 + 195 * Math.log1p(n[k]) / Math.log1p(peak);
+    }
+    ctx.putImageData(img, 0, 0);
+    return { source: canvas.toDataURL(), xref: "x", yref: "y", x: xa, y: yb, sizex: xb - xa, sizey: yb - ya,
+             sizing: "stretch", layer: "below" };
+  }
+
+  keepFn() {
+    if (!this.hidden.size) return null;
+    const label = this.pts.label, hidden = this.hidden;
+    return (i) => !hidden.has(label[i]);
+  }
+
+  setColor(mode) {
+    if (!this.data.colorModes[mode]) return;
+    this.mode = mode;
+    this.el.color.value = mode;
+    const t0 = performance.now();
+    this.refreshPoints();
+    this.drawLegend();
+    this.lastColorMs = performance.now() - t0;
+  }
+
+  drawLegend() {
+    const d = this.data, names = d.classNames || [];
+    if (this.mode !== "label" || !names.length) { this.el.legend.innerHTML = ""; return; }
+    const counts = new Int32Array(names.length);
+    for (let i = 0; i < this.pts.n; i++) { const l = this.pts.label[i]; if (l >= 0 && l < names.length) counts[l]++; }
+    this.el.legend.innerHTML = "";
+    names.forEach((name, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = this.hidden.has(i) ? "off" : "";
+      b.title = "Click to hide or show this class";
+      b.dataset.label = String(i);
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.background = d.palette[i % d.palette.length];
+      b.append(sw, document.createTextNode(`${name} (${counts[i].toLocaleString()})`));
+      b.addEventListener("click", () => {
+        if (this.hidden.has(i)) this.hidden.delete(i); else this.hidden.add(i);
+        this.refreshPoints();
+        this.drawLegend();
+        this.applyExtras();
+      });
+      this.el.legend.appendChild(b);
+    });
+  }
+
+  // --- highlights and overlays from Python (picked point, neighbours, selection, uploads, paths) ---------------
+  applyExtras() {
+    const d = this.data, pts = this.pts, focus = d.focus || {};
+    const rowsXY = (rows) => {
+      const x = [], y = [];
+      for (const i of rows || []) if (i >= 0 && i < pts.n && Number.isFinite(pts.x[i])) { x.push(pts.x[i]); y.push(pts.y[i]); }
+      return [x, y];
+    };
+    const [sx, sy] = rowsXY(focus.rows);
+    const [nx, ny] = rowsXY(focus.neighbours);
+    let [px, py] = focus.row !== undefined && focus.row !== null ? rowsXY([focus.row]) : [[], []];
+    if (focus.xy) { px = [focus.xy[0]]; py = [focus.xy[1]]; }
+    if (this.localPick) { [px, py] = [[this.localPick[0]], [this.localPick[1]]]; }
+    const ups = (d.overlays && d.overlays.uploads) || [];
+    const paths = (d.overlays && d.overlays.paths) || [];
+    const lx = [], ly = [];
+    for (const p of paths) { lx.push(...p.x, NaN); ly.push(...p.y, NaN); }
+    // a restyle redraws every WebGL trace (the big one too): only when the marks really changed
+    const signature = JSON.stringify([sx.length, sx.slice(0, 50), nx, px, py, ups, lx.length, lx.slice(0, 50)]);
+    this.localPick = null;
+    if (signature === this.extrasSignature) return;
+    this.extrasSignature = signature;
+    window.Plotly.restyle(this.gd, {
+      x: [sx, nx, px, ups.map((u) => u.x), lx], y: [sy, ny, py, ups.map((u) => u.y), ly],
+      text: [[], [], [], ups.map((u) => u.name), []],
+    }, [TRACE.selection, TRACE.neighbours, TRACE.pick, TRACE.uploads, TRACE.paths]);
+  }
+
+  // --- mouse: hover tooltip, click to pick, box/lasso ---------------------------------------------------------
+  toData(clientX, clientY) {
+    const gd = this.gd, fl = gd._fullLayout, r = gd.getBoundingClientRect();
+    const px = clientX - r.left - fl._size.l, py = clientY - r.top - fl._size.t;
+    if (px < 0 || py < 0 || px > fl._size.w || py > fl._size.h) return null;
+    return [fl.xaxis.p2l(px), fl.yaxis.p2l(py)];
+  }
+
+  pagePos(row) {  // page pixels of a row's point (tests and the search jump)
+    const gd = this.gd, fl = gd._fullLayout, r = gd.getBoundingClientRect();
+    return { x: r.left + fl._size.l + fl.xaxis.l2p(this.pts.x[row]), y: r.top + fl._size.t + fl.yaxis.l2p(this.pts.y[row]) };
+  }
+
+  // The nearest point on screen within PICK_PX pixels (axes may scale x and y differently: compare in pixels).
+  pointNear(xy) {
+    const fl = this.gd._fullLayout, mx = Math.abs(fl.xaxis._m), my = Math.abs(fl.yaxis._m);
+    const found = window.VMapPoints.nearest(this.pts.index, xy[0], xy[1], 8, this.keepFn());
+    let best = null;
+    for (const [, row] of found) {
+      const d = Math.hypot((this.pts.x[row] - xy[0]) * mx, (this.pts.y[row] - xy[1]) * my);
+      if (d <= PICK_PX && (!best || d < best.px)) best = { row, px: d };
+    }
+    return best;
+  }
+
+  bindDom() {
+    const gd = this.gd;
+    let down = null, frame = 0, last = null;
+    gd.addEventListener("pointerdown", (e) => { down = { x: e.clientX, y: e.clientY }; }, true);
+    // Plotly covers the page with a drag cover on mousedown, so the release lands outside gd: listen on window
+    const onUp = (e) => {
+      if (!down || Math.hypot(e.clientX - down.x, e.clientY - down.y) > 4 || e.button !== 0) { down = null; return; }
+      down = null;
+      const xy = this.toData(e.clientX, e.clientY);
+      if (xy) this.pick(xy);
+    };
+    window.addEventListener("pointerup", onUp, true);
+    this.unbind = () => window.removeEventListener("pointerup", onUp, true);
+    gd.addEventListener("pointermove", (e) => {
+      last = e;
+      if (!frame) frame = requestAnimationFrame(() => { frame = 0; this.hover(last); });
+    }, true);
+    gd.addEventListener("pointerleave", () => { this.el.tip.style.display = "none"; });
+  }
+
+  bindPlotly() {
+    const gd = this.gd;
+    gd.on("plotly_selected", (ev) => this.selected(ev));
+    gd.on("plotly_relayout", (ev) => {
+      if (ev && Object.keys(ev).some((k) => k.startsWith("xaxis") || k.startsWith("yaxis") || k === "autosize")) {
+        if (this.pts.n - this.pts.leftOut > this.data.maxMarkers || this.hidden.size) this.refreshPoints();
+      }
+    });
+  }
+
+  hover(e) {
+    const xy = this.toData(e.clientX, e.clientY), tip = this.el.tip;
+    this.hoverCount = (this.hoverCount || 0) + 1;
+    if (!xy) { tip.style.display = "none"; return; }
+    const hit = this.pointNear(xy);
+    this.readout(xy);
+    if (this.lensFn) this.lensFn(xy, e.timeStamp).catch(() => {});
+    if (!hit) { tip.style.display = "none"; return; }
+    const i = hit.row, names = this.data.classNames || [], label = this.pts.label[i];
+    tip.textContent = `#${i} · ${names[label] ?? label} · −ELBO ${(-this.pts.elbo[i]).toFixed(1)}`;
+    const box = this.root.querySelector(".vmap").getBoundingClientRect();
+    tip.style.left = `${e.clientX - box.left + 12}px`;
+    tip.style.top = `${e.clientY - box.top + 12}px`;
+    tip.style.display = "block";
+  }
+
+  // Distance from the cursor to the data: map units, and where that sits among the points' own neighbour spacings.
+  readout(xy) {
+    const found = window.VMapPoints.nearest(this.pts.index, xy[0], xy[1], 1, null);
+    if (!found.length) return;
+    const dist = found[0][0], pct = window.VMapPoints.percentile(this.pts.nnSorted, dist);
+    this.lastReadout = { x: xy[0], y: xy[1], distance: dist, percentile: pct };
+    const far = dist > this.data.farDistance;
+    this.el.readout.textContent = `(${xy[0].toFixed(2)}, ${xy[1].toFixed(2)}) · ${dist.toFixed(2)} map units to the ` +
+      `nearest point (percentile ${pct.toFixed(0)} of the points' own neighbour distances)` +
+      `${far ? " · outside the data: the image is a guess" : ""}`;
+  }
+
+  pick(xy) {
+    const hit = this.pointNear(xy);
+    // the event first (the server starts on the detail at once), then the mark, drawn in the next frame
+    if (hit) {
+      this.send({ kind: "point", row: hit.row });
+      this.localPick = [this.pts.x[hit.row], this.pts.y[hit.row]];
+    } else {
+      this.send({ kind: "space", xy: [Number(xy[0].toFixed(4)), Number(xy[1].toFixed(4))] });
+      this.localPick = xy;
+    }
+    requestAnimationFrame(() => this.applyExtras());
+  }
+
+  selected(ev) {
+    if (!ev || (!ev.range && !ev.lassoPoints)) return;  // a double-click clears Plotly's outline: keep the last pick
+    const pts = this.pts, keep = this.keepFn(), rows = [];
+    this.lastShape = ev.range ? { range: ev.range } : { lasso: ev.lassoPoints };
+    if (ev.range) {
+      const [xa, xb] = ev.range.x.slice().sort((a, b) => a - b), [ya, yb] = ev.range.y.slice().sort((a, b) => a - b);
+      for (let i = 0; i < pts.n; i++) {
+        const a = pts.x[i], b = pts.y[i];
+        if (a >= xa && a <= xb && b >= ya && b <= yb && (!keep || keep(i))) rows.push(i);
+      }
+    } else {
+      const xs = ev.lassoPoints.x, ys = ev.lassoPoints.y;
+      const [xa, xb, ya, yb] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      for (let i = 0; i < pts.n; i++) {
+        const a = pts.x[i], b = pts.y[i];
+        if (!(a >= xa && a <= xb && b >= ya && b <= yb) || (keep && !keep(i))) continue;
+        if (window.VMapPoints.pointInPolygon(a, b, xs, ys)) rows.push(i);
+      }
+    }
+    const cap = this.data.maxSelection;
+    this.send({ kind: "selection", rows: rows.slice(0, cap), total: rows.length });
+  }
+
+  // Search by index: zoom to the point, mark it and open its detail.
+  search(text) {
+    const row = Number(String(text).trim()), n = this.pts.n;
+    if (!/^\d+$/.test(String(text).trim()) || row >= n) {
+      this.status(`No point #${String(text).trim() || "?"}: this map's points are numbered 0 to ${(n - 1).toLocaleString()}.`, true);
+      return;
+    }
+    if (!Number.isFinite(this.pts.x[row])) {
+      this.status(`Point #${row} has no place on this map (its coordinates are NaN/infinite).`, true);
+      return;
+    }
+    const fl = this.gd._fullLayout, span = (r) => Math.abs(r[1] - r[0]);
+    const full = this.fullRange, half = (s) => s / 2;
+    const sx = Math.min(span(fl.xaxis.range), span(full.x) / 4), sy = Math.min(span(fl.yaxis.range), span(full.y) / 4);
+    const x = this.pts.x[row], y = this.pts.y[row];
+    window.Plotly.relayout(this.gd, { "xaxis.range": [x - half(sx), x + half(sx)], "yaxis.range": [y - half(sy), y + half(sy)] });
+    if (this.hidden.has(this.pts.label[row])) { this.hidden.delete(this.pts.label[row]); this.refreshPoints(); this.drawLegend(); }
+    this.localPick = [x, y];
+    this.applyExtras();
+    this.status(`Found #${row}.`);
+    this.send({ kind: "point", row });
+  }
+
+  destroy() {
+    if (this.unbind) this.unbind();
+    if (this.gd && window.Plotly) window.Plotly.purge(this.gd);
+  }
+}
+
+export default function (component) {
+  const { parentElement, data, setStateValue } = component;
+  let ctl = controllers.get(parentElement);
+  if (!ctl) {
+    ctl = new MapController(parentElement);
+    controllers.set(parentElement, ctl);
+  }
+  ctl.setStateValue = setStateValue;  // a rerun hands a fresh setter; events must use the current one
+  ctl.update(data).catch((err) => ctl.status(`The map could not start: ${err.message}`, true));
+  return () => { ctl.destroy(); controllers.delete(parentElement); };
+}

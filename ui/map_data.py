@@ -1,0 +1,99 @@
+"""What the Map page needs beyond the shared loaders: the published points file, PCA's explained variance.
+
+Everything heavy is memoised across sessions in state.memo, keyed like the projection it comes from.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ui import figures, state
+from ui.components import map as map_component
+from vae_core import map_points
+from vae_core.placement import FAR_FACTOR
+
+COLOR_MODES = {"label": "Label", "recon": "Reconstruction error", "kl": "KL (nats)"}
+
+
+def points_url(cur: state.Current) -> tuple[str, map_points.MapPoints]:
+    """The map's points, written once per (model, split, projection) for the browser; (URL, the points)."""
+    def compute(cb):
+        encoded, coords = cur.encoded(), cur.coords()
+        names = cur.dataset.class_names
+        points = map_points.build(coords, encoded.labels, encoded.recon, encoded.kl, encoded.elbo,
+                                  meta={"classes": len(names)})
+        return map_component.publish_points(points), points
+    return state.memo(("map-points", *cur.key, cur.spec), compute)
+
+
+def bounds(points: map_points.MapPoints) -> tuple[float, float, float, float]:
+    xy = np.stack([points.arrays["x"], points.arrays["y"]], axis=1)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    return figures.map_bounds(xy) if len(xy) else (-1.0, 1.0, -1.0, 1.0)
+
+
+def far_distance(points: map_points.MapPoints) -> float:
+    """The Placer's rule: farther than FAR_FACTOR × the median spacing between points is outside the data."""
+    spacing = points.arrays["nn"]
+    spacing = spacing[np.isfinite(spacing) & (spacing > 0)]
+    return float(FAR_FACTOR * np.median(spacing)) if len(spacing) else 1.0
+
+
+def explained_variance(cur: state.Current) -> np.ndarray:
+    """PCA: the share of the latent variance each map axis carries (and the rest), from the encoder means."""
+    def compute(cb):
+        mu = cur.encoded().mu.astype(np.float64)
+        mu = mu[np.isfinite(mu).all(axis=1)]
+        values = np.linalg.svd(mu - mu.mean(axis=0), compute_uv=False) ** 2
+        return values / values.sum() if values.sum() > 0 else values
+    return state.memo(("pca-variance", *cur.key), compute)
+
+
+INVERSE_NAMES = {"learned": "the learned inverse of this map", "knn": "a blend of the 8 nearest points' latents",
+                 "exact": "the latent itself (this map is the 2-D latent space: exact)"}
+
+
+def inverse(cur: state.Current):
+    """The learned inverse of the current map and both guesses' measured fidelity: (MapInverse, Fidelity).
+    Fitted once per (model, split, projection), seconds on CPU, then read from the model's cache folder;
+    None for the 'latent' projection (exact)."""
+    if cur.spec.method == "latent":
+        return None
+
+    def compute(cb):
+        import torch
+
+        from vae_core import inverse as inv
+        from vae_core.projection import latents_hash
+        encoded, coords, model = cur.encoded(), cur.coords(), cur.loaded.model
+
+        def decode(z):
+            with torch.no_grad():
+                return torch.sigmoid(model.decode(torch.as_tensor(np.asarray(z, dtype=np.float32)))).numpy()
+        name = f"{cur.dataset.name}-{cur.split}-{cur.spec.key()}-{latents_hash(coords)}"
+        name = name.replace(":", "_").replace("/", "_")
+        return inv.cached(cur.loaded.cache_folder, name, coords, encoded.mu, decode, progress=cb)
+    return state.memo(("map-inverse", *cur.key, cur.spec), compute, "Fitting the map's inverse")
+
+
+def lens(cur: state.Current, method: str) -> dict:
+    """What the page needs to decode under the cursor with `method`: graph URLs for the shared engine.
+    learned: one ONNX graph xy -> image (the inverse composed with the display decoder);
+    knn: the display decoder plus the Placer's table (latents in map row order) for the 8-nearest blend in the page;
+    exact: the display decoder alone (z = xy)."""
+    from ui.components import served
+
+    shape = list(cur.loaded.config.image_shape)
+    if method == "learned":
+        learned, _ = inverse(cur)
+
+        def compute(cb):
+            from vae_core import inverse as inv
+            from vae_core.onnx_export import _Decoder
+            return map_component.publish(inv.onnx_bytes(learned, _Decoder(cur.loaded.model, means=True)), "onnx")
+        url = state.memo(("map-lens-graph", *cur.key, cur.spec), compute)
+        return {"method": method, "graphUrl": url, "shape": shape, "name": INVERSE_NAMES[method]}
+    out = {"method": method, "decoderUrl": served.decoder_url(cur.loaded), "shape": shape,
+           "name": INVERSE_NAMES[method]}
+    if method == "knn":
+        out["placementUrl"] = served.placement_url(cur)
+    return out
