@@ -62,8 +62,7 @@ def run(at, page=None, **session):
 
 
 def test_every_page_works_with_an_onnx_model(app, onnx_models):
-    run(app, "pages/map.py", map={"selection": {"points": [{"customdata": 4, "x": 0.0, "y": 0.0}], "box": [],
-                                                            "lasso": []}})
+    run(app, "pages/map.py", map={"event": {"kind": "point", "row": 4, "seq": "1", "color": "label"}})  # a click
     assert not app.error, [e.value for e in app.error]
     box = app.sidebar.selectbox(key=state.MODEL)
     labels = [box.format_func(option) for option in box.options]
@@ -99,7 +98,7 @@ def test_every_page_works_with_an_onnx_model(app, onnx_models):
 
 def test_gaussian_without_sigma_says_what_cannot_be_computed(app, onnx_models):
     run(app, "pages/map.py", **{state.MODEL: str(onnx_models / "gauss-nosigma")},
-        map={"selection": {"points": [{"customdata": 2, "x": 0.0, "y": 0.0}], "box": [], "lasso": []}})
+        map={"event": {"kind": "point", "row": 2, "seq": "1", "color": "label"}})
     assert not app.error, [e.value for e in app.error]
     shown = {m.label: m.value for m in app.main.metric}
     assert shown["ELBO"] == "n/a" and shown["Recon"] == "n/a" and math.isfinite(float(shown["KL"]))
