@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from ui import state
+from ui.text import md_escape
 from vae_core import latent
 from vae_core.projection import ProjectionSpec
 
@@ -329,5 +330,6 @@ def test_more_than_16_dimensions_keep_16_in_view(tmp_path, monkeypatch, media):
 def test_a_handed_over_label_is_shown_as_text_not_markdown(page):
     page.session_state[state.GENERATE_START] = {"z": [0.0] * 4, "label": "my *file*_[x](http://e.vil)"}
     page.run()
-    assert any(r"my \*file\*\_\[x\](http\://e.vil)" in s.value for s in page.success)
-    assert any(r"my \*file\*\_\[x\]" in c.value for c in page.caption if c.value.startswith("Starting point"))
+    label = md_escape("my *file*_[x](http://e.vil)")  # no emphasis, no link: the characters as typed
+    assert any(label in s.value for s in page.success)
+    assert any(label in c.value for c in page.caption if c.value.startswith("Starting point"))

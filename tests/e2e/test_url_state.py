@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import assert_no_exception, chart_root, click_at, error_texts, isolated_points, open_page, wait_idle
+from .conftest import assert_no_exception, error_texts, open_page, wait_idle
+from .test_map import ISOLATED_JS, MAP, open_map
 
 pytestmark = pytest.mark.e2e
 
@@ -44,9 +45,10 @@ def point_title(page) -> int:
 
 
 def test_a_picked_map_point_survives_a_reload_and_a_fresh_browser(page, app_url, browser):
-    open_page(page, app_url, "[data-testid=stPlotlyChart]")
-    point = isolated_points(page, chart_root(page))[0]
-    click_at(page, point["x"], point["y"])
+    open_map(page, app_url)
+    point = page.evaluate(ISOLATED_JS, [8, 1])[0]
+    point["id"] = point["row"]
+    page.mouse.click(point["x"], point["y"])
     linked = wait_for_param(page, "point", str(point["id"]))
     assert {"model", "dataset", "split", "projection", "colour"} <= set(linked)
     url = page.url
@@ -55,7 +57,7 @@ def test_a_picked_map_point_survives_a_reload_and_a_fresh_browser(page, app_url,
     wait_idle(page, 120_000)
     assert point_title(page) == point["id"]
     assert params(page.url) == linked
-    context, other = in_fresh_context(browser, url, "[data-testid=stPlotlyChart]")
+    context, other = in_fresh_context(browser, url, MAP)
     try:
         assert point_title(other) == point["id"]
         assert params(other.url) == linked
