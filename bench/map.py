@@ -130,14 +130,8 @@ def click_detail(app: App, page, repeats: int) -> list[float]:
     if app.kind == "ours":
         page.evaluate("() => window.__vmap.gd.scrollIntoView({block: 'end'})")
         page.wait_for_timeout(200)
-        spots = page.evaluate("""(count) => { const c = window.__vmap, r = c.gd.querySelector('.nsewdrag')
-            .getBoundingClientRect(), out = [];
-          for (let k = 0; out.length < count && k < c.pts.n; k++) {
-            const i = (k * 7919) % c.pts.n, p = c.pagePos(i), bottom = Math.min(r.bottom, innerHeight) - 30;
-            if (p.x < r.left + 30 || p.x > r.right - 30 || p.y < r.top + 60 || p.y > bottom) continue;
-            const q = c.pagePos(VMapPoints.nearest(c.pts.index, c.pts.x[i], c.pts.y[i], 2, null)[1][1]);
-            if (Math.hypot(q.x - p.x, q.y - p.y) >= 10) out.push({row: i, x: p.x, y: p.y}); }
-          return out; }""", repeats)
+        from tests.e2e.test_map import ISOLATED_JS
+        spots = page.evaluate(ISOLATED_JS, [10, repeats])
     else:
         from tests.e2e.conftest import chart_root, isolated_points
         spots = [{"row": s["id"], "x": s["x"], "y": s["y"]}
