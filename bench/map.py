@@ -131,7 +131,10 @@ def click_detail(app: App, page, repeats: int) -> list[float]:
         page.evaluate("() => window.__vmap.gd.scrollIntoView({block: 'end'})")
         page.wait_for_timeout(200)
         from tests.e2e.test_map import ISOLATED_JS
-        spots = page.evaluate(ISOLATED_JS, [10, repeats])
+        for gap in (10, 8, 6, 4):  # the densest maps have no point 10 px from all others
+            spots = page.evaluate(ISOLATED_JS, [gap, repeats])
+            if len(spots) >= repeats:
+                break
     else:
         from tests.e2e.conftest import chart_root, isolated_points
         spots = [{"row": s["id"], "x": s["x"], "y": s["y"]}
