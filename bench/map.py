@@ -233,7 +233,8 @@ def main() -> int:
                     colours = colour_change(app, page, max(3, args.repeats // 3))
                     clicks = click_detail(app, page, max(3, args.repeats // 3))
                     rows.append((kind, n, first, frames, colours, clicks, rss_mb(page), heap_mb(page)))
-                    print(f"{kind:9} {n:>9,}: first paint {first:6.2f} s (cold {cold:.2f} s) · pan/zoom p50 {pct(frames, 50):6.0f} ms "
+                    print(f"{kind:9} {n:>9,}: first paint {first:6.2f} s (cold {cold:.2f} s) · pan/zoom p50 "
+                          f"{pct(frames, 50):6.0f} ms "
                           f"p95 {pct(frames, 95):6.0f} ms · colour p50 {pct(colours, 50):6.0f} ms · click->detail "
                           f"p50 {pct(clicks, 50):5.0f} ms · server RSS {rows[-1][6]:6.0f} MB · JS heap "
                           f"{rows[-1][7]:6.0f} MB", flush=True)

@@ -52,7 +52,8 @@ def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list
     data = {
         "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
         "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
-        "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION, "focus": focus or {}, "overlays": overlays or {},
+        "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION,
+        "focus": focus or {}, "overlays": overlays or {},
         "lens": lens,
     }
     return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
