@@ -91,6 +91,7 @@ $(VENDOR)/.installed: node_modules/.package-lock.json
 bench: setup-dev data browser assets
 	$(BIN)/python bench/train_vs_reference.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/live.py
 	$(BIN)/python bench/encode.py
 	$(BIN)/python bench/lab.py
 	$(BIN)/python -m bench.map

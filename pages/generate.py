@@ -111,7 +111,7 @@ def take_hand_over(p: Page) -> None:
     row = handed.get("row")
     if isinstance(row, int) and 0 <= row < len(p.encoded):  # keep "Dataset point" on the point handed over
         st.session_state[p.key("index")] = row
-    st.success(f"Started from {st.session_state[p.key('base')]['label']}", icon="🗺️")
+    st.success(f"Started from {escape_markdown(st.session_state[p.key('base')]['label'])}", icon="🗺️")
 
 
 def ensure_z(p: Page) -> None:
@@ -190,11 +190,11 @@ def start_controls(p: Page) -> None:
                     if base.get("widened_inactive") else "")
         note = (f" · {base['widened']} value(s) were beyond their slider's ±{N_SIGMA:g}σ of the data: those "
                 f"sliders were widened to cover them{inactive}")
-    st.caption(f"Starting point: **{imgs_escape(base.get('label', '?'))}**{note} · {int(p.active.sum())} of {p.dim} "
+    st.caption(f"Starting point: **{escape_markdown(base.get('label', '?'))}**{note} · {int(p.active.sum())} of {p.dim} "
                f"dimensions active ({INACTIVE_RULE})")
 
 
-def imgs_escape(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Markdown-escape a label that may come from a file name or a view file."""
     return "".join("\\" + ch if ch in "\\`*_[]<>|~$:" else ch for ch in str(text))
 

@@ -324,3 +324,10 @@ def test_more_than_16_dimensions_keep_16_in_view(tmp_path, monkeypatch, media):
     data_sent = pad(at)
     assert data_sent["top"] == 16 and len(data_sent["dims"]) == 20
     assert sorted(info["d"] for info in data_sent["dims"]) == list(range(20))
+
+
+def test_a_handed_over_label_is_shown_as_text_not_markdown(page):
+    page.session_state[state.GENERATE_START] = {"z": [0.0] * 4, "label": "my *file*_[x](http://e.vil)"}
+    page.run()
+    assert any(r"my \*file\*\_\[x\](http\://e.vil)" in s.value for s in page.success)
+    assert any(r"my \*file\*\_\[x\]" in c.value for c in page.caption if c.value.startswith("Starting point"))

@@ -96,6 +96,11 @@ def test_arrow_keys_step_the_slider_and_redraw(page, app_url):
     scale = server.shape[0] // painted.shape[0]
     assert np.abs(server[::scale, ::scale].astype(int) - painted.astype(int)).max() <= 2
     assert pad.get_attribute("data-marker") != marker, "the mini-map marker did not follow the keys"
+    # five key presses, five reruns: the runtime and the decoder were fetched once, one session per decoder URL
+    fetched = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    assert sum(name.endswith(".onnx") for name in fetched) == 1, [n for n in fetched if "static" in n]
+    assert sum(name.endswith("ort.wasm.min.mjs") for name in fetched) == 1
+    assert page.evaluate("() => window.__vaeEngine.decoders.size") == 1
     assert_no_exception(page)
 
 

@@ -12,7 +12,8 @@
 //                                                 upscaling is CSS `image-rendering: pixelated`)
 //   paintBytes(canvas, bytes, shape)  uint8 pixels (H×W×C, from the server) -> canvas: the fallback path
 //   liveView(canvas, decoder, shape) -> {show(z), painted}  decodes z and paints it; a z arriving while one is
-//                                                 decoding replaces any waiting one (no backlog, latest wins)
+//                                                 decoding replaces any waiting one (no backlog, latest wins);
+//                                                 the canvas fires "vae-painted" (detail: z) after each paint
 //   loadPlacement(url)            -> Promise<Placement>  latents + map coordinates, fetched once per URL
 //     placement.place(z: ArrayLike) -> Float64Array(dims)  exactly vae_core.placement.Placer.place (k nearest by
 //                                                 float64 distance, ties by row id, inverse-distance mean)
