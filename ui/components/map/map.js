@@ -55,6 +55,8 @@ function loadPoints(url) {
   return pointsCache.get(url);
 }
 
+const THUMBS_MAX = 150;      // when this few points are in view, each is drawn as its own image (if the atlas is on)
+const THUMB_PX = 36;
 const PICK_PX = 8;            // a click or hover within this many pixels of a point is on the point
 const TRACE = { main: 0, selection: 1, neighbours: 2, pick: 3, uploads: 4, paths: 5 };
 const controllers = new WeakMap();
@@ -72,6 +74,8 @@ class MapController {
           <label>Colour by <select class="vmap-color"></select></label>
           <label>Find index <input class="vmap-search" type="search" inputmode="numeric" placeholder="e.g. 42"></label>
           <button class="vmap-go" type="button">Go</button>
+          <label title="When you zoom in this far that at most ${THUMBS_MAX} points are in view"><input class="vmap-thumbs"
+            type="checkbox" checked> Images when zoomed in</label>
           <span class="vmap-note"></span>
         </div>
         <div class="vmap-body">
@@ -88,9 +92,10 @@ class MapController {
       </div>`;
     const q = (sel) => root.querySelector(sel);
     this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"),
-                note: q(".vmap-note"), legend: q(".vmap-legend"), status: q(".vmap-status"), tip: q(".vmap-tip"),
+                note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), legend: q(".vmap-legend"), status: q(".vmap-status"), tip: q(".vmap-tip"),
                 lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
     this.el.color.addEventListener("change", () => this.setColor(this.el.color.value));
+    this.el.thumbs.addEventListener("change", () => this.refreshThumbs(true));
     const find = () => this.search(this.el.search.value);
     this.el.go.addEventListener("click", find);
     this.el.search.addEventListener("keydown", (e) => { if (e.key === "Enter") find(); });
@@ -116,7 +121,12 @@ class MapController {
         return;
       }
     }
-    if (this.ready) { this.applyExtras(); this.setupLens(data.lens); }
+    if (this.ready) {
+      this.el.thumbs.parentElement.style.display = data.atlas ? "" : "none";
+      this.applyExtras();
+      this.setupLens(data.lens);
+      this.loadAtlas().catch(() => { this.el.thumbs.disabled = true; this.el.thumbs.parentElement.title = "No images"; });
+    }
   }
 
   // --- the lens: decode under the cursor in the page, through the shared engine (engine.js) --------------------
@@ -275,7 +285,8 @@ class MapController {
     }
     const marker = { ...this.markerFor(this.mode, c), size: (shown ? shown.length : pts.n) <= 12000 ? 5 : 3,
                      opacity: 0.85, line: { width: 0 } };
-    const images = this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [];
+    this.density = this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [];
+    const images = first ? this.density : this.density.concat(this.thumbnailImages());
     if (!first) window.Plotly.update(gd, { x: [x], y: [y], marker: [marker] }, { images }, [TRACE.main]);  // one redraw
     this.drawn = shown ? shown.length : pts.n - pts.leftOut;
     const parts = [`${(pts.n - pts.leftOut).toLocaleString()} points`];
@@ -285,6 +296,56 @@ class MapController {
     this.el.note.textContent = "";
     this.status(parts.join(" · "), pts.leftOut > 0);
     return { x, y, marker, images };
+  }
+
+  // --- images on the map: at deep zoom each point in view is drawn as its own thumbnail, cut from one atlas -----
+  async loadAtlas() {
+    const atlas = this.data.atlas;
+    if (!atlas || (this.atlas && this.atlas.url === atlas.url)) return;
+    const image = await loadImage(atlas.url);
+    const canvas = document.createElement("canvas");
+    canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+    canvas.getContext("2d").drawImage(image, 0, 0);
+    this.atlas = { ...atlas, canvas, crops: new Map() };
+    this.refreshThumbs(true);
+  }
+
+  thumbURL(row) {
+    const a = this.atlas;
+    if (!a.crops.has(row)) {
+      const [h, w] = a.size, c = document.createElement("canvas");
+      c.width = w; c.height = h;
+      c.getContext("2d").drawImage(a.canvas, (row % a.cols) * w, Math.floor(row / a.cols) * h, w, h, 0, 0, w, h);
+      a.crops.set(row, c.toDataURL());
+    }
+    return a.crops.get(row);
+  }
+
+  thumbnailImages() {
+    this.thumbRows = [];
+    if (!this.el.thumbs.checked || !this.atlas || this.atlas.n !== this.pts.n || !this.gd) return [];
+    const pts = this.pts, fl = this.gd._fullLayout, keep = this.keepFn();
+    const [xa, xb] = fl.xaxis.range.slice().sort((p, q) => p - q), [ya, yb] = fl.yaxis.range.slice().sort((p, q) => p - q);
+    const rows = [];
+    for (let i = 0; i < pts.n; i++) {
+      const x = pts.x[i], y = pts.y[i];
+      if (!(x >= xa && x <= xb && y >= ya && y <= yb) || (keep && !keep(i))) continue;
+      rows.push(i);
+      if (rows.length > THUMBS_MAX) return [];
+    }
+    this.thumbRows = rows;
+    const sx = THUMB_PX / Math.abs(fl.xaxis._m), sy = THUMB_PX / Math.abs(fl.yaxis._m);
+    return rows.map((i) => ({ source: this.thumbURL(i), xref: "x", yref: "y", x: pts.x[i], y: pts.y[i], sizex: sx,
+                              sizey: sy, xanchor: "center", yanchor: "middle", sizing: "stretch", layer: "above" }));
+  }
+
+  refreshThumbs(force) {
+    if (!this.gd) return;
+    const before = (this.thumbRows || []).join(","), images = this.thumbnailImages();
+    const zoom = this.gd._fullLayout.xaxis._m;
+    if (!force && before === this.thumbRows.join(",") && (!images.length || zoom === this.thumbZoom)) return;
+    this.thumbZoom = zoom;
+    window.Plotly.relayout(this.gd, { images: (this.density || []).concat(images) });
   }
 
   // All points in view aggregated into a picture: class colours (or the colour scale's ends) weighted by count.
@@ -435,6 +496,7 @@ class MapController {
     gd.on("plotly_relayout", (ev) => {
       if (ev && Object.keys(ev).some((k) => k.startsWith("xaxis") || k.startsWith("yaxis") || k === "autosize")) {
         if (this.pts.n - this.pts.leftOut > this.data.maxMarkers || this.hidden.size) this.refreshPoints();
+        else this.refreshThumbs(false);
       }
     });
   }
