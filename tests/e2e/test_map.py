@@ -242,3 +242,18 @@ def test_thumbnails_at_deep_zoom(page, app_url):
     page.uncheck(".vmap-thumbs")
     page.wait_for_function("() => window.__vmap.gd._fullLayout.images.length === 0", timeout=10_000)
     assert_no_exception(page)
+
+
+def test_decoded_map_layer_tiles_the_view(page, app_url):
+    open_map(page, app_url)
+    page.wait_for_function("() => window.__vmap.lensFn", timeout=120_000)
+    count_runs(page)
+    page.check(".vmap-decoded")
+    page.wait_for_function("() => (window.__vmap.decodedImages || []).length === 144", timeout=30_000)
+    sources = page.evaluate("() => window.__vmap.decodedImages.map(i => i.source)")
+    assert len(set(sources)) > 100  # different regions decode to different pictures
+    assert page.evaluate("() => window.__vmap.gd._fullLayout.images.length") >= 144
+    page.evaluate("() => Plotly.relayout(window.__vmap.gd, {'xaxis.range': [-2, 2], 'yaxis.range': [-2, 2]})")
+    page.wait_for_function("(old) => window.__vmap.decodedImages[0].source !== old", arg=sources[0], timeout=30_000)
+    assert runs(page) == 0  # decoded in the page: no rerun
+    assert_no_exception(page)

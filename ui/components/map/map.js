@@ -76,6 +76,8 @@ class MapController {
           <button class="vmap-go" type="button">Go</button>
           <label title="When you zoom in this far that at most ${THUMBS_MAX} points are in view"><input class="vmap-thumbs"
             type="checkbox" checked> Images when zoomed in</label>
+          <label title="Tile the view with images decoded on a grid, by the lens's method"><input class="vmap-decoded"
+            type="checkbox"> Decoded map</label>
           <span class="vmap-note"></span>
         </div>
         <div class="vmap-body">
@@ -92,10 +94,11 @@ class MapController {
       </div>`;
     const q = (sel) => root.querySelector(sel);
     this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"),
-                note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), legend: q(".vmap-legend"), status: q(".vmap-status"), tip: q(".vmap-tip"),
+                note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), decoded: q(".vmap-decoded"), legend: q(".vmap-legend"), status: q(".vmap-status"), tip: q(".vmap-tip"),
                 lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
     this.el.color.addEventListener("change", () => this.setColor(this.el.color.value));
     this.el.thumbs.addEventListener("change", () => this.refreshThumbs(true));
+    this.el.decoded.addEventListener("change", () => this.refreshDecoded());
     const find = () => this.search(this.el.search.value);
     this.el.go.addEventListener("click", find);
     this.el.search.addEventListener("keydown", (e) => { if (e.key === "Enter") find(); });
@@ -140,11 +143,13 @@ class MapController {
     caption.textContent = "Loading the lens…";
     try {
       const canvas = this.el.lens, shape = lens.shape;
-      let view, zOf = (xy) => Float32Array.of(xy[0], xy[1]);  // learned (xy -> image graph) and exact (z = xy)
+      let view, session, zOf = (xy) => Float32Array.of(xy[0], xy[1]);  // learned (xy -> image) and exact (z = xy)
       if (lens.method === "learned") {
-        view = liveView(canvas, await loadDecoder(lens.graphUrl), shape);
+        session = await loadDecoder(lens.graphUrl);
+        view = liveView(canvas, session, shape);
       } else {
-        view = liveView(canvas, await loadDecoder(lens.decoderUrl), shape);
+        session = await loadDecoder(lens.decoderUrl);
+        view = liveView(canvas, session, shape);
         if (lens.method === "knn") {
           const table = await loadLatents(lens.placementUrl);
           zOf = (xy) => Float32Array.from(window.VMapPoints.blend(
@@ -154,6 +159,9 @@ class MapController {
       if (key !== this.lensKey) return;
       this.lensView = view;
       this.lensZ = zOf;
+      this.lensSession = session;
+      this.lensShape = shape;
+      if (this.el.decoded.checked) this.refreshDecoded();
       this.lensTimes = [];
       this.lensFn = (xy, t0) => {
         const before = view.painted;
@@ -286,7 +294,7 @@ class MapController {
     const marker = { ...this.markerFor(this.mode, c), size: (shown ? shown.length : pts.n) <= 12000 ? 5 : 3,
                      opacity: 0.85, line: { width: 0 } };
     this.density = this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [];
-    const images = first ? this.density : this.density.concat(this.thumbnailImages());
+    const images = first ? this.density : (this.decodedImages || []).concat(this.density, this.thumbnailImages());
     if (!first) window.Plotly.update(gd, { x: [x], y: [y], marker: [marker] }, { images }, [TRACE.main]);  // one redraw
     this.drawn = shown ? shown.length : pts.n - pts.leftOut;
     const parts = [`${(pts.n - pts.leftOut).toLocaleString()} points`];
@@ -339,13 +347,38 @@ class MapController {
                               sizey: sy, xanchor: "center", yanchor: "middle", sizing: "stretch", layer: "above" }));
   }
 
+  // The decoded map: a G×G grid over the view, decoded in one batch by the lens's graphs, drawn under the markers.
+  async refreshDecoded() {
+    if (!this.gd) return;
+    if (!this.el.decoded.checked || !this.lensSession) {
+      if ((this.decodedImages || []).length) { this.decodedImages = []; this.refreshThumbs(true); }
+      return;
+    }
+    const G = 12, fl = this.gd._fullLayout, shape = this.lensShape, size = shape.reduce((p, q) => p * q, 1);
+    const [xa, xb] = fl.xaxis.range.slice().sort((p, q) => p - q), [ya, yb] = fl.yaxis.range.slice().sort((p, q) => p - q);
+    const dx = (xb - xa) / G, dy = (yb - ya) / G, centres = [];
+    for (let r = 0; r < G; r++) for (let c = 0; c < G; c++) centres.push([xa + (c + 0.5) * dx, yb - (r + 0.5) * dy]);
+    const zs = centres.map((xy) => this.lensZ(xy)), dim = zs[0].length, batch = new Float32Array(G * G * dim);
+    zs.forEach((z, k) => batch.set(z, k * dim));
+    const stamp = (this.decodedStamp = (this.decodedStamp || 0) + 1);
+    const means = await this.lensSession.decode(batch, G * G);
+    if (stamp !== this.decodedStamp) return;  // the view moved on meanwhile
+    const canvas = document.createElement("canvas");
+    this.decodedImages = centres.map(([x, y], k) => {
+      paintMeans(canvas, means, shape, k * size);
+      return { source: canvas.toDataURL(), xref: "x", yref: "y", x, y, sizex: dx, sizey: dy, xanchor: "center",
+               yanchor: "middle", sizing: "stretch", layer: "below", opacity: 0.85 };
+    });
+    this.refreshThumbs(true);
+  }
+
   refreshThumbs(force) {
     if (!this.gd) return;
     const before = (this.thumbRows || []).join(","), images = this.thumbnailImages();
     const zoom = this.gd._fullLayout.xaxis._m;
     if (!force && before === this.thumbRows.join(",") && (!images.length || zoom === this.thumbZoom)) return;
     this.thumbZoom = zoom;
-    window.Plotly.relayout(this.gd, { images: (this.density || []).concat(images) });
+    window.Plotly.relayout(this.gd, { images: (this.decodedImages || []).concat(this.density || [], images) });
   }
 
   // All points in view aggregated into a picture: class colours (or the colour scale's ends) weighted by count.
@@ -497,6 +530,7 @@ class MapController {
       if (ev && Object.keys(ev).some((k) => k.startsWith("xaxis") || k.startsWith("yaxis") || k === "autosize")) {
         if (this.pts.n - this.pts.leftOut > this.data.maxMarkers || this.hidden.size) this.refreshPoints();
         else this.refreshThumbs(false);
+        if (this.el.decoded.checked) this.refreshDecoded();
       }
     });
   }
