@@ -22,8 +22,8 @@ MAX_MARKERS = 100_000   # maps up to this size draw every point as a marker (70k
 LOD_MARKERS = 20_000    # bigger maps: a density image of the view and at most this many markers over it
 MAX_SELECTION = 200_000  # rows a box/lasso hands to Python
 
-# engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module
-_JS = component_js("map/points.js") + "\n" + (HERE / "map.js").read_text()
+# engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module + its layers
+_JS = "\n".join([component_js("map/points.js"), (HERE / "map.js").read_text(), (HERE / "layers.js").read_text()])
 _COMPONENT = st.components.v2.component("vae_latent_map", js=_JS, css=(HERE / "map.css").read_text(),
                                         isolate_styles=False)  # Plotly styles itself through document.head
 
