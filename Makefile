@@ -103,6 +103,7 @@ bench: setup-dev data browser assets
 	$(BIN)/python bench/encode.py
 	$(BIN)/python bench/onnx_encode.py
 	$(BIN)/python bench/lab.py
+	$(BIN)/python -m bench.map
 
 # Rebuild the shipped default model with the project's own CLI (the command README quotes).
 default-model: setup data

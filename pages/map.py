@@ -289,7 +289,7 @@ def map_and_detail() -> None:
                 map_component.latent_map(
                     MAP_KEY, points_url, map_data.bounds(points), names, figures.PALETTE, map_data.COLOR_MODES,
                     color if color in map_data.COLOR_MODES else "label", map_data.far_distance(points),
-                    focus=highlights(focus), overlays=overlays(), lens=lens_data(method))
+                    focus=highlights(focus), overlays=overlays(), lens=lens_data(method), atlas=map_data.atlas(cur))
         st.caption(map_caption())
         csv_download(focus)
     with right, state.friendly_errors("Showing the detail"):

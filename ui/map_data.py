@@ -97,3 +97,21 @@ def lens(cur: state.Current, method: str) -> dict:
     if method == "knn":
         out["placementUrl"] = served.placement_url(cur)
     return out
+
+
+ATLAS_MAX = 20_000  # thumbnails for maps up to this size (10k Fashion-MNIST images: a ~3 MB PNG, fetched once)
+
+
+def atlas(cur: state.Current) -> dict | None:
+    """Every image of the split in one PNG (row-major, no padding), for thumbnails at deep zoom; None when too big."""
+    images, _ = cur.images()
+    if len(images) > ATLAS_MAX or len(images) == 0:
+        return None
+
+    def compute(cb):
+        from vae_core import images as imgs
+        cols = int(np.ceil(np.sqrt(len(images))))
+        sheet = imgs.grid(images, ncols=cols, pad=0)
+        return {"url": map_component.publish(imgs.to_png(sheet, 1), "png"), "cols": cols,
+                "size": [int(images.shape[1]), int(images.shape[2])], "n": int(len(images))}
+    return state.memo(("map-atlas", cur.dataset.name, cur.split), compute)

@@ -22,13 +22,13 @@ from .placement import LatentAt, Placer  # re-exported: a map and its placer are
 __all__ = ["ProjectionSpec", "fit_projection", "cached_projection", "Placer", "LatentAt"]
 
 METHODS = ("umap", "pca", "latent")  # "latent": a 2-D latent space is its own map (exactly invertible)
-MAP_HALF_WIDTH = 10.0
+MAP_HALF_WIDTH = 10.0  # coordinates are centred and scaled into [-10, 10]: same axes for every map
 # Past UMAP_SAMPLE points, UMAP is fitted on a seeded sample and the rest are placed by nearest neighbours in latent
 # space (README: "Maps of a million points"): a fit on 1M points would take hours on 2 cores.
 UMAP_SAMPLE = 50_000
 PLACE_K = 8           # neighbours blended per placed point (the Placer's rule)
 PLACE_EPS = 1.0       # kd-tree search within (1 + eps) of the true distances: ~6x faster in 16-D, 94% same set
-PLACE_BLOCK = 20_000  # rows per progress step  # coordinates are centred and scaled into [-10, 10]: same axes for every map
+PLACE_BLOCK = 20_000  # rows per progress step
 
 
 @dataclass(frozen=True)

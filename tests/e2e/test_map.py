@@ -217,3 +217,43 @@ def test_lens_changes_with_the_cursor(page, app_url):
     readout = page.locator(".vmap-readout").inner_text()
     assert re.search(r"[\d.]+ map units to the nearest point", readout)
     assert_no_exception(page)
+
+
+def test_thumbnails_at_deep_zoom(page, app_url):
+    open_map(page, app_url)
+    page.wait_for_function("() => window.__vmap.atlas", timeout=60_000)
+    assert page.evaluate("() => window.__vmap.gd._fullLayout.images.length") == 0  # overview: markers only
+    row = 1234
+    page.evaluate("""(row) => { const c = window.__vmap, x = c.pts.x[row], y = c.pts.y[row];
+      Plotly.relayout(c.gd, {'xaxis.range': [x - 0.3, x + 0.3], 'yaxis.range': [y - 0.3, y + 0.3]}); }""", row)
+    page.wait_for_function("() => window.__vmap.gd._fullLayout.images.length > 0", timeout=30_000)
+    shown = page.evaluate("() => window.__vmap.thumbRows")
+    assert row in shown and len(shown) <= 150
+    # the picture drawn for the row is that image's own pixels, cut from the atlas
+    pixels = page.evaluate("""(row) => new Promise((resolve) => { const img = new Image();
+      img.onload = () => { const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        resolve(Array.from(g.getImageData(0, 0, img.width, img.height).data.filter((_, i) => i % 4 === 0))); };
+      img.src = window.__vmap.thumbURL(row); })""", row)
+    from vae_core import data
+    expected = data.load_dataset(data.default_dataset_name()).test_images[row]  # the map shows the test split
+    assert np.array_equal(np.asarray(pixels).reshape(expected.shape), expected)
+    assert page.locator(".vmap-plot image").count() >= 1  # drawn in the plot's SVG
+    page.uncheck(".vmap-thumbs")
+    page.wait_for_function("() => window.__vmap.gd._fullLayout.images.length === 0", timeout=10_000)
+    assert_no_exception(page)
+
+
+def test_decoded_map_layer_tiles_the_view(page, app_url):
+    open_map(page, app_url)
+    page.wait_for_function("() => window.__vmap.lensFn", timeout=120_000)
+    count_runs(page)
+    page.check(".vmap-decoded")
+    page.wait_for_function("() => (window.__vmap.decodedImages || []).length === 144", timeout=30_000)
+    sources = page.evaluate("() => window.__vmap.decodedImages.map(i => i.source)")
+    assert len(set(sources)) > 100  # different regions decode to different pictures
+    assert page.evaluate("() => window.__vmap.gd._fullLayout.images.length") >= 144
+    page.evaluate("() => Plotly.relayout(window.__vmap.gd, {'xaxis.range': [-2, 2], 'yaxis.range': [-2, 2]})")
+    page.wait_for_function("(old) => window.__vmap.decodedImages[0].source !== old", arg=sources[0], timeout=30_000)
+    assert runs(page) == 0  # decoded in the page: no rerun
+    assert_no_exception(page)

@@ -22,8 +22,8 @@ MAX_MARKERS = 100_000   # maps up to this size draw every point as a marker (70k
 LOD_MARKERS = 20_000    # bigger maps: a density image of the view and at most this many markers over it
 MAX_SELECTION = 200_000  # rows a box/lasso hands to Python
 
-# engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module
-_JS = component_js("map/points.js") + "\n" + (HERE / "map.js").read_text()
+# engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module + its layers
+_JS = "\n".join([component_js("map/points.js"), (HERE / "map.js").read_text(), (HERE / "layers.js").read_text()])
 _COMPONENT = st.components.v2.component("vae_latent_map", js=_JS, css=(HERE / "map.css").read_text(),
                                         isolate_styles=False)  # Plotly styles itself through document.head
 
@@ -47,14 +47,14 @@ def publish(buffer: bytes, ext: str, folder: Path = STATIC_MAPS) -> str:
 
 def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list[str], color_modes: dict[str, str],
                color: str, far_distance: float, focus: dict | None = None, overlays: dict | None = None,
-               lens: dict | None = None, height: int = 640):
+               lens: dict | None = None, atlas: dict | None = None, height: int = 640):
     """Mount the map. Returns the component result: `.event`, the last click/selection, with the colour in use."""
     data = {
         "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
         "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
-        "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION, "focus": focus or {},
-        "overlays": overlays or {},
-        "lens": lens,
+        "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION,
+        "focus": focus or {}, "overlays": overlays or {},
+        "lens": lens, "atlas": atlas,
     }
     return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
 
