@@ -91,11 +91,16 @@ def app_url(tmp_path_factory, browser):
         _first_visit(browser, url)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
+
+
+def stop_app(proc) -> None:
+    """Stop an app started by start_app: terminate, then kill if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _first_visit(browser, url: str) -> None:

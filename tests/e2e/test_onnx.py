@@ -1,12 +1,11 @@
 """An ONNX model in the real app: picked in the sidebar (marked ONNX), Generate's pad decodes it in the page
 (onnxruntime-web), and the Train page lists it as ONNX beside a refused folder."""
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import assert_no_exception, error_texts, open_page, start_app, wait_idle
+from .conftest import assert_no_exception, error_texts, open_page, start_app, stop_app, wait_idle
 from .test_generate import SIGNATURE_JS
 
 pytestmark = pytest.mark.e2e
@@ -26,11 +25,7 @@ def onnx_app(tmp_path_factory):
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
 
 
 def test_an_onnx_model_is_explored_in_the_browser(page, onnx_app):

@@ -17,3 +17,12 @@ def component_js(path: str) -> str:
 
 def read_asset(path: str) -> str:
     return (HERE / path).read_text(encoding="utf-8")
+
+
+@cache
+def renderer(name: str, stem: str):
+    """The components-v2 renderer `name` from `<stem>.js` (after engine.js) and `<stem>.css`, registered once, on
+    first use (registering needs a running Streamlit)."""
+    import streamlit as st
+
+    return st.components.v2.component(name, css=read_asset(f"{stem}.css"), js=component_js(f"{stem}.js"))

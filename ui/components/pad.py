@@ -10,9 +10,8 @@ import base64
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import streamlit as st
 
-from . import component_js, read_asset
+from . import renderer
 
 Z_STATE, ENGINE_STATE = "z", "engine"
 
@@ -30,15 +29,8 @@ class Dim:
     inactive: bool
 
 
-_RENDERER = None
-
-
 def _renderer():
-    global _RENDERER
-    if _RENDERER is None:
-        _RENDERER = st.components.v2.component("vae_latent_pad", css=read_asset("pad.css"),
-                                               js=component_js("pad.js"))
-    return _RENDERER
+    return renderer("vae_latent_pad", "pad")
 
 
 def pixels_b64(image: np.ndarray) -> str:

@@ -7,23 +7,15 @@ of the z at Python's t).
 from __future__ import annotations
 
 import numpy as np
-import streamlit as st
 
-from . import component_js, read_asset
+from . import renderer
 from .pad import pixels_b64
 
 T_STATE, ENGINE_STATE = "t", "engine"
 T_STEPS = 1000  # t moves in steps of 1/1000: the server finds the same z as latent.lerp/slerp with 1001 steps
 
-_RENDERER = None
-
-
 def _renderer():
-    global _RENDERER
-    if _RENDERER is None:
-        _RENDERER = st.components.v2.component("vae_path_scrubber", css=read_asset("scrubber.css"),
-                                               js=component_js("scrubber.js"))
-    return _RENDERER
+    return renderer("vae_path_scrubber", "scrubber")
 
 
 def path_scrubber(key: str, *, rev: int, a: np.ndarray, b: np.ndarray, kind: str, t: float, shape, decoder: str,
