@@ -102,18 +102,18 @@ class App:
 
 
 def frame_times(page, gd: str, repeats: int) -> list[float]:
-    return page.evaluate("""async ([repeats]) => { const gd = %s, out = [];
+    return page.evaluate("""async ([repeats]) => { const gd = __GD__, out = [];
       const fl = gd._fullLayout, x = fl.xaxis.range.slice(), y = fl.yaxis.range.slice();
       for (let i = 0; i < repeats; i++) {
-        const f = [1, 0.6, 0.35, 0.6][i %% 4], sx = (x[1] - x[0]) * f / 2, sy = (y[1] - y[0]) * f / 2;
-        const cx = (x[0] + x[1]) / 2 + (i %% 3 - 1) * sx / 3, cy = (y[0] + y[1]) / 2;
+        const f = [1, 0.6, 0.35, 0.6][i % 4], sx = (x[1] - x[0]) * f / 2, sy = (y[1] - y[0]) * f / 2;
+        const cx = (x[0] + x[1]) / 2 + (i % 3 - 1) * sx / 3, cy = (y[0] + y[1]) / 2;
         const t0 = performance.now();
         await Plotly.relayout(gd, {'xaxis.range': [cx - sx, cx + sx], 'yaxis.range': [cy - sy, cy + sy]});
         await new Promise(r => requestAnimationFrame(r));
         out.push(performance.now() - t0);
       }
       await Plotly.relayout(gd, {'xaxis.range': x, 'yaxis.range': y});
-      return out; }""" % gd, [repeats])
+      return out; }""".replace("__GD__", gd), [repeats])
 
 
 def heap_mb(page) -> float:
