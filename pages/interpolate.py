@@ -9,7 +9,8 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, state, url
-from ui.state_items import ENDPOINT_SOURCES, ENDPOINTS, FROM_VIEW, INTERP_PATH, RESTORE_ENDPOINTS, endpoint_key
+from ui.state_items import (ENDPOINT_SOURCES, ENDPOINTS, FROM_VIEW, INTERP_PATH, MAP_PATHS, RESTORE_ENDPOINTS,
+                            endpoint_key)
 from ui.text import md_escape
 from ui.components import served
 from ui.components.scrubber import ENGINE_STATE, T_STATE, T_STEPS, path_scrubber
@@ -177,6 +178,8 @@ def paths_body() -> None:
         return
     n = st.slider("Steps", 5, 20, 10, key="interp_steps")
     paths = {"Linear": latent.lerp(a.z, b.z, n), "Slerp": latent.slerp(a.z, b.z, n)}
+    # the Map draws the last paths shown here as overlays (its own projection places them)
+    st.session_state[MAP_PATHS] = {f"{kind.lower()} path A→B": path for kind, path in paths.items()}
     frames = {kind: model.decode_images(path) for kind, path in paths.items()}
     for kind in paths:
         show_path(kind, frames[kind])

@@ -4,7 +4,8 @@ import streamlit as st
 
 from ui import figures, map_data, state, url
 from ui.components import map as map_component
-from ui.state_items import MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, METHOD_LABELS, SPLIT_LABELS
+from ui.state_items import (MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_PATHS, MAP_SPLIT_WIDGET, METHOD_LABELS,
+                            SPLIT_LABELS)
 from ui.text import md_escape
 from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
@@ -17,7 +18,7 @@ SPLITS = {label: split for split, label in SPLIT_LABELS.items()}
 FOCUS = MAP_FOCUS  # what the detail panel shows: {"kind": "point"|"space"|"selection", ...}
 SEEN = "map_event_seen"  # seq of the last map event handled (each click/selection carries a new one)
 MAP_KEY = "map"
-PATHS = "map_paths"  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
+PATHS = MAP_PATHS  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
 
 
 def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:

@@ -427,3 +427,29 @@ def test_the_scrubber_gets_the_chosen_path_and_the_server_decodes_the_released_t
     assert data["kind"] == "linear" and data["rev"] != rev  # new path: the page takes it
     expected = model.decode_images(latent.lerp(encoded.mu[a], encoded.mu[b], 1001)[250])[0]
     np.testing.assert_array_equal(scrubber_pixels(page), expected)
+
+
+def test_the_paths_shown_here_are_drawn_on_the_map(page, reference):
+    """Interpolate hands its two paths to the Map, which places them with its own projection as overlays."""
+    _, encoded, a, b = reference
+    choose_rows(page, a, b, 7)
+    handed = page.session_state[state_items.MAP_PATHS]
+    assert sorted(handed) == ["linear path A→B", "slerp path A→B"]
+    np.testing.assert_allclose(handed["linear path A→B"], latent.lerp(encoded.mu[a], encoded.mu[b], 7), atol=1e-5)
+    page.switch_page("pages/map.py")
+    page.run()
+    assert not page.exception, [e.value for e in page.exception]
+    sent = [json.loads(e.proto.json) for e in page.main if getattr(e, "type", None) == "bidi_component"]
+    paths = {p["name"]: p for p in sent[0]["overlays"]["paths"]}
+    assert sorted(paths) == ["linear path A→B", "slerp path A→B"]
+    placed = cur_placer_place(encoded, handed["slerp path A→B"])
+    np.testing.assert_allclose(np.column_stack([paths["slerp path A→B"]["x"], paths["slerp path A→B"]["y"]]), placed,
+                               atol=1e-4)
+
+
+def cur_placer_place(encoded, latents) -> np.ndarray:
+    """Where the Map puts latents: its Placer over the PCA map of this split (the page tests run PCA)."""
+    from vae_core.projection import Placer, ProjectionSpec, fit_projection
+
+    coords = fit_projection(encoded.mu, ProjectionSpec("pca"))
+    return Placer(encoded.mu, coords).place(np.asarray(latents, dtype=np.float32))

@@ -31,6 +31,7 @@ MAP_FOCUS = "map_focus"           # the detail panel: {"kind": "point"|"space"|"
 MAP_COLOUR = "map_colour"         # "label" | "recon" | "kl"
 COLOUR_LABELS = {"label": "Label", "recon": "Reconstruction error", "kl": "KL"}
 SELECTIONS = "lasso_selections"   # dict name -> list[int]: Map lasso/box selections kept for the session
+MAP_PATHS = "map_paths"           # dict name -> (N, D) latents: paths Interpolate asks the Map to draw as overlays
 MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET = "map_method", "map_split_label"  # the colour is chosen inside the map
 BUNDLE_PICK = "map pick"          # the Map's picked row travels in a bundle as a dataset endpoint of this name
 
