@@ -6,14 +6,18 @@
    minutes); 3 s later B opens Generate on a fresh server (its own, smaller result: the test split's encoding).
    B's time to a usable page is printed next to B alone on an idle fresh server (the reference). With one global
    lock in ui/state.memo B waited for all of A's work; with a lock per key it does not.
-2. N sessions at once for a bounded time (each in its own Chromium): sessions 0..N-3 step Generate's top slider,
-   the last two click Map points; p50/p95 per session next to one session alone doing the same, measured in the
-   same run. The server must stay healthy (/_stcore/health) and no page may show an error.
-Reuses bench/latency.py's timing (keydown/mousedown to the animation frame where the new image is shown).
+2. N sessions at once for a bounded time (each in its own Chromium): sessions 0..N-3 step Generate's latent pad
+   (one ArrowRight/ArrowLeft on its first slider, timed until Python received the new z and the page finished
+   that rerun: the server's work per step; the in-page repaint, keydown to the frame where the canvas changed, is
+   printed beside it), the last two click isolated points on the Map component (timed until the detail panel
+   shows that point's index); p50/p95 per session next to one session alone doing the same, measured in the same
+   run. The server must stay healthy (/_stcore/health) and no page may show an error.
+Browser helpers come from tests/e2e (conftest, test_generate, test_map).
 """
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -25,8 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import map_clicks, percentiles, slider_at_minimum, slider_step, stop  # noqa: E402
-from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, error_texts, open_page, start_app  # noqa: E402
+from bench.latency import percentiles, stop  # noqa: E402
+from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, error_texts, open_page, start_app, wait_idle  # noqa: E402
+from tests.e2e.test_generate import CANVAS, PAD, SIGNATURE_JS, open_pad  # noqa: E402
+from tests.e2e.test_map import ISOLATED_JS, MAP, detail_title, open_map  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 950}
 
@@ -45,12 +51,12 @@ def browser_session(work, *args):
 
 def time_to_generate(page, url: str) -> float:
     start = time.perf_counter()
-    open_page(page, f"{url}/generate", "[data-testid=stSlider]", timeout=600_000)
+    open_page(page, f"{url}/generate", f"{PAD} input[type=range]", timeout=600_000)
     return time.perf_counter() - start
 
 
 def start_all_images(page, url: str, started: threading.Event, stop_flag: threading.Event) -> None:
-    open_page(page, url, "[data-testid=stPlotlyChart]", timeout=600_000)
+    open_page(page, url, MAP, timeout=600_000)
     page.locator(".st-key-map_split_label [role=combobox]").click()
     page.locator("[role=option]", has_text="All images").click()
     started.set()
@@ -79,30 +85,78 @@ def session_b_while_a(tmp: Path) -> tuple[float, float]:
     return alone, busy
 
 
-def generate_steps(page, url: str, deadline: float) -> list[float]:
-    thumb = slider_at_minimum(page, f"{url}/generate")
-    times, steps = [], 0
+# Before a key press: note when the next keydown happens and the first animation frame where the canvas differs.
+REPAINT_WATCH_JS = """(c) => {
+  const sig = """ + SIGNATURE_JS + """, before = sig(c), limit = performance.now() + 30000;
+  window.__repaint = null;
+  let t0 = null;
+  document.addEventListener('keydown', (e) => { t0 = performance.now(); }, {once: true, capture: true});
+  const tick = () => {
+    if (t0 !== null && sig(c) !== before) { window.__repaint = performance.now() - t0; return; }
+    if (performance.now() < limit) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+# Finished runs, counted from the records' old values: a run that starts and ends between two observer callbacks
+# still counts (reading the attribute in the callback would miss it).
+COUNT_FINISHED_JS = """() => { window.__finished = 0;
+  new MutationObserver((records) => { for (const r of records) if (r.oldValue === 'running') window.__finished++; })
+    .observe(document.querySelector('[data-testid=stApp]'),
+             {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']}); }"""
+RERUN_DONE_JS = """(n) => window.__finished > n
+  && document.querySelector('[data-testid=stApp]').dataset.testScriptState === 'notRunning'"""
+
+
+def generate_steps(page, url: str, deadline: float) -> dict[str, list[float]]:
+    """One arrow key per step on the pad's first slider, turning round at either end of its range."""
+    pad = open_pad(page, url)
+    wait_idle(page)
+    page.evaluate(COUNT_FINISHED_JS)
+    thumb, canvas = pad.locator("input[type=range]").first, page.locator(CANVAS)
+    low, high = float(thumb.get_attribute("min")), float(thumb.get_attribute("max"))
+    key = "ArrowRight"
+    steps, repaints = [], []
     while time.time() < deadline:
-        steps += 1
-        if steps % 20 == 0:  # the slider's end is near: start again from its minimum
-            thumb = slider_at_minimum(page, f"{url}/generate")
-        elapsed = slider_step(page, thumb)
-        if elapsed is not None:
-            times.append(elapsed)
+        value = float(thumb.input_value())
+        if value >= high:
+            key = "ArrowLeft"
+        elif value <= low:
+            key = "ArrowRight"
+        canvas.evaluate(REPAINT_WATCH_JS)
+        before = page.evaluate("() => window.__finished")
+        start = time.perf_counter()
+        thumb.press(key)
+        page.wait_for_function(RERUN_DONE_JS, arg=before, timeout=60_000, polling="raf")
+        steps.append((time.perf_counter() - start) * 1000)
+        repaint = page.evaluate("() => window.__repaint")
+        if repaint is not None:
+            repaints.append(repaint)
     assert not error_texts(page), error_texts(page)
-    return times
+    return {"step": steps, "repaint": repaints}
 
 
-def map_work(page, url: str, deadline: float) -> list[float]:
-    times = []
+def map_work(page, url: str, deadline: float) -> dict[str, list[float]]:
+    """Click isolated points of the Map component in turn, each until the detail panel shows its index."""
+    open_map(page, url)
+    page.evaluate("() => Plotly.relayout(window.__vmap.gd, {'xaxis.range': [-9, 9], 'yaxis.range': [-9, 9]})")
+    page.wait_for_timeout(300)
+    points = page.evaluate(ISOLATED_JS, [8, 24])
+    assert len(points) >= 2, f"only {len(points)} isolated points on the map"
+    times, k = [], 0
     while time.time() < deadline:
-        points, spaces = map_clicks(page, url, 4)
-        times += points + spaces
+        point = points[k % len(points)]
+        k += 1
+        page.mouse.move(point["x"], point["y"])
+        start = time.perf_counter()
+        page.mouse.click(point["x"], point["y"])
+        detail_title(page, re.compile(rf"^#{point['row']} · ")).wait_for(timeout=120_000)
+        times.append((time.perf_counter() - start) * 1000)
+        wait_idle(page, 120_000)
     assert not error_texts(page), error_texts(page)
-    return times
+    return {"click": times}
 
 
-def crowd(url: str, sessions: int, seconds: float) -> list[tuple[str, list[float]]]:
+def crowd(url: str, sessions: int, seconds: float) -> list[tuple[str, dict | Exception]]:
     deadline = time.time() + seconds
     jobs = [("Generate", generate_steps)] * max(1, sessions - 2) + [("Map", map_work)] * min(2, sessions - 1)
     results: list = [None] * len(jobs)
@@ -148,25 +202,31 @@ def main() -> int:
     proc, url = start_app(tmp / "crowd")
     try:
         print(f"2. one session alone, {args.seconds / 3:.0f} s each of Generate steps and Map clicks …", flush=True)
-        warm = browser_session(lambda page: open_page(page, url, "[data-testid=stPlotlyChart]", timeout=600_000))
+        warm = browser_session(lambda page: open_page(page, url, MAP, timeout=600_000))
         del warm
         solo_generate = browser_session(generate_steps, url, time.time() + args.seconds / 3)
         solo_map = browser_session(map_work, url, time.time() + args.seconds / 3)
-        print(f"   alone: Generate {fmt(solo_generate)}   Map {fmt(solo_map)}", flush=True)
+        print(f"   alone: Generate step {fmt(solo_generate['step'])}   Map click {fmt(solo_map['click'])}", flush=True)
         print(f"   {args.sessions} sessions at once for {args.seconds:.0f} s …", flush=True)
         results = crowd(url, args.sessions, args.seconds)
         healthy = urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read() == b"ok"
     finally:
         stop(proc)
-    print(f"\n{'session':>8}  {'work':9} {'with ' + str(args.sessions) + ' sessions':52}  alone (same run)")
+    print(f"\n{'session':>8}  {'work':24} {'with ' + str(args.sessions) + ' sessions':44}  alone (same run)")
     failed = False
-    for i, (name, values) in enumerate(results):
+    labels = {"step": "Generate step (server)", "repaint": "Generate repaint (page)", "click": "Map click"}
+    for i, (name, result) in enumerate(results):
         reference = solo_generate if name == "Generate" else solo_map
-        failed |= isinstance(values, Exception) or not values
-        ratio = ""
-        if not isinstance(values, Exception) and values and reference:
-            ratio = f"  p50 ×{statistics.median(values) / statistics.median(reference):.1f}"
-        print(f"{i:>8}  {name:9} {fmt(values):52}  {fmt(reference)}{ratio}")
+        if isinstance(result, Exception):
+            failed = True
+            print(f"{i:>8}  {name:24} {fmt(result)}")
+            continue
+        for metric, values in result.items():
+            failed |= metric != "repaint" and not values
+            ratio = ""
+            if values and reference[metric]:
+                ratio = f"  p50 ×{statistics.median(values) / statistics.median(reference[metric]):.1f}"
+            print(f"{i:>8}  {labels[metric]:24} {fmt(values):44}  {fmt(reference[metric])}{ratio}")
     print(f"server healthy afterwards: {healthy}")
     return 1 if failed or not healthy else 0
 
