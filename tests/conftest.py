@@ -24,6 +24,26 @@ def tiny_models_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def models(tmp_path, monkeypatch):
+    """A fresh models folder for a training test (never the session's tiny-model folder), an empty shipped folder,
+    and every training thread stopped afterwards: a failed test must not leave one writing into a deleted folder."""
+    from ui import training
+    from vae_core import paths, train
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(paths, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(train, "FINAL_IW_SAMPLES", 5)  # the final IWAE bound in seconds, not tens of them
+    registry = training.shared_registry()
+    limit = registry.limit
+    yield folder
+    assert registry.stop_all(timeout=120), "a training thread did not stop"
+    registry.limit = limit
+
+
+@pytest.fixture
 def navigation_like_the_server(monkeypatch):
     """AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder a switched page would
     run alone (legacy routing) without app.py's sidebar. The server turns legacy mode off once st.navigation ran."""

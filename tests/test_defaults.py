@@ -4,10 +4,8 @@ import json
 import time
 from dataclasses import fields
 
-import pytest
 
-from ui import training
-from vae_core import cli, paths, train
+from vae_core import cli
 from vae_core.model import VAEConfig
 from vae_core.train import TrainConfig
 
@@ -33,17 +31,6 @@ def test_the_cli_builds_the_config_defaults():
         if field.name not in ("image_shape", "dataset", "class_names"):
             assert getattr(built, field.name) == getattr(defaults, field.name), field.name
     assert cli._train_config(args, {}) == TrainConfig()
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
-    monkeypatch.setattr(paths, "PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(train, "FINAL_IW_SAMPLES", 5)
-    yield folder
-    assert training.shared_registry().stop_all(timeout=120), "a training thread did not stop"
 
 
 def test_a_default_digits_run_on_the_train_page_keeps_half_its_units_active(app, models):

@@ -9,23 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ui import state, training
-from vae_core import paths, train
+from ui import state
+from vae_core import paths
 
 PAGE = "pages/train.py"
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch):
-    """A fresh models folder for this test (never the session's tiny-model folder) and an empty shipped folder."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
-    monkeypatch.setattr(paths, "PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(train, "FINAL_IW_SAMPLES", 5)  # the final IWAE bound in seconds, not tens of them
-    yield folder
-    # A failed test must not leave a trainer thread writing into a deleted folder (or aborting the interpreter).
-    assert training.shared_registry().stop_all(timeout=120), "a training thread did not stop"
 
 
 @pytest.fixture

@@ -11,24 +11,14 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 from tests.test_page_train import run_until, size_widget, texts
 from ui import training
-from vae_core import checkpoint, paths, train
+from vae_core import checkpoint, train
 
 PAGE = "pages/train.py"
 
 
-@pytest.fixture
-def models(tmp_path, monkeypatch, navigation_like_the_server):
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
-    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(paths, "PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(train, "FINAL_IW_SAMPLES", 5)
-    registry = training.shared_registry()
-    limit = registry.limit
-    yield folder
-    assert registry.stop_all(timeout=120), "a training thread did not stop"
-    registry.limit = limit
+@pytest.fixture(autouse=True)
+def _navigation(navigation_like_the_server):
+    """Every test here runs app.py like the server does (see conftest)."""
 
 
 def session() -> AppTest:
