@@ -24,7 +24,8 @@ SAMPLES = 64      # 8×8 sample grid
 PAD_GREY = 40     # images.grid's padding colour: the traversal labels sit on it
 IMAGE_PX = 280    # about the decoded image's side on screen (an integer upscale of it); the mini map sits below it
 PRIOR_SEED, SAMPLE_SEED, POINT_MESSAGE = "gen_prior_seed", "gen_sample_seed", "gen_point_message"
-INACTIVE_RULE = "inactive: Var of the encoder mean over the data ≤ 0.01 (Burda's active units)"
+INACTIVE_RULE = ("a dimension is inactive when its encoder mean barely changes from image to image (variance ≤ 0.01 "
+                 "over the data): the decoder then mostly ignores it")
 
 
 @dataclass

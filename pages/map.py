@@ -18,6 +18,11 @@ SPLITS = {label: split for split, label in SPLIT_LABELS.items()}
 FOCUS = MAP_FOCUS  # what the detail panel shows: {"kind": "point"|"space"|"selection", ...}
 SEEN = "map_event_seen"  # seq of the last map event handled (each click/selection carries a new one)
 MAP_KEY = "map"
+FAR_IMAGE = {  # what the image of a spot far from the data is, by the way empty space is decoded
+    "knn": "The image is the blend of the 8 nearest points' latents, decoded: a guess.",
+    "learned": "The image is the learned inverse's guess for this spot, decoded.",
+    "exact": "The image is the decoder's output at this very z (the map is the latent space).",
+}
 PATHS = MAP_PATHS  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
 
 
@@ -85,6 +90,7 @@ def read_event() -> None:
         st.session_state[state.PICK] = event["row"]
     elif kind == "space" and len(event.get("xy") or []) == 2:
         st.session_state[FOCUS] = {"kind": "space", "xy": [float(v) for v in event["xy"]]}
+        st.session_state.pop(state.PICK, None)  # no point is picked now: the link must not reopen the last one
     elif kind == "selection":
         rows = [int(r) for r in event.get("rows") or [] if isinstance(r, int) and 0 <= r < len(encoded)]
         st.session_state[FOCUS] = {"kind": "selection", "rows": rows, "total": int(event.get("total") or len(rows))}
@@ -173,9 +179,11 @@ def space_detail(xy: list[float], method: str, learned) -> None:
     spacing = points.arrays["nn"][np.isfinite(points.arrays["nn"])]
     share = float((spacing <= found.distance).mean() * 100) if len(spacing) else 0.0
     if found.far:
-        st.warning(f"This spot is outside the data: the nearest point is {found.distance:.2f} map units away, farther "
-                   f"than {share:.0f}% of points are from their own nearest neighbour. The image is the inverse's "
-                   "guess for a place no image was put, not something the model was shown.", icon="🛰️")
+        rank = ("farther than any point lies from its own nearest neighbour" if share >= 99.5 else
+                f"farther than {share:.0f}% of points lie from their own nearest neighbour")
+        st.warning(f"This spot is outside the data: the nearest point is {found.distance:.2f} map units away, {rank}. "
+                   f"{FAR_IMAGE[method]} No image was put here, so this is not something the model was shown.",
+                   icon="🛰️")
     else:
         st.caption(f"Nearest point {found.distance:.2f} map units away (within the data: {share:.0f}% of points "
                    "are at least that close to their own nearest neighbour).")

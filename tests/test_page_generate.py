@@ -171,7 +171,7 @@ def test_sliders_follow_kl_order_active_first_and_mark_inactive_units(page, refe
         assert info["aria"].startswith(f"z{d}, ") and "<" not in info["aria"]
         expected = abs(encoded.mu[:, d].mean()) + 3 * encoded.spread[d]  # ±3σ (+|mean|) around 0
         assert info["min"] == -info["max"] and expected <= info["max"] <= expected * 1.02
-    assert any("Var of the encoder mean" in c.value for c in page.caption)  # the criterion is stated
+    assert any("variance ≤ 0.01" in c.value for c in page.caption)  # the criterion is stated
 
 
 def test_a_latent_handed_over_goes_into_the_pad_once(page, reference):

@@ -60,10 +60,16 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
 
 
 def test_empty_space_decodes_that_spot(app):
-    run_map(app, {"kind": "space", "xy": [9.5, -9.5]})
+    run_map(app, {"kind": "point", "row": 5})
+    assert app.query_params["point"] == "5"
+    app.session_state["map"] = {"event": {"kind": "space", "xy": [9.5, -9.5], "seq": "2", "color": "label"}}
+    app.run()
     assert "Empty space at (9.50, -9.50)" in markdown(app)
-    # a corner of the map is far from the data: the user is warned the decoder extrapolates
-    assert any("outside the data" in str(w.value) for w in app.warning)
+    assert "point" not in app.query_params  # the link no longer reopens the point clicked before
+    # a corner of the map is far from the data: the user is warned, and told what the image is
+    warning = next(str(w.value) for w in app.warning if "outside the data" in str(w.value))
+    chosen = next(r.value for r in app.radio if r.key.startswith("map_inverse"))
+    assert ("blend of the 8 nearest" in warning) == (chosen == "knn")
     radios = [r for r in app.radio if r.key.startswith("map_inverse")]
     names = {o for r in radios for o in r.options}
     assert any("learned inverse" in n for n in names) and any("8 nearest" in n for n in names)
