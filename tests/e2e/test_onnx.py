@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import assert_no_exception, error_texts, open_page, start_app, stop_app, wait_idle
 from .test_generate import SIGNATURE_JS
@@ -40,11 +41,11 @@ def test_an_onnx_model_is_explored_in_the_browser(page, onnx_app):
     assert not any("broken-onnx" in t for t in texts)
     options.filter(has_text="friend-onnx").click()
     pad = page.locator(".pad")
-    page.wait_for_selector(".pad input[type=range]", timeout=300_000)
+    # the pad of the model shown before (8 dimensions) stays until the rerun with the ONNX model has drawn its own
+    expect(pad.locator("input[type=range]")).to_have_count(5, timeout=300_000)  # one per latent dimension
     wait_idle(page, 300_000)
     assert_no_exception(page)
     assert not error_texts(page), error_texts(page)
-    assert pad.locator("input[type=range]").count() == 5  # one slider per latent dimension of the ONNX model
     page.wait_for_function("(el) => el.dataset.engine === 'ready'", arg=pad.element_handle(), timeout=60_000)
     canvas = page.locator("canvas.decoded")
     before = canvas.evaluate(SIGNATURE_JS)
