@@ -70,6 +70,8 @@ with state.friendly_errors("Building the map"):
 if published is None:  # the error was shown; nothing to explore
     st.stop()
 points_url, points = published
+# once per full run, not per click: both scan every point (a million on the largest maps)
+frame, far = map_data.bounds(points), map_data.far_distance(points)
 split_images, _ = cur.images()
 names = cur.dataset.class_names
 model = cur.loaded.model
@@ -296,8 +298,8 @@ def map_and_detail() -> None:
                 method, learned = inverse_choice()
             with state.friendly_errors("Drawing the map"):
                 map_component.latent_map(
-                    MAP_KEY, points_url, map_data.bounds(points), names, figures.PALETTE, map_data.COLOR_MODES,
-                    color if color in map_data.COLOR_MODES else "label", map_data.far_distance(points),
+                    MAP_KEY, points_url, frame, names, figures.PALETTE, map_data.COLOR_MODES,
+                    color if color in map_data.COLOR_MODES else "label", far,
                     focus=highlights(focus), overlays=overlays(), lens=lens_data(method), atlas=map_data.atlas(cur))
         st.caption(map_caption())
         csv_download(focus)
