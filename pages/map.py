@@ -262,6 +262,14 @@ def lens_data(method: str) -> dict | None:
         return {"error": f"The lens is off: {type(err).__name__}: {err}"}
 
 
+def density_layer() -> dict | None:
+    """The contours and dense-region labels; without them the map still works (the toggles are then hidden)."""
+    try:
+        return map_data.density(cur, points, frame)
+    except Exception as err:  # noqa: BLE001 - a failed layer must not take the map down
+        return {"error": f"The density layer is off: {type(err).__name__}: {err}"}
+
+
 def csv_download(focus: dict | None) -> None:
     chosen = focus.get("rows") if focus and focus["kind"] == "selection" else None
     c1, c2 = st.columns([1.2, 2], vertical_alignment="bottom")
@@ -281,7 +289,7 @@ def map_and_detail() -> None:
     focus = st.session_state.get(FOCUS)
     if focus and focus["kind"] == "point" and focus["row"] >= len(encoded):
         focus = None
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns([2, 1], gap="medium")  # the map is where people look: most of the width
     method, learned = "knn", None
     with left:
         # the colour is switched in the page (no rerun); the next run keeps it in the declared state (the link)
@@ -300,7 +308,8 @@ def map_and_detail() -> None:
                 map_component.latent_map(
                     MAP_KEY, points_url, frame, names, figures.PALETTE, map_data.COLOR_MODES,
                     color if color in map_data.COLOR_MODES else "label", far,
-                    focus=highlights(focus), overlays=overlays(), lens=lens_data(method), atlas=map_data.atlas(cur))
+                    focus=highlights(focus), overlays=overlays(), lens=lens_data(method), atlas=map_data.atlas(cur),
+                    density=density_layer())
         st.caption(map_caption())
         csv_download(focus)
     with right, state.friendly_errors("Showing the detail"):

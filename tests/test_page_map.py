@@ -161,3 +161,25 @@ def test_csv_downloads_hold_all_points_or_just_the_selection(app, expected, monk
     assert [int(line.split(",")[0]) for line in selected[1:]] == sorted(rows)
     mu = np.array([[float(v) for v in line.split(",")[2:2 + expected.mu.shape[1]]] for line in selected[1:]])
     np.testing.assert_allclose(mu, expected.mu[sorted(rows)], rtol=1e-5, atol=1e-5)
+
+
+def test_the_density_layer_is_written_once_with_labels_from_the_points(app, expected):
+    """The page hands the map a density file (contours + labels) computed from the very points it draws."""
+    import json
+
+    from ui.components.map import STATIC_MAPS
+    from vae_core import data as datasets
+
+    run_map(app)
+    sent = component_data(app)["density"]
+    assert not sent.get("error") and sent["url"].endswith(".json") and sent["seconds"] >= 0
+    layer = json.loads((STATIC_MAPS / sent["url"].rsplit("/", 1)[1]).read_text())
+    names = datasets.load_dataset("digits").class_names
+    assert len(layer["peaks"]) == sent["labels"] >= 1 and layer["contours"]
+    for peak in layer["peaks"]:
+        assert peak["text"] == names[peak["label"]]
+        assert 0 < peak["share"] <= 1 and peak["count"] <= len(expected.mu)
+    mtime = (STATIC_MAPS / sent["url"].rsplit("/", 1)[1]).stat().st_mtime_ns
+    run_map(app, {"kind": "point", "row": 1})  # a click does not recompute or rewrite it
+    assert component_data(app)["density"] == sent
+    assert (STATIC_MAPS / sent["url"].rsplit("/", 1)[1]).stat().st_mtime_ns == mtime

@@ -18,11 +18,28 @@ def points_url(cur: state.Current) -> tuple[str, map_points.MapPoints]:
     """The map's points, written once per (model, split, projection) for the browser; (URL, the points)."""
     def compute(cb):
         encoded, coords = cur.encoded(), cur.coords()
+        cb(0.2, f"{len(coords):,} points and each one's distance to its nearest neighbour")
         names = cur.dataset.class_names
         points = map_points.build(coords, encoded.labels, encoded.recon, encoded.kl, encoded.elbo,
                                   meta={"classes": len(names)})
         return map_component.publish_points(points), points
-    return state.memo(("map-points", *cur.key, cur.spec), compute)
+    return state.memo(("map-points", *cur.key, cur.spec), compute, "Preparing the map for the browser")
+
+
+def density(cur: state.Current, points: map_points.MapPoints, frame) -> dict:
+    """The density layer (contour paths) and the dense regions' labels, computed once per map and written as a
+    small JSON file the page fetches when the layer is first shown: {url, seconds, labels}."""
+    def compute(cb):
+        import json
+
+        from vae_core.density import density as find_density
+        cb(0.2, "smoothing the point counts, finding the peaks and their classes")
+        xy = np.stack([points.arrays["x"], points.arrays["y"]], axis=1)
+        found = find_density(xy, points.arrays["label"], cur.dataset.class_names, bounds=tuple(frame))
+        raw = json.dumps(found.to_json(), separators=(",", ":")).encode()
+        return {"url": map_component.publish(raw, "json"), "seconds": round(found.seconds, 3),
+                "labels": len(found.peaks)}
+    return state.memo(("map-density", *cur.key, cur.spec), compute, "Finding the dense regions")
 
 
 def bounds(points: map_points.MapPoints) -> tuple[float, float, float, float]:
@@ -89,8 +106,9 @@ def lens(cur: state.Current, method: str) -> dict:
         def compute(cb):
             from vae_core import inverse as inv
             from vae_core.onnx_export import _Decoder
+            cb(0.2, "the inverse and the decoder as one ONNX graph for the page")
             return map_component.publish(inv.onnx_bytes(learned, _Decoder(cur.loaded.model, means=True)), "onnx")
-        url = state.memo(("map-lens-graph", *cur.key, cur.spec), compute)
+        url = state.memo(("map-lens-graph", *cur.key, cur.spec), compute, "Exporting the lens")
         return {"method": method, "graphUrl": url, "shape": shape, "name": INVERSE_NAMES[method]}
     out = {"method": method, "decoderUrl": served.decoder_url(cur.loaded), "shape": shape,
            "name": INVERSE_NAMES[method]}
@@ -110,8 +128,9 @@ def atlas(cur: state.Current) -> dict | None:
 
     def compute(cb):
         from vae_core import images as imgs
+        cb(0.2, f"one picture of all {len(images):,} images, sent to the page once")
         cols = int(np.ceil(np.sqrt(len(images))))
         sheet = imgs.grid(images, ncols=cols, pad=0)
         return {"url": map_component.publish(imgs.to_png(sheet, 1), "png"), "cols": cols,
                 "size": [int(images.shape[1]), int(images.shape[2])], "n": int(len(images))}
-    return state.memo(("map-atlas", cur.dataset.name, cur.split), compute)
+    return state.memo(("map-atlas", cur.dataset.name, cur.split), compute, "Drawing the thumbnail atlas")

@@ -142,9 +142,11 @@ def test_colour_legend_and_search_need_no_rerun(page, app_url):
     title.wait_for(timeout=30_000)
     wait_idle(page)
     assert int(POINT_TITLE.match(title.inner_text()).group(1)) == 4321
+    found = page.evaluate("() => window.__vmap.lastReadout")  # the lens moved to the found point's spot
+    assert found["distance"] == 0 and found["x"] == page.evaluate("() => window.__vmap.pts.x[4321]")
     page.fill(".vmap-search", "99999999")
     page.press(".vmap-search", "Enter")
-    assert "No point #99999999" in page.locator(".vmap-status").inner_text()
+    assert "No point #99999999" in page.locator(".vmap-note").inner_text()
     assert_no_exception(page)
 
 
@@ -256,4 +258,43 @@ def test_decoded_map_layer_tiles_the_view(page, app_url):
     page.evaluate("() => Plotly.relayout(window.__vmap.gd, {'xaxis.range': [-2, 2], 'yaxis.range': [-2, 2]})")
     page.wait_for_function("(old) => window.__vmap.decodedImages[0].source !== old", arg=sources[0], timeout=30_000)
     assert runs(page) == 0  # decoded in the page: no rerun
+    assert_no_exception(page)
+
+
+LABEL_TEXT = re.compile(r"^<b>(.+)</b>(?: (\d+)%)?$")
+
+
+def test_density_contours_and_region_labels(page, app_url):
+    """Labels are on by default; each names the commonest class among the points around it, with its share when
+    mixed. The contour toggle draws lines above the points; hiding a class hides its label; none of it reruns."""
+    open_map(page, app_url)
+    page.wait_for_function("() => window.__vmap.densityShown", timeout=60_000)
+    count_runs(page)
+    names = page.evaluate("() => window.__vmap.data.classNames")
+    labels = page.evaluate("() => window.__vmap.gd._fullLayout.annotations.map(a => [a.text, a.x, a.y])")
+    assert len(labels) >= 5, labels
+    assert page.evaluate("() => window.__vmap.gd._fullLayout.shapes.length") == 0  # contours start off
+    for text, x, y in labels:
+        name, share = LABEL_TEXT.match(text).groups()
+        # the points within 1 map unit of the label, counted in the page's own arrays
+        votes = page.evaluate("""([x, y]) => { const p = window.__vmap.pts, v = new Array(64).fill(0);
+          for (let i = 0; i < p.n; i++) if (Math.hypot(p.x[i] - x, p.y[i] - y) < 1) v[p.label[i]]++; return v; }""",
+                              [x, y])
+        assert sum(votes) >= 20, f"{name} is labelled where there are {sum(votes)} points"
+        commonest = names[int(np.argmax(votes))]
+        assert commonest == name or share, f"{name} labels a region of {commonest}"
+        if share:  # a mixed region: its majority is a minority of the whole
+            assert 0 < int(share) < 60
+    page.check(".vmap-contours")
+    page.wait_for_function("() => window.__vmap.gd._fullLayout.shapes.length >= 3", timeout=30_000)
+    assert page.locator(".vmap-plot .shapelayer path").count() >= 3  # drawn as SVG, above the WebGL points
+    first = labels[0][0]
+    index = names.index(LABEL_TEXT.match(first).group(1))
+    page.locator(f".vmap-legend button[data-label='{index}']").click()  # hide that class: its label goes too
+    page.wait_for_function("(t) => !window.__vmap.gd._fullLayout.annotations.some(a => a.text === t)", arg=first,
+                           timeout=10_000)
+    page.locator(f".vmap-legend button[data-label='{index}']").click()
+    page.uncheck(".vmap-labels")
+    page.wait_for_function("() => window.__vmap.gd._fullLayout.annotations.length === 0", timeout=10_000)
+    assert runs(page) == 0, "the density layer reran the script"
     assert_no_exception(page)

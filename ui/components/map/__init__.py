@@ -47,14 +47,14 @@ def publish(buffer: bytes, ext: str, folder: Path = STATIC_MAPS) -> str:
 
 def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list[str], color_modes: dict[str, str],
                color: str, far_distance: float, focus: dict | None = None, overlays: dict | None = None,
-               lens: dict | None = None, atlas: dict | None = None, height: int = 640):
+               lens: dict | None = None, atlas: dict | None = None, density: dict | None = None, height: int = 640):
     """Mount the map. Returns the component result: `.event`, the last click/selection, with the colour in use."""
     data = {
         "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
         "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
         "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION,
         "focus": focus or {}, "overlays": overlays or {},
-        "lens": lens, "atlas": atlas,
+        "lens": lens, "atlas": atlas, "density": density,
     }
     return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
 

@@ -121,6 +121,40 @@ Object.assign(MapController.prototype, {
     window.Plotly.relayout(this.gd, { images: (this.decodedImages || []).concat(this.density || [], images) });
   },
 
+  // --- density contours and the dense regions' labels (vae_core/density.py), fetched once per map ---------------
+  // Shapes and annotations sit above Plotly's WebGL points, and zoom with the map: no redraw of the points.
+  async refreshDensity() {
+    const d = this.data.density;
+    for (const el of [this.el.contours, this.el.labels]) el.parentElement.style.display = d && !d.error ? "" : "none";
+    if (!this.gd || !d || d.error) return;
+    const key = JSON.stringify([d.url, this.el.contours.checked, this.el.labels.checked, [...this.hidden].sort()]);
+    if (key === this.densityKey) return;
+    this.densityKey = key;
+    const layer = (this.densityCache = this.densityCache || new Map());
+    if (!layer.has(d.url)) {
+      layer.set(d.url, fetch(asset(d.url)).then((r) => {
+        if (!r.ok) throw new Error(`the density layer could not be fetched (${r.status})`);
+        return r.json();
+      }).catch((err) => { layer.delete(d.url); throw err; }));
+    }
+    let found;
+    try { found = await layer.get(d.url); } catch (err) { this.status(err.message, true); this.densityKey = null; return; }
+    if (key !== this.densityKey) return;  // toggled again meanwhile
+    const shapes = !this.el.contours.checked ? [] : found.contours.map((c, k) => ({
+      type: "path", path: c.path, xref: "x", yref: "y", layer: "above",
+      line: { color: `rgba(255,255,255,${(0.3 + 0.5 * k / Math.max(1, found.contours.length - 1)).toFixed(2)})`, width: 1 },
+      fillcolor: "rgba(0,0,0,0)" }));
+    const escape = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    const annotations = !this.el.labels.checked ? [] : found.peaks
+      .filter((p) => p.label < 0 || !this.hidden.has(p.label))
+      .map((p) => ({
+        x: p.x, y: p.y, xref: "x", yref: "y", showarrow: false,
+        text: `<b>${escape(p.text)}</b>${p.label >= 0 && p.share < 0.6 ? ` ${Math.round(100 * p.share)}%` : ""}`,
+        font: { color: "#fff", size: 12 }, bgcolor: "rgba(14,17,23,0.55)", borderpad: 2 }));
+    this.densityShown = { contours: shapes.length, labels: annotations.map((a) => a.text) };
+    window.Plotly.relayout(this.gd, { shapes, annotations });
+  },
+
   // All points in view aggregated into a picture: class colours (or the colour scale's ends) weighted by count.
   densityImage(xa, xb, ya, yb, keep) {
     const pts = this.pts, W = 320, H = Math.round(320 * (this.data.height / Math.max(this.el.plot.clientWidth, 1))) || 240;

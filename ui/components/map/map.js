@@ -78,6 +78,10 @@ class MapController {
             type="checkbox" checked> Images when zoomed in</label>
           <label title="Tile the view with images decoded on a grid, by the lens's method"><input class="vmap-decoded"
             type="checkbox"> Decoded map</label>
+          <label class="vmap-density-toggle" title="Lines of equal point density (1 %, 3 %, 10 %, 30 % and 60 % of the densest spot)"><input
+            class="vmap-contours" type="checkbox"> Density</label>
+          <label class="vmap-labels-toggle" title="Each dense region named by its commonest class (its share shown when under 60 %)"><input
+            class="vmap-labels" type="checkbox" checked> Labels</label>
           <span class="vmap-note"></span>
         </div>
         <div class="vmap-body">
@@ -94,11 +98,14 @@ class MapController {
       </div>`;
     const q = (sel) => root.querySelector(sel);
     this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"),
-                note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), decoded: q(".vmap-decoded"), legend: q(".vmap-legend"), status: q(".vmap-status"), tip: q(".vmap-tip"),
+                note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), decoded: q(".vmap-decoded"), legend: q(".vmap-legend"),
+                status: q(".vmap-status"), tip: q(".vmap-tip"), contours: q(".vmap-contours"), labels: q(".vmap-labels"),
                 lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
     this.el.color.addEventListener("change", () => this.setColor(this.el.color.value));
     this.el.thumbs.addEventListener("change", () => this.refreshThumbs(true));
     this.el.decoded.addEventListener("change", () => this.refreshDecoded());
+    this.el.contours.addEventListener("change", () => this.refreshDensity());
+    this.el.labels.addEventListener("change", () => this.refreshDensity());
     const find = () => this.search(this.el.search.value);
     this.el.go.addEventListener("click", find);
     this.el.search.addEventListener("keydown", (e) => { if (e.key === "Enter") find(); });
@@ -128,6 +135,7 @@ class MapController {
       this.el.thumbs.parentElement.style.display = data.atlas ? "" : "none";
       this.applyExtras();
       this.setupLens(data.lens);
+      this.refreshDensity();
       this.loadAtlas().catch(() => { this.el.thumbs.disabled = true; this.el.thumbs.parentElement.title = "No images"; });
     }
   }
@@ -167,7 +175,7 @@ class MapController {
       return { color: values, colorscale: scale, cmin: -0.5, cmax: n - 0.5, showscale: false };
     }
     return { color: values, colorscale: "Viridis", showscale: true,
-             colorbar: { title: { text: d.colorModes[mode] }, thickness: 12 } };
+             colorbar: { title: { text: d.colorModes[mode], side: "right" }, thickness: 12, len: 0.8, y: 0.45 } };
   }
 
   async draw() {
@@ -202,6 +210,7 @@ class MapController {
     const gd = this.el.plot;
     if (this.gd) window.Plotly.purge(gd);
     this.extrasSignature = null;  // a new plot starts with no marks
+    this.densityKey = null;       // nor contours or labels
     const main = this.refreshPoints(true);  // drawn by newPlot itself: one draw, not an empty one then a restyle
     Object.assign(traces[0], { x: main.x, y: main.y, marker: main.marker });
     layout.images = main.images;
@@ -258,7 +267,6 @@ class MapController {
     if (this.lod) parts.push(`${this.drawn.toLocaleString()} of ${inView.toLocaleString()} in view drawn as markers over their density (zoom in for all)`);
     if (this.hidden.size) parts.push(`${this.hidden.size} class${this.hidden.size > 1 ? "es" : ""} hidden`);
     if (pts.leftOut) parts.push(`${pts.leftOut.toLocaleString()} left out: NaN/infinite map coordinates`);
-    this.el.note.textContent = "";
     this.status(parts.join(" · "), pts.leftOut > 0);
     return { x, y, marker, images };
   }
@@ -300,6 +308,7 @@ class MapController {
         this.refreshPoints();
         this.drawLegend();
         this.applyExtras();
+        this.refreshDensity();
       });
       this.el.legend.appendChild(b);
     });
@@ -449,15 +458,16 @@ class MapController {
     this.send({ kind: "selection", rows: rows.slice(0, cap), total: rows.length });
   }
 
-  // Search by index: zoom to the point, mark it and open its detail.
+  // Search by index: zoom to the point, mark it, show it in the lens and open its detail. What went wrong is said
+  // beside the box, where the person is looking.
   search(text) {
-    const row = Number(String(text).trim()), n = this.pts.n;
-    if (!/^\d+$/.test(String(text).trim()) || row >= n) {
-      this.status(`No point #${String(text).trim() || "?"}: this map's points are numbered 0 to ${(n - 1).toLocaleString()}.`, true);
+    const typed = String(text).trim(), row = Number(typed), n = this.pts.n;
+    if (!/^\d+$/.test(typed) || row >= n) {
+      this.say(`No point #${typed || "?"}: this map's points are numbered 0 to ${(n - 1).toLocaleString()}.`, true);
       return;
     }
     if (!Number.isFinite(this.pts.x[row])) {
-      this.status(`Point #${row} has no place on this map (its coordinates are NaN/infinite).`, true);
+      this.say(`Point #${row} has no place on this map (its coordinates are NaN/infinite).`, true);
       return;
     }
     const fl = this.gd._fullLayout, span = (r) => Math.abs(r[1] - r[0]);
@@ -468,8 +478,15 @@ class MapController {
     if (this.hidden.has(this.pts.label[row])) { this.hidden.delete(this.pts.label[row]); this.refreshPoints(); this.drawLegend(); }
     this.localPick = [x, y];
     this.applyExtras();
-    this.status(`Found #${row}.`);
+    this.readout([x, y]);  // the lens shows the found point's spot, not wherever the cursor last was
+    if (this.lensFn) this.lensFn([x, y], performance.now()).catch(() => {});
+    this.say(`Found #${row}.`);
     this.send({ kind: "point", row });
+  }
+
+  say(text, warn = false) {
+    this.el.note.textContent = text;
+    this.el.note.classList.toggle("warn", warn);
   }
 
   destroy() {
