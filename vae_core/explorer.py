@@ -42,16 +42,59 @@ class EncodedSplit:
         return self.kl_per_dim.mean(axis=0)
 
 
-def split_images(dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of a split; "all" is train followed by test (row ids index into that order)."""
+def split_images(dataset: Dataset, split: str) -> tuple[np.ndarray | StackedImages, np.ndarray]:
+    """Images and labels of a split; "all" is train followed by test (row ids index into that order), stacked
+    without a copy."""
     if split == "test":
         return dataset.test_images, dataset.test_labels
     if split == "train":
         return dataset.train_images, dataset.train_labels
     if split == "all":
-        return (np.concatenate([dataset.train_images, dataset.test_images]),
+        return (StackedImages(dataset.train_images, dataset.test_images),
                 np.concatenate([dataset.train_labels, dataset.test_labels]))
     raise VAEError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+
+
+class StackedImages:
+    """Image arrays read as one, row after row, without copying them: a million 28 × 28 images are 784 MB, and a
+    copy of train + test would hold them twice. Indexing by a row, a slice or an array of rows returns numpy."""
+
+    def __init__(self, *parts: np.ndarray):
+        if not parts or any(p.shape[1:] != parts[0].shape[1:] or p.dtype != parts[0].dtype for p in parts):
+            raise VAEError("stacked image arrays must share their image shape and type")
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.shape = (int(self.starts[-1]), *parts[0].shape[1:])
+        self.dtype, self.ndim = parts[0].dtype, len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            row = int(key) + (len(self) if int(key) < 0 else 0)
+            if not 0 <= row < len(self):
+                raise IndexError(f"row {int(key)} is out of range for {len(self):,} images")
+            part = int(np.searchsorted(self.starts, row, side="right")) - 1
+            return self.parts[part][row - self.starts[part]]
+        rows = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        rows = rows.astype(np.int64).ravel()
+        rows = np.where(rows < 0, rows + len(self), rows)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows out of range for {len(self):,} images")
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        part_of = np.searchsorted(self.starts, rows, side="right") - 1
+        for k, part in enumerate(self.parts):
+            mask = part_of == k
+            if mask.any():
+                out[mask] = part[rows[mask] - self.starts[k]]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        stacked = np.concatenate(self.parts)
+        return stacked if dtype is None else stacked.astype(dtype)
 
 
 def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", progress=None) -> EncodedSplit:
@@ -69,7 +112,7 @@ def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", pro
     path = loaded.cache_folder / file_name
     if progress:
         progress(0.0, f"Encoding {len(images):,} {split} images…")
-    stats = metrics.per_image_stats(loaded.model, images)
+    stats = metrics.per_image_stats(loaded.model, images, progress=progress)
     encoded = EncodedSplit(
         mu=stats["mu"].astype(np.float32), logvar=stats["logvar"].astype(np.float32),
         recon=stats["recon"].astype(np.float32), kl=stats["kl"].astype(np.float32),

@@ -87,21 +87,25 @@ class _EvalMode:
 
 # --- per image -------------------------------------------------------------------------------------
 @torch.no_grad()
-def per_image_stats(model, images, batch_size: int = 500, seed: int = 777) -> dict[str, np.ndarray]:
-    """Encoder outputs and ELBO terms for every image.
+def per_image_stats(model, images, batch_size: int = 500, seed: int = 777, progress=None) -> dict[str, np.ndarray]:
+    """Encoder outputs and ELBO terms for every image (converted to floats a batch at a time: a million images
+    would be 3 GB as one float tensor). `progress(fraction, message)` about every 1 % of the images.
 
     recon         −log p(x|z=mu): deterministic reconstruction error, what the map colours by
     recon_sampled −log p(x|z), z ~ q(z|x) one seeded sample: an unbiased estimate of the ELBO's recon term
     kl, kl_per_dim analytic KL(q(z|x) || p(z))
     elbo          −(recon_sampled + kl): an unbiased single-sample ELBO per image
     """
-    x = as_model_input(images, model.config.image_shape)
+    n = len(images)
+    if n == 0:
+        raise DataError("there are no images to evaluate; check the dataset split or the `limit`")
     device = _device(model)
-    noise = np.random.default_rng(seed).standard_normal((len(x), model.config.latent_dim), dtype=np.float32)
+    noise = np.random.default_rng(seed).standard_normal((n, model.config.latent_dim), dtype=np.float32)
     out = {name: [] for name in ("mu", "logvar", "recon", "recon_sampled", "kl_per_dim")}
+    report_every = max(1, n // batch_size // 100)
     with _EvalMode(model):
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size].to(device)
+        for batch, start in enumerate(range(0, n, batch_size)):
+            xb = as_model_input(images[start:start + batch_size], model.config.image_shape).to(device)
             mu, logvar = model.encode(xb)
             eps = torch.from_numpy(noise[start:start + batch_size]).to(device)
             z = mu + eps * torch.exp(0.5 * logvar)
@@ -110,6 +114,9 @@ def per_image_stats(model, images, batch_size: int = 500, seed: int = 777) -> di
             out["recon"].append(-likelihoods.of_model(model, model.decode(mu), xb))
             out["recon_sampled"].append(-likelihoods.of_model(model, model.decode(z), xb))
             out["kl_per_dim"].append(gaussian_kl_per_dim(mu, logvar))
+            done = min(n, start + batch_size)
+            if progress is not None and (batch % report_every == 0 or done == n):
+                progress(done / n, f"encoded {done:,} of {n:,} images")
     stats = {name: torch.cat(parts).cpu().numpy() for name, parts in out.items()}
     stats["kl"] = stats["kl_per_dim"].sum(axis=1)
     stats["elbo"] = -(stats["recon_sampled"] + stats["kl"])
