@@ -132,7 +132,8 @@ def mu_sigma_chart(up: uploads.EncodedUpload) -> dict:
 
 def on_the_map(done: list[uploads.EncodedUpload]) -> None:
     """Where they land on the map; a clicked star shows that picture beside it."""
-    st.markdown(f"##### On the map ({cur.spec.method.upper()} of the {cur.split} split)")
+    points = "all images" if cur.split == "all" else f"the {cur.split} split"
+    st.markdown(f"##### On the map ({cur.spec.method.upper()} of {points})")
     left, right = st.columns([3, 2], gap="medium")
     with left:
         xy = np.stack([up.xy for up in done])

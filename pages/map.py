@@ -143,9 +143,10 @@ def point_detail(row: int) -> None:
     with right:
         show_image(model.decode_images(z)[0], "reconstruction")
     m1, m2, m3 = st.columns(3)
-    m1.metric("ELBO", nats(encoded.elbo[row]), help="nats: reconstruction log-likelihood − KL")
-    m2.metric("Recon", nats(encoded.recon[row]), help="−log p(x|z), nats")
-    m3.metric("KL", nats(encoded.kl[row]), help="KL(q(z|x) ‖ p(z)), nats")
+    m1.metric("ELBO", nats(encoded.elbo[row], compact=True), help="nats: reconstruction log-likelihood − KL; "
+              f"{nats(encoded.elbo[row])}")
+    m2.metric("Recon", nats(encoded.recon[row], compact=True), help=f"−log p(x|z), nats: {nats(encoded.recon[row])}")
+    m3.metric("KL", nats(encoded.kl[row], compact=True), help=f"KL(q(z|x) ‖ p(z)), nats: {nats(encoded.kl[row])}")
     explain_missing(encoded.elbo[row])
     idx, _ = placer.neighbours(z, k=9)
     idx = [int(i) for i in idx if int(i) != row][:8]
@@ -289,7 +290,7 @@ def map_and_detail() -> None:
     focus = st.session_state.get(FOCUS)
     if focus and focus["kind"] == "point" and focus["row"] >= len(encoded):
         focus = None
-    left, right = st.columns([2, 1], gap="medium")  # the map is where people look: most of the width
+    left, right = st.columns([5, 3], gap="medium")  # the map is where people look: most of the width
     method, learned = "knn", None
     with left:
         # the colour is switched in the page (no rerun); the next run keeps it in the declared state (the link)
@@ -302,9 +303,10 @@ def map_and_detail() -> None:
                 values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
                 st.plotly_chart(figures.latent_map_3d(coords3, values, color, names), key="map3d")
         else:
+            map_slot = st.container()  # the map first, high on the page; the choice it depends on under it
             with state.friendly_errors("The map's inverse"):
                 method, learned = inverse_choice()
-            with state.friendly_errors("Drawing the map"):
+            with map_slot, state.friendly_errors("Drawing the map"):
                 map_component.latent_map(
                     MAP_KEY, points_url, frame, names, figures.PALETTE, map_data.COLOR_MODES,
                     color if color in map_data.COLOR_MODES else "label", far,

@@ -42,8 +42,10 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     run_map(app, {"kind": "point", "row": row})
     assert f"#{row} ·" in markdown(app)
     metrics = {m.label: m.value for m in app.main.metric}
-    assert metrics["ELBO"] == f"{expected.elbo[row]:.1f}"
-    assert metrics["KL"] == f"{expected.kl[row]:.1f}"
+    compact = {name: f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}"  # a narrow panel: no decimal from 100 up
+               for name, v in (("ELBO", expected.elbo[row]), ("KL", expected.kl[row]))}
+    assert metrics["ELBO"] == compact["ELBO"] and metrics["KL"] == compact["KL"]
+    assert f"{expected.elbo[row]:.1f}" in app.main.metric[0].help  # the full value is one hover away
     captions = [c.value for c in app.caption]
     assert any("nearest neighbours" in c for c in captions)
     distances = np.linalg.norm(expected.mu - expected.mu[row], axis=1)
@@ -174,8 +176,15 @@ def test_the_density_layer_is_written_once_with_labels_from_the_points(app, expe
     sent = component_data(app)["density"]
     assert not sent.get("error") and sent["url"].endswith(".json") and sent["seconds"] >= 0
     layer = json.loads((STATIC_MAPS / sent["url"].rsplit("/", 1)[1]).read_text())
+    assert len(layer["peaks"]) == sent["labels"] and layer["contours"]
+    # the same labels as the points the map draws give, within the frame the map shows
+    from ui import figures
+    from vae_core import density, map_points
+    points = map_points.unpack((STATIC_MAPS / component_data(app)["url"].rsplit("/", 1)[1]).read_bytes())
+    xy = np.stack([points.arrays["x"], points.arrays["y"]], axis=1)
     names = datasets.load_dataset("digits").class_names
-    assert len(layer["peaks"]) == sent["labels"] >= 1 and layer["contours"]
+    again = density.density(xy, points.arrays["label"], names, bounds=figures.map_bounds(xy))
+    assert [(p["text"], p["count"]) for p in layer["peaks"]] == [(p.text, p.count) for p in again.peaks]
     for peak in layer["peaks"]:
         assert peak["text"] == names[peak["label"]]
         assert 0 < peak["share"] <= 1 and peak["count"] <= len(expected.mu)

@@ -10,9 +10,12 @@ from vae_core.likelihoods import NO_SIGMA
 from .text import md_escape
 
 
-def nats(value: float) -> str:
-    """A number of nats for display; NaN means the model's likelihood can't give it, and it says so."""
-    return f"{value:.1f}" if np.isfinite(value) else "n/a"
+def nats(value: float, compact: bool = False) -> str:
+    """A number of nats for display; NaN means the model's likelihood can't give it, and it says so.
+    compact: no decimal from 100 up (three metrics side by side in a narrow panel must not be cut to "-43…")."""
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value:.0f}" if compact and abs(value) >= 100 else f"{value:.1f}"
 
 
 def explain_missing(*values: float) -> None:

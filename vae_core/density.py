@@ -7,8 +7,9 @@ Computed once per map in numpy, well under a second for a million points (bench/
 3. touching regions merge when the pass between them stays above MERGE_DIP of the lower peak, or when the lower
    peak rises above the pass by less than 3 standard deviations of its own counting noise (a bump on a cluster's
    flank is not a cluster), and when they share their majority class (one island, one name);
-4. a region holding at least MIN_SHARE of the points gets a label at its peak: its majority class with that
-   class's share of the region, or a number, ranked by peak height, where the points have no class;
+4. in a region holding at least MIN_SHARE of the points, every class holding CLASS_SHARE of it is named where that
+   class is densest inside the region, with its share of the points at that spot (a mixed region gets several
+   names, each where its class lives); a region mostly without classes gets a number, ranked by peak height;
 5. contour lines of the smoothed grid at LEVELS (shares of the highest cell), as SVG paths in map units: the page
    draws them above the points as Plotly shapes, so they zoom with the map and cost one file per map.
 """
@@ -25,6 +26,7 @@ GRID = 128          # cells per side: fine enough for UMAP's islands, coarse eno
 SIGMA = 1.5         # Gaussian smoothing in cells at 10,000 points and above; fewer points are smoothed wider
 MIN_SHARE = 0.01    # a region must hold ≥ 1 % of the points (and MIN_POINTS) to be labelled: smaller is noise
 MIN_POINTS = 10
+CLASS_SHARE = 0.2   # a class is named inside a region when it holds at least a fifth of the region's points
 MERGE_DIP = 0.75    # two touching regions stay apart only if the pass between them dips below 3/4 of the lower peak
 MAX_PEAKS = 24      # labels shown at most (the highest peaks)
 UNLABELLED = "unlabelled"  # the class name a folder's loose pictures get (vae_core.data): numbered, not named
@@ -36,10 +38,10 @@ class Peak:
     """One dense region's label, drawn at (x, y): the region's highest cell."""
     x: float
     y: float
-    text: str       # the majority class's name, or "1", "2", … for points without a class
-    label: int      # the majority class (-1 when numbered)
-    share: float    # the majority class's share of the region's points (1.0 when numbered)
-    count: int      # points in the region
+    text: str       # the class's name, or "1", "2", … for a region of points without a class
+    label: int      # the class (-1 when numbered)
+    share: float    # the class's share of the points at (x, y), smoothed (1.0 when numbered)
+    count: int      # the class's points in the region (all the region's points when numbered)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def density(xy, labels, class_names: list[str] | None, bounds: tuple[float, floa
     region = _regions(counts, sigma)
     centres_x = x0 + (np.arange(grid) + 0.5) * (x1 - x0) / grid
     centres_y = y0 + (np.arange(grid) + 0.5) * (y1 - y0) / grid
-    peaks = _label_peaks(counts, region, cell, labels, list(class_names or []), centres_x, centres_y)
+    peaks = _label_peaks(counts, region, cell, labels, list(class_names or []), centres_x, centres_y, sigma)
     return Density(centres_x, centres_y, counts, _contours(centres_x, centres_y, counts), peaks,
                    time.perf_counter() - started)
 
@@ -171,43 +173,69 @@ def _relabel(region: np.ndarray, merges: dict[int, int]) -> np.ndarray:
     return out
 
 
-def _label_peaks(counts, region, cell, labels, names, centres_x, centres_y) -> tuple[Peak, ...]:
-    """Name every region by its majority class (touching regions of one class become one), keep those holding
-    enough points, highest peak first."""
-    flat, classes = counts.ravel(), max(len(names), 1)
-    point_region = region[cell]
+def _label_peaks(counts, region, cell, labels, names, centres_x, centres_y, sigma) -> tuple[Peak, ...]:
+    """The labels: in each region holding enough points, every class with at least CLASS_SHARE of them is named
+    where that class is densest inside the region, with its share of the points there (touching regions of one
+    majority class count as one). Regions mostly without a class get a number at their peak. Strongest first."""
+    from scipy import ndimage
+
+    flat, classes, g_cols = counts.ravel(), max(len(names), 1), counts.shape[1]
     named = (labels >= 0) & (labels < len(names))
     if named.any():
         named[named] = [names[v] != UNLABELLED for v in labels[named].tolist()]
+    region = _merge_same_class(region, flat, counts.shape, cell, np.where(named, labels, classes), classes)
+    point_region = region[cell]
     inside = point_region >= 0
-    tops = np.unique(point_region[inside])
+    tops, sizes = np.unique(point_region[inside], return_counts=True)
     slot = np.searchsorted(tops, point_region[inside])
     votes = np.zeros((len(tops), classes + 1), dtype=np.int64)  # the last column: points without a class
     np.add.at(votes, (slot, np.where(named[inside], labels[inside], classes)), 1)
+    enough = max(MIN_POINTS, MIN_SHARE * len(cell))
+    found, numbered, class_grids = [], [], {}
+    for k in np.flatnonzero(sizes >= enough):
+        if votes[k, :classes].sum() * 2 <= sizes[k]:  # mostly pictures without a class: a number at the peak
+            numbered.append((float(flat[tops[k]]), int(tops[k]), int(sizes[k])))
+            continue
+        cells = np.flatnonzero(region == tops[k])
+        for label in np.flatnonzero((votes[k, :classes] >= enough) & (votes[k, :classes] >= CLASS_SHARE * sizes[k])):
+            if label not in class_grids:
+                own = np.bincount(cell[labels == label], minlength=flat.size).reshape(counts.shape).astype(np.float64)
+                class_grids[label] = ndimage.gaussian_filter(own, sigma, mode="constant").ravel()
+            grid = class_grids[label]
+            spot = int(cells[np.argmax(grid[cells])])
+            found.append((float(grid[spot]), spot, int(label), float(min(1.0, grid[spot] / flat[spot])),
+                          int(votes[k, label])))
+    found.sort(key=lambda f: -f[0])
+    numbered.sort(key=lambda f: -f[0])
+    peaks = []
+    for _, spot, label, share, count in found[:MAX_PEAKS]:
+        row, col = divmod(spot, g_cols)
+        peaks.append(Peak(float(centres_x[col]), float(centres_y[row]), names[label], label, share, count))
+    for number, (_, spot, size) in enumerate(numbered[:max(0, MAX_PEAKS - len(peaks))], start=1):
+        row, col = divmod(spot, g_cols)
+        peaks.append(Peak(float(centres_x[col]), float(centres_y[row]), str(number), -1, 1.0, size))
+    return tuple(peaks)
+
+
+def _merge_same_class(region, flat, shape, cell, point_class, classes) -> np.ndarray:
+    """Touching regions whose points' majority is the same class become one region (the higher peak's)."""
+    inside = region[cell] >= 0
+    tops = np.unique(region[cell][inside])
+    if len(tops) < 2:
+        return region
+    votes = np.zeros((len(tops), classes + 1), dtype=np.int64)
+    np.add.at(votes, (np.searchsorted(tops, region[cell][inside]), point_class[inside]), 1)
 
     def majority(v):
         return int(v[:classes].argmax()) if v[:classes].sum() * 2 > v.sum() else -1
     merges = {}
-    for a, b, _ in _passes(region, flat, counts.shape):  # one island of one class: one label
+    for a, b, _ in _passes(region, flat, shape):
         ra, rb = _root(merges, a), _root(merges, b)
+        if ra == rb or ra not in tops or rb not in tops:
+            continue
         ia, ib = np.searchsorted(tops, [ra, rb])
-        if ra != rb and majority(votes[ia]) == majority(votes[ib]) >= 0:
+        if majority(votes[ia]) == majority(votes[ib]) >= 0:
             high, low = (ra, rb) if flat[ra] >= flat[rb] else (rb, ra)
             merges[low] = high
             votes[np.searchsorted(tops, high)] += votes[np.searchsorted(tops, low)]
-            votes[np.searchsorted(tops, low)] = 0
-    enough = max(MIN_POINTS, MIN_SHARE * len(cell))
-    kept = [k for k, top in enumerate(tops) if top not in merges and votes[k].sum() >= enough]
-    kept = sorted(kept, key=lambda k: -flat[tops[k]])[:MAX_PEAKS]
-    peaks, number = [], 0
-    g_cols = counts.shape[1]
-    for k in kept:
-        row, col = divmod(int(tops[k]), g_cols)
-        total, label = int(votes[k].sum()), majority(votes[k])
-        if label >= 0:
-            peaks.append(Peak(float(centres_x[col]), float(centres_y[row]), names[label], label,
-                              float(votes[k][label] / total), total))
-        else:
-            number += 1
-            peaks.append(Peak(float(centres_x[col]), float(centres_y[row]), str(number), -1, 1.0, total))
-    return tuple(peaks)
+    return _relabel(region, merges)

@@ -106,7 +106,7 @@ def _train(coords: np.ndarray, latents: np.ndarray, seed: int, steps: int, progr
         optimizer.step()
         schedule.step()
         if progress is not None and step % 100 == 0:
-            progress(step / steps, f"fitting the map's inverse, step {step:,} of {steps:,}")
+            progress(step / steps, f"step {step:,} of {steps:,}")
     return inverse.eval()
 
 

@@ -58,6 +58,9 @@ function loadPoints(url) {
 const THUMBS_MAX = 150;      // when this few points are in view, each is drawn as its own image (if the atlas is on)
 const THUMB_PX = 36;
 const PICK_PX = 8;            // a click or hover within this many pixels of a point is on the point
+const DOUBLE_CLICK_MS = 250;  // a click on empty space waits this long: the first half of a double-click (Plotly's
+                              // zoom reset) must not decode the spot. A click on a point is sent at once.
+const PREFS = "vmap-prefs";   // the layer toggles, kept for the tab: a new projection or split must not reset them
 const TRACE = { main: 0, selection: 1, neighbours: 2, pick: 3, uploads: 4, paths: 5 };
 const controllers = new WeakMap();
 
@@ -101,6 +104,10 @@ class MapController {
                 note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), decoded: q(".vmap-decoded"), legend: q(".vmap-legend"),
                 status: q(".vmap-status"), tip: q(".vmap-tip"), contours: q(".vmap-contours"), labels: q(".vmap-labels"),
                 lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
+    this.restorePrefs();
+    for (const name of ["thumbs", "decoded", "contours", "labels"]) {
+      this.el[name].addEventListener("change", () => this.savePrefs());
+    }
     this.el.color.addEventListener("change", () => this.setColor(this.el.color.value));
     this.el.thumbs.addEventListener("change", () => this.refreshThumbs(true));
     this.el.decoded.addEventListener("change", () => this.refreshDecoded());
@@ -140,9 +147,26 @@ class MapController {
     }
   }
 
+  restorePrefs() {
+    try {
+      const saved = JSON.parse(window.sessionStorage.getItem(PREFS) || "{}");
+      for (const [name, on] of Object.entries(saved)) if (this.el[name] && typeof on === "boolean") this.el[name].checked = on;
+    } catch (err) { /* storage may be off (private mode): the defaults stand */ }
+  }
+
+  savePrefs() {
+    const prefs = {};
+    for (const name of ["thumbs", "decoded", "contours", "labels"]) prefs[name] = this.el[name].checked;
+    try { window.sessionStorage.setItem(PREFS, JSON.stringify(prefs)); } catch (err) { /* not kept: fine */ }
+  }
+
   setState(name, value) { if (this.setStateValue) this.setStateValue(name, value); }
 
-  send(event) {
+  send(event, note = "") {
+    this.say(note);  // a note from an earlier search must not linger under a new pick
+    if (event.kind !== "selection" && ((this.gd && this.gd._fullLayout.selections) || []).length) {
+      window.Plotly.relayout(this.gd, { selections: [] });  // the last box/lasso outline goes with its selection
+    }
     this.seq += 1;
     // the colour rides along (a state change of its own would rerun the script: colour must not)
     this.setState("event", { ...event, color: this.mode, seq: `${Date.now()}-${this.seq}` });
@@ -192,7 +216,7 @@ class MapController {
       plot_bgcolor: "rgba(0,0,0,0)", paper_bgcolor: "rgba(0,0,0,0)", showlegend: false, uirevision: "map",
       images: [],
     };
-    const config = { displaylogo: false, scrollZoom: true, responsive: true, doubleClick: "reset",
+    const config = { displaylogo: false, scrollZoom: true, responsive: true, doubleClick: "reset", doubleClickDelay: DOUBLE_CLICK_MS,
                      modeBarButtonsToRemove: ["autoScale2d", "toImage"] };
     const empty = () => ({ type: "scattergl", mode: "markers", x: [], y: [], hoverinfo: "skip" });
     const traces = [
@@ -201,10 +225,11 @@ class MapController {
       { ...empty(), name: "selection", marker: { size: 7, color: "rgba(0,0,0,0)", line: { width: 1.2, color: "#fff" } } },
       { ...empty(), name: "neighbours", marker: { size: 12, symbol: "circle-open", color: "#ffb000", line: { width: 2 } } },
       { ...empty(), name: "picked", marker: { size: 20, symbol: "circle-open", color: "#ffffff", line: { width: 3 } } },
-      { ...empty(), type: "scatter", mode: "markers+text", name: "uploads", textposition: "top center",
+      // stars and paths are WebGL traces too: an SVG trace would be drawn under the WebGL points and hidden by them
+      { ...empty(), mode: "markers+text", name: "uploads", textposition: "top center",
         textfont: { color: "#fff", size: 11 },
         marker: { size: 16, symbol: "star", color: "#ffe14d", line: { width: 1, color: "#000" } } },
-      { ...empty(), type: "scatter", mode: "lines+markers", name: "paths",
+      { ...empty(), mode: "lines+markers", name: "paths",
         line: { width: 2, color: "#fff" }, marker: { size: 6, color: "#fff" } },
     ];
     const gd = this.el.plot;
@@ -370,16 +395,31 @@ class MapController {
   bindDom() {
     const gd = this.gd;
     let down = null, frame = 0, last = null;
-    gd.addEventListener("pointerdown", (e) => { down = { x: e.clientX, y: e.clientY }; }, true);
+    gd.addEventListener("pointerdown", (e) => {
+      down = { x: e.clientX, y: e.clientY, far: 0 };
+      if (this.pendingSpace) { clearTimeout(this.pendingSpace); this.pendingSpace = 0; }  // a double-click: no pick
+    }, true);
     // Plotly covers the page with a drag cover on mousedown, so the release lands outside gd: listen on window
+    // a click is a press that never strayed 4 px (a lasso may end where it began: it is not a click)
+    const onMove = (e) => { if (down) down.far = Math.max(down.far, Math.hypot(e.clientX - down.x, e.clientY - down.y)); };
     const onUp = (e) => {
-      if (!down || Math.hypot(e.clientX - down.x, e.clientY - down.y) > 4 || e.button !== 0) { down = null; return; }
+      if (!down || Math.max(down.far, Math.hypot(e.clientX - down.x, e.clientY - down.y)) > 4 || e.button !== 0) {
+        down = null;
+        return;
+      }
       down = null;
+      const second = e.timeStamp - (this.lastClick || -Infinity) < DOUBLE_CLICK_MS;
+      this.lastClick = second ? -Infinity : e.timeStamp;
+      if (second) return;  // the second half of a double-click (Plotly resets the zoom): no pick
       const xy = this.toData(e.clientX, e.clientY);
       if (xy) this.pick(xy);
     };
+    window.addEventListener("pointermove", onMove, true);
     window.addEventListener("pointerup", onUp, true);
-    this.unbind = () => window.removeEventListener("pointerup", onUp, true);
+    this.unbind = () => {
+      window.removeEventListener("pointermove", onMove, true);
+      window.removeEventListener("pointerup", onUp, true);
+    };
     gd.addEventListener("pointermove", (e) => {
       last = e;
       if (!frame) frame = requestAnimationFrame(() => { frame = 0; this.hover(last); });
@@ -431,12 +471,15 @@ class MapController {
     const hit = this.pointNear(xy);
     // Only the event: the rerun brings the pick and its neighbours back as data, drawn in one redraw after the
     // detail panel has rendered (a redraw here would hold the main thread while the detail arrives: ~0.4 s at 70k).
-    if (hit) this.send({ kind: "point", row: hit.row });
-    else this.send({ kind: "space", xy: [Number(xy[0].toFixed(4)), Number(xy[1].toFixed(4))] });
+    if (hit) { this.send({ kind: "point", row: hit.row }); return; }
+    const spot = [Number(xy[0].toFixed(4)), Number(xy[1].toFixed(4))];
+    this.pendingSpace = setTimeout(() => { this.pendingSpace = 0; this.send({ kind: "space", xy: spot }); },
+                                   DOUBLE_CLICK_MS);
   }
 
   selected(ev) {
     if (!ev || (!ev.range && !ev.lassoPoints)) return;  // a double-click clears Plotly's outline: keep the last pick
+    if (this.pendingSpace) { clearTimeout(this.pendingSpace); this.pendingSpace = 0; }  // a selection, not a click
     const pts = this.pts, keep = this.keepFn(), rows = [];
     this.lastShape = ev.range ? { range: ev.range } : { lasso: ev.lassoPoints };
     if (ev.range) {
@@ -462,8 +505,14 @@ class MapController {
   // beside the box, where the person is looking.
   search(text) {
     const typed = String(text).trim(), row = Number(typed), n = this.pts.n;
-    if (!/^\d+$/.test(typed) || row >= n) {
-      this.say(`No point #${typed || "?"}: this map's points are numbered 0 to ${(n - 1).toLocaleString()}.`, true);
+    const range = `0 to ${(n - 1).toLocaleString()}`;
+    if (!/^-?\d+$/.test(typed)) {
+      this.say(typed ? `“${typed.slice(0, 20)}” is not a point number: type a whole number from ${range}.`
+        : `Type a point number from ${range}.`, true);
+      return;
+    }
+    if (row < 0 || row >= n) {
+      this.say(`No point #${typed}: this map's points are numbered ${range}.`, true);
       return;
     }
     if (!Number.isFinite(this.pts.x[row])) {
@@ -480,8 +529,7 @@ class MapController {
     this.applyExtras();
     this.readout([x, y]);  // the lens shows the found point's spot, not wherever the cursor last was
     if (this.lensFn) this.lensFn([x, y], performance.now()).catch(() => {});
-    this.say(`Found #${row}.`);
-    this.send({ kind: "point", row });
+    this.send({ kind: "point", row }, `Found #${row}.`);
   }
 
   say(text, warn = false) {
