@@ -260,3 +260,23 @@ def test_big_umap_maps_fit_a_sample_and_place_the_rest(monkeypatch):
     raw[rest] = projection.place_rest(latents[rows], raw[rows], latents[rest])
     assert np.allclose(coords, projection.tidy_coordinates(raw), atol=1e-5)
     assert steps[-1] == 1.0 and any(0.5 < f < 1.0 for f in steps)
+
+
+def test_a_long_fit_moves_the_bar_while_it_runs_and_its_errors_come_back(monkeypatch):
+    import time
+
+    from vae_core import projection
+    monkeypatch.setattr(projection, "TICK_SECONDS", 0.05)
+    seen = []
+    done = projection._with_ticks(lambda: time.sleep(0.6) or "fitted", lambda f, m: seen.append((f, m)),
+                                  0.0, 0.5, 1.0, "Fitting…")
+    assert done == "fitted" and len(seen) >= 5
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and 0 < fractions[-1] <= 0.5 * 0.95
+    assert seen[-1][1].startswith("Fitting… ") and seen[-1][1].endswith(" s so far")
+
+    def fails():
+        raise ValueError("diverged")
+    with pytest.raises(ValueError, match="diverged"):
+        projection._with_ticks(fails, lambda f, m: None, 0.0, 1.0, 1.0, "Fitting…")
+    assert projection._with_ticks(lambda: 7, None, 0.0, 1.0, 1.0, "") == 7  # no bar: no thread either

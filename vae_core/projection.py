@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ UMAP_SAMPLE = 50_000
 PLACE_K = 8           # neighbours blended per placed point (the Placer's rule)
 PLACE_EPS = 1.0       # kd-tree search within (1 + eps) of the true distances: ~6x faster in 16-D, 94% same set
 PLACE_BLOCK = 20_000  # rows per progress step
+TICK_SECONDS = 0.5    # a UMAP fit reports nothing itself: the bar moves on its expected time meanwhile
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,38 @@ class ProjectionSpec:
 def _report(progress, fraction: float, message: str) -> None:
     if progress is not None:
         progress(fraction, message)
+
+
+def _expected_umap_seconds(n: int) -> float:
+    """About how long a seeded UMAP fit takes on one core here (10k: ~15 s, 50k: ~55 s): only for the bar."""
+    return 5.0 + n / 1000.0
+
+
+def _with_ticks(work, progress, start: float, end: float, expected_s: float, message: str):
+    """`work()` in a thread while this one moves the bar from `start` towards `end` (never past 95 % of the way)
+    on the expected time, saying how long it has run: a long fit with no progress of its own still shows it is
+    alive. Errors come back here unchanged."""
+    if progress is None:
+        return work()
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = work()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread below
+            outcome["error"] = err
+    worker = threading.Thread(target=run, name="projection-fit", daemon=True)
+    began = time.perf_counter()
+    worker.start()
+    while worker.is_alive():
+        worker.join(TICK_SECONDS)
+        elapsed = time.perf_counter() - began
+        if worker.is_alive():
+            _report(progress, start + (end - start) * min(0.95, elapsed / expected_s),
+                    f"{message} {elapsed:.0f} s so far")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _as_latents(latents) -> np.ndarray:
@@ -167,16 +202,20 @@ def fit_projection(latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
         coords = project_pca(latents, spec.dims)
     elif n > UMAP_SAMPLE:
         rows = sample_rows(n, UMAP_SAMPLE, spec.seed)
-        _report(progress, 0.0, f"Fitting UMAP on a sample of {UMAP_SAMPLE:,} of the {n:,} points (about a minute)…")
-        fitted = project_umap(latents[rows], spec)
+        message = f"Fitting UMAP on a sample of {UMAP_SAMPLE:,} of the {n:,} points (about a minute)…"
+        _report(progress, 0.0, message)
+        fitted = _with_ticks(lambda: project_umap(latents[rows], spec), progress, 0.0, 0.5,
+                             _expected_umap_seconds(UMAP_SAMPLE), message)
         rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
         coords = np.empty((n, spec.dims), dtype=np.float64)
         coords[rows] = fitted
         coords[rest] = place_rest(latents[rows], fitted, latents[rest],
                                   progress=lambda f, m: _report(progress, 0.5 + 0.5 * f, m))
     else:
-        _report(progress, 0.0, f"Fitting UMAP on {n:,} points (about a minute for 50k; the first run also compiles)…")
-        coords = project_umap(latents, spec)
+        message = f"Fitting UMAP on {n:,} points (about a minute for 50k; the first run also compiles)…"
+        _report(progress, 0.0, message)
+        coords = _with_ticks(lambda: project_umap(latents, spec), progress, 0.0, 1.0, _expected_umap_seconds(n),
+                             message)
     coords = tidy_coordinates(coords)
     _report(progress, 1.0, f"Projected {n:,} points.")
     return coords
