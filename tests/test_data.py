@@ -62,6 +62,9 @@ def test_idx_files_parse_exactly(tmp_path, gz):
     assert dataset.image_shape == (1, 4, 3)
     assert dataset.class_names == [str(d) for d in range(10)]
     assert str(tmp_path / "mine") in dataset.source
+    # uncompressed files are mapped, not read: a million images stay out of memory until looked at; never writable
+    assert isinstance(dataset.train_images, np.memmap) != gz
+    assert not dataset.train_images.flags.writeable
 
 
 def test_search_order_argument_then_env_then_project(tmp_path, monkeypatch):

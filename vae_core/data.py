@@ -101,22 +101,33 @@ def _locate(name: str, data_dir=None) -> tuple[dict[str, Path] | None, list[Path
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Parse one IDX file of unsigned bytes (gzipped or not), checking its header against its length."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
+    """Parse one IDX file of unsigned bytes (gzipped or not), checking its header against its length. An
+    uncompressed file is memory-mapped, not read: a million images stay on disk until they are looked at."""
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    if gzipped:
         try:
-            raw = gzip.decompress(raw)
+            raw = gzip.decompress(path.read_bytes())
         except (OSError, EOFError, zlib.error) as err:
             raise DataError(f"{path} is a damaged gzip file ({err}). Delete it and get it again.") from err
+        size = len(raw)
+    else:
+        with open(path, "rb") as handle:
+            raw = handle.read(4 + 4 * ndim)
+        size = path.stat().st_size
     header = 4 + 4 * ndim
     if len(raw) < header or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
         raise DataError(f"{path} is not an IDX file of unsigned bytes with {ndim} dimension(s) "
                         f"(header {raw[:4].hex() or 'empty'}). Replace it with the original file.")
     dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    if len(raw) != header + int(np.prod(dims)):
+    if size != header + int(np.prod(dims)):
         raise DataError(f"{path} is truncated or damaged: its header promises {dims} "
-                        f"({header + int(np.prod(dims)):,} bytes) but it holds {len(raw):,}. Get the file again.")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)  # read-only view: shared by the cache
+                        f"({header + int(np.prod(dims)):,} bytes) but it holds {size:,}. Get the file again.")
+    if gzipped:
+        return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)  # read-only view: shared by the cache
+    if not int(np.prod(dims)):
+        return np.zeros(dims, np.uint8)  # mmap cannot map zero bytes
+    return np.memmap(path, np.uint8, mode="r", offset=header, shape=dims)  # read-only, shared by the cache
 
 
 @functools.lru_cache(maxsize=4)

@@ -2,7 +2,9 @@
 a model's display decoder (ONNX), and per map the placement table and the mini map picture.
 
 Components get only URLs (relative to the page's base: `new URL(url, document.baseURI)`), so a rerun never
-re-sends a model. Names carry the weights hash (and the split and projection), so a retrained model gets new files.
+re-sends a model. The decoder is named by the weights hash; a map's files by their own content's hash, made once per
+(model, split, projection) in a server: a dataset that changed under the same name (another $VAE_DATA_DIR, a
+folder that gained pictures) never gets the old map's table.
 """
 from __future__ import annotations
 
@@ -48,9 +50,14 @@ def decoder_url(loaded) -> str:
     return _serve(f"{loaded.weights_hash}.onnx", make)
 
 
-def _map_name(cur, kind: str, ext: str) -> str:
-    split = hashlib.sha1(f"{cur.dataset.name}|{cur.split}|{cur.spec.key()}".encode()).hexdigest()[:12]
-    return f"{cur.loaded.weights_hash}-{split}-{kind}.{ext}"
+def _serve_map_file(cur, kind: str, ext: str, make) -> str:
+    """A map's file, built once per (model, split, projection) and named by its content's hash."""
+    from ui import state
+
+    def build(cb):
+        data = make()
+        return _serve(f"{hashlib.sha256(data).hexdigest()[:16]}-{kind}.{ext}", lambda: data)
+    return state.memo(("served-map-file", kind, *cur.key, cur.spec), build)
 
 
 def placement_bytes(latents: np.ndarray, coords: np.ndarray, bounds, k: int) -> bytes:
@@ -69,7 +76,7 @@ def placement_url(cur) -> str:
     def make() -> bytes:
         placer = cur.placer()
         return placement_bytes(placer.latents32, placer.coords, figures.map_bounds(placer.coords), placer.k)
-    return _serve(_map_name(cur, "placement", "bin"), make)
+    return _serve_map_file(cur, "placement", "bin", make)
 
 
 def minimap_url(cur) -> str:
@@ -79,7 +86,7 @@ def minimap_url(cur) -> str:
     def make() -> bytes:
         background, _ = figures.raster_map(cur.coords(), cur.encoded().labels, len(cur.dataset.class_names))
         return imgs.to_png(background)
-    return _serve(_map_name(cur, "minimap", "png"), make)
+    return _serve_map_file(cur, "minimap", "png", make)
 
 
 def map_urls(cur) -> tuple[str, str]:
