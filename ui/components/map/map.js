@@ -81,9 +81,9 @@ class MapController {
             type="checkbox" checked> Images when zoomed in</label>
           <label title="Tile the view with images decoded on a grid, by the lens's method"><input class="vmap-decoded"
             type="checkbox"> Decoded map</label>
-          <label class="vmap-density-toggle" title="Lines of equal point density (1 %, 3 %, 10 %, 30 % and 60 % of the densest spot)"><input
+          <label class="vmap-density-toggle" title="Lines of equal point density (1 %, 3 %, 10 %, 30 % and 60 % of the densest spot), of all points, hidden classes too"><input
             class="vmap-contours" type="checkbox"> Density</label>
-          <label class="vmap-labels-toggle" title="Each dense region named by its commonest class (its share shown when under 60 %)"><input
+          <label class="vmap-labels-toggle" title="Each dense region's classes, named where each is densest (its share of the points there shown when under 60 %)"><input
             class="vmap-labels" type="checkbox" checked> Labels</label>
           <span class="vmap-note"></span>
         </div>
