@@ -102,6 +102,8 @@ def test_click_point_then_empty_space(page, app_url):
     assert_no_exception(page)
     assert not error_texts(page)
     page.mouse.move(5, 5)
+    page.evaluate("() => { const c = window.__vmap; "
+                  "return Plotly.relayout(c.gd, {'xaxis.range': c.fullRange.x, 'yaxis.range': c.fullRange.y}); }")
     page.wait_for_timeout(300)
     screenshot(page, "map")
 
