@@ -178,15 +178,8 @@ def lens(page, moves: int = 60) -> dict:
       return new DataView(await r.arrayBuffer(), 0, 4).getUint32(0, true); }""")
     box = page.evaluate("() => { const r = window.__vmap.gd.querySelector('.nsewdrag').getBoundingClientRect();"
                         " return [r.left, r.top, r.width, Math.min(r.height, innerHeight - r.top - 10)]; }")
-    changed = 0
-    previous = page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
-    for i in range(moves):
-        before = page.evaluate("() => window.__vmap.lensView.painted")
-        page.mouse.move(box[0] + 20 + i * (box[2] - 40) / moves, box[1] + box[3] * (0.2 + 0.6 * (i % 5) / 4))
-        page.wait_for_function("(n) => window.__vmap.lensView.painted > n", arg=before, timeout=5_000)
-        now = page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
-        changed += now != previous
-        previous = now
+    from tests.e2e.test_map import sweep_lens
+    changed = sweep_lens(page, box, moves, margin=20, band=(0.2, 0.8), rows=5)
     page.mouse.move(0, 0)
     return {"decode": decode, "changed": changed / moves, "moves": moves, "bad": bad, "spots": len(decode),
             "table rows": table_rows, "points": page.evaluate("() => window.__vmap.pts.n"),

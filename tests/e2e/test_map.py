@@ -207,19 +207,29 @@ def test_box_or_lasso_shows_the_grid(page, app_url, mode):
     assert_no_exception(page)
 
 
+def sweep_lens(page, box, moves: int, margin: float, band: tuple[float, float], rows: int) -> int:
+    """Move the mouse across the map's drag area `box` (left, top, width, height) in `moves` steps, zig-zagging over
+    `rows` heights inside `band` (fractions of the height); each move waits for the lens to paint. Returns how many
+    moves changed the lens's picture (also used by bench/map.py)."""
+    changed, previous = 0, page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
+    for i in range(moves):
+        before = page.evaluate("() => window.__vmap.lensView.painted")
+        y = band[0] + (band[1] - band[0]) * (i % rows) / max(1, rows - 1)
+        page.mouse.move(box[0] + margin + i * (box[2] - 2 * margin) / moves, box[1] + box[3] * y)
+        page.wait_for_function("(n) => window.__vmap.lensView.painted > n", arg=before, timeout=5_000)
+        now = page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
+        changed += now != previous
+        previous = now
+    return changed
+
+
 def test_lens_changes_with_the_cursor(page, app_url):
     open_map(page, app_url)
     page.wait_for_function("() => window.__vmap.lensFn", timeout=120_000)
     box = page.evaluate("() => { const r = window.__vmap.gd.querySelector('.nsewdrag').getBoundingClientRect();"
                         " return [r.left, r.top, r.width, r.height]; }")
-    moves, changed, previous = 30, 0, page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
-    for i in range(moves):
-        before = page.evaluate("() => window.__vmap.lensView.painted")
-        page.mouse.move(box[0] + 30 + i * (box[2] - 60) / moves, box[1] + box[3] * (0.3 + 0.4 * (i % 3) / 2))
-        page.wait_for_function("(n) => window.__vmap.lensView.painted > n", arg=before, timeout=5_000)
-        now = page.evaluate("() => document.querySelector('.vmap-lens').toDataURL()")
-        changed += now != previous
-        previous = now
+    moves = 30
+    changed = sweep_lens(page, box, moves, margin=30, band=(0.3, 0.7), rows=3)
     assert changed >= 0.9 * moves, f"the lens changed on {changed} of {moves} moves"
     readout = page.locator(".vmap-readout").inner_text()
     assert re.search(r"[\d.]+ map units to the nearest point", readout)
