@@ -5,6 +5,7 @@ sends after a click, a click on empty space or a box/lasso."""
 import numpy as np
 import pytest
 
+from ui.widgets import nats
 from vae_core import checkpoint, data, explorer
 
 PAGE = "pages/map.py"
@@ -42,9 +43,8 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     run_map(app, {"kind": "point", "row": row})
     assert f"#{row} ·" in markdown(app)
     metrics = {m.label: m.value for m in app.main.metric}
-    compact = {name: f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}"  # a narrow panel: no decimal from 100 up
-               for name, v in (("ELBO", expected.elbo[row]), ("KL", expected.kl[row]))}
-    assert metrics["ELBO"] == compact["ELBO"] and metrics["KL"] == compact["KL"]
+    # a narrow panel: no decimal from 100 up (nats(compact=True)), the full value in the help
+    assert metrics["ELBO"] == nats(expected.elbo[row], compact=True) and metrics["KL"] == nats(expected.kl[row], True)
     assert f"{expected.elbo[row]:.1f}" in app.main.metric[0].help  # the full value is one hover away
     captions = [c.value for c in app.caption]
     assert any("nearest neighbours" in c for c in captions)

@@ -59,3 +59,9 @@ def test_code_span_cannot_be_closed_from_inside(text):
     inner = out[len(fence):-len(fence)]
     assert out.endswith(fence) and fence not in inner and "\n" not in out
     assert inner.strip() == text.replace("\n", " ")
+
+
+def test_compact_nats_drop_the_decimal_from_100_up():
+    from ui.widgets import nats
+    assert [nats(v, compact=True) for v in (-559.04, -99.94, 14.6, 100.0)] == ["-559", "-99.9", "14.6", "100"]
+    assert nats(-559.04) == "-559.0" and nats(float("nan"), compact=True) == "n/a"
