@@ -121,10 +121,14 @@ ATLAS_MAX = 20_000  # thumbnails for maps up to this size (10k Fashion-MNIST ima
 
 
 def atlas(cur: state.Current) -> dict | None:
-    """Every image of the split in one PNG (row-major, no padding), for thumbnails at deep zoom; None when too big."""
+    """Every image of the split in one PNG (row-major, no padding), for thumbnails at deep zoom; {"off": why} when
+    there are too many."""
     images, _ = cur.images()
-    if len(images) > ATLAS_MAX or len(images) == 0:
+    if len(images) == 0:
         return None
+    if len(images) > ATLAS_MAX:  # the page says why its toggle is off
+        return {"off": f"Images on the map are drawn for maps of up to {ATLAS_MAX:,} images (this one has "
+                       f"{len(images):,}): they come as one picture, sent once."}
 
     def compute(cb):
         from vae_core import images as imgs

@@ -9,7 +9,9 @@ Computed once per map in numpy, well under a second for a million points (bench/
    flank is not a cluster), and when they share their majority class (one island, one name);
 4. in a region holding at least MIN_SHARE of the points, every class holding CLASS_SHARE of it is named where that
    class is densest inside the region, with its share of the points at that spot (a mixed region gets several
-   names, each where its class lives); a region mostly without classes gets a number, ranked by peak height;
+   names, each where its class lives); a class named in another region too is named again only where it holds
+   REPEAT_SHARE of the points, away from its other names; a region mostly without classes gets a number, ranked by
+   peak height;
 5. contour lines of the smoothed grid at LEVELS (shares of the highest cell), as SVG paths in map units: the page
    draws them above the points as Plotly shapes, so they zoom with the map and cost one file per map.
 """
@@ -26,7 +28,9 @@ GRID = 128          # cells per side: fine enough for UMAP's islands, coarse eno
 SIGMA = 1.5         # Gaussian smoothing in cells at 10,000 points and above; fewer points are smoothed wider
 MIN_SHARE = 0.01    # a region must hold ≥ 1 % of the points (and MIN_POINTS) to be labelled: smaller is noise
 MIN_POINTS = 10
-CLASS_SHARE = 0.2   # a class is named inside a region when it holds at least a fifth of the region's points
+CLASS_SHARE = 0.1   # a class is named inside a region when it holds at least a tenth of the region's points
+REPEAT_SHARE = 0.5  # a class already named elsewhere is named again only where it is the majority,
+REPEAT_CELLS = 16   # and at least this many cells (1/8 of the map) from its other names
 MERGE_DIP = 0.75    # two touching regions stay apart only if the pass between them dips below 3/4 of the lower peak
 MAX_PEAKS = 24      # labels shown at most (the highest peaks)
 UNLABELLED = "unlabelled"  # the class name a folder's loose pictures get (vae_core.data): numbered, not named
@@ -207,8 +211,17 @@ def _label_peaks(counts, region, cell, labels, names, centres_x, centres_y, sigm
                           int(votes[k, label])))
     found.sort(key=lambda f: -f[0])
     numbered.sort(key=lambda f: -f[0])
+    spots: dict[int, list[int]] = {}  # class -> cells where it is named
+    kept = []
+    for entry in found:  # strongest first: a class's second name must stand where it is the majority, elsewhere
+        spot, label, share = entry[1], entry[2], entry[3]
+        far = all(np.hypot(*np.subtract(divmod(spot, g_cols), divmod(other, g_cols))) >= REPEAT_CELLS
+                  for other in spots.get(label, []))
+        if label not in spots or (share >= REPEAT_SHARE and far):
+            kept.append(entry)
+            spots.setdefault(label, []).append(spot)
     peaks = []
-    for _, spot, label, share, count in found[:MAX_PEAKS]:
+    for _, spot, label, share, count in kept[:MAX_PEAKS]:
         row, col = divmod(spot, g_cols)
         peaks.append(Peak(float(centres_x[col]), float(centres_y[row]), names[label], label, share, count))
     for number, (_, spot, size) in enumerate(numbered[:max(0, MAX_PEAKS - len(peaks))], start=1):

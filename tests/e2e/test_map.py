@@ -128,6 +128,8 @@ def test_colour_legend_and_search_need_no_rerun(page, app_url):
     colours = page.evaluate("() => Array.from(window.__vmap.gd._fullData[0].marker.color.slice(0, 5))")
     recon = page.evaluate("() => Array.from(window.__vmap.pts.recon.slice(0, 5))")
     assert colours == pytest.approx(recon)
+    # the legend still filters classes when colouring by a number (a hidden class must stay reachable)
+    assert page.locator(".vmap-legend button").count() == len(page.evaluate("() => window.__vmap.data.classNames"))
     page.select_option(".vmap-color", "label")
     total = page.evaluate("() => window.__vmap.gd._fullData[0].x.length")
     page.locator(".vmap-legend button").first.click()  # hide class 0
@@ -300,6 +302,12 @@ def test_density_contours_and_region_labels(page, app_url):
         assert commonest == name or share, f"{name} labels a region of {commonest}"
         if share:  # a mixed region: its majority is a minority of the whole
             assert 0 < int(share) < 60
+    boxes = page.evaluate("() => [...window.__vmap.gd.querySelectorAll('g.annotation')].map(g => {"
+                          " const r = g.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })")
+    assert len(boxes) == len(labels)
+    for i, a in enumerate(boxes):  # no label covers another: each was moved to a free row, or left out
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1), (a, b)
     page.check(".vmap-contours")
     page.wait_for_function("() => window.__vmap.gd._fullLayout.shapes.length >= 3", timeout=30_000)
     assert page.locator(".vmap-plot .shapelayer path").count() >= 3  # drawn as SVG, above the WebGL points

@@ -49,7 +49,7 @@ Object.assign(MapController.prototype, {
   // --- images on the map: at deep zoom each point in view is drawn as its own thumbnail, cut from one atlas -----
   async loadAtlas() {
     const atlas = this.data.atlas;
-    if (!atlas || (this.atlas && this.atlas.url === atlas.url)) return;
+    if (!atlas || atlas.off || (this.atlas && this.atlas.url === atlas.url)) return;
     const image = await loadImage(atlas.url);
     const canvas = document.createElement("canvas");
     canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
@@ -146,15 +146,43 @@ Object.assign(MapController.prototype, {
       type: "path", path: c.path, xref: "x", yref: "y", layer: "above",
       line: { color: `rgba(255,255,255,${(0.3 + 0.5 * k / Math.max(1, found.contours.length - 1)).toFixed(2)})`, width: 1 },
       fillcolor: "rgba(0,0,0,0)" }));
+    this.labelSource = !this.el.labels.checked ? [] : found.peaks.filter((p) => p.label < 0 || !this.hidden.has(p.label));
+    this.densityShapes = shapes;
+    window.Plotly.relayout(this.gd, { shapes, annotations: this.placeLabels() });
+  },
+
+  // The labels that fit this view, strongest first: each tries its spot, then a row above or below; one that still
+  // overlaps a stronger label (or would leave the plot) is left out until a zoom makes room. Pixels, not map units.
+  placeLabels() {
+    const src = this.labelSource || [], fl = this.gd._fullLayout, W = fl._size.w, H = fl._size.h, rowH = 18;
+    const ctx = (this.measure = this.measure || document.createElement("canvas").getContext("2d"));
+    ctx.font = "bold 12px sans-serif";
     const escape = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-    const annotations = !this.el.labels.checked ? [] : found.peaks
-      .filter((p) => p.label < 0 || !this.hidden.has(p.label))
-      .map((p) => ({
-        x: p.x, y: p.y, xref: "x", yref: "y", showarrow: false,
-        text: `<b>${escape(p.text)}</b>${p.label >= 0 && p.share < 0.6 ? ` · ${Math.round(100 * p.share)}%` : ""}`,
-        font: { color: "#fff", size: 12 }, bgcolor: "rgba(14,17,23,0.8)", borderpad: 2 }));
-    this.densityShown = { contours: shapes.length, labels: annotations.map((a) => a.text) };
-    window.Plotly.relayout(this.gd, { shapes, annotations });
+    const placed = [], out = [];
+    for (const p of src) {
+      const px = fl.xaxis.l2p(p.x), py = fl.yaxis.l2p(p.y);
+      if (!(px >= 0 && px <= W && py >= 0 && py <= H)) continue;
+      const pct = Math.round(100 * p.share), share = p.label >= 0 && pct < 60 ? ` · ${pct}%` : "";
+      const w = ctx.measureText(p.text + share).width + 10;
+      for (const dy of [0, -rowH, rowH, -2 * rowH, 2 * rowH]) {
+        const shift = Math.max(0, w / 2 - px) - Math.max(0, px + w / 2 - W);  // kept inside the plot sideways
+        const box = { x0: px + shift - w / 2, x1: px + shift + w / 2, y0: py + dy - rowH / 2, y1: py + dy + rowH / 2 };
+        if (box.y0 < 0 || box.y1 > H) continue;
+        if (placed.some((b) => b.x0 < box.x1 && box.x0 < b.x1 && b.y0 < box.y1 && box.y0 < b.y1)) continue;
+        placed.push(box);
+        out.push({ x: p.x, y: p.y, xref: "x", yref: "y", showarrow: false, xshift: shift, yshift: -dy,
+                   text: `<b>${escape(p.text)}</b>${share}`, font: { color: "#fff", size: 12 },
+                   bgcolor: "rgba(14,17,23,0.8)", borderpad: 2 });
+        break;
+      }
+    }
+    this.densityShown = { contours: (this.densityShapes || []).length, labels: out.map((a) => a.text),
+                          leftOut: src.length - out.length };
+    return out;
+  },
+
+  relayoutLabels() {
+    if (this.labelSource && this.labelSource.length) window.Plotly.relayout(this.gd, { annotations: this.placeLabels() });
   },
 
   // All points in view aggregated into a picture: class colours (or the colour scale's ends) weighted by count.

@@ -139,11 +139,14 @@ class MapController {
       }
     }
     if (this.ready) {
-      this.el.thumbs.parentElement.style.display = data.atlas ? "" : "none";
+      const thumbs = this.el.thumbs;
+      thumbs.disabled = !data.atlas || !!data.atlas.off;  // shown, greyed, saying why: not silently gone
+      thumbs.parentElement.title = (data.atlas && data.atlas.off) ||
+        `When you zoom in this far that at most ${THUMBS_MAX} points are in view`;
       this.applyExtras();
       this.setupLens(data.lens);
       this.refreshDensity();
-      this.loadAtlas().catch(() => { this.el.thumbs.disabled = true; this.el.thumbs.parentElement.title = "No images"; });
+      this.loadAtlas().catch(() => { this.el.thumbs.disabled = true; this.el.thumbs.parentElement.title = "The images could not be fetched"; });
     }
   }
 
@@ -312,9 +315,11 @@ class MapController {
     this.lastColorMs = performance.now() - t0;
   }
 
+  // The legend filters classes in every colour mode (a hidden class must stay reachable); its swatches are the
+  // classes' colours only when the points are coloured by label.
   drawLegend() {
-    const d = this.data, names = d.classNames || [];
-    if (this.mode !== "label" || !names.length) { this.el.legend.innerHTML = ""; return; }
+    const d = this.data, names = d.classNames || [], byLabel = this.mode === "label";
+    if (!names.length) { this.el.legend.innerHTML = ""; return; }
     const counts = new Int32Array(names.length);
     for (let i = 0; i < this.pts.n; i++) { const l = this.pts.label[i]; if (l >= 0 && l < names.length) counts[l]++; }
     this.el.legend.innerHTML = "";
@@ -325,8 +330,8 @@ class MapController {
       b.title = "Click to hide or show this class";
       b.dataset.label = String(i);
       const sw = document.createElement("span");
-      sw.className = "swatch";
-      sw.style.background = d.palette[i % d.palette.length];
+      sw.className = byLabel ? "swatch" : "swatch plain";
+      if (byLabel) sw.style.background = d.palette[i % d.palette.length];
       b.append(sw, document.createTextNode(`${name} (${counts[i].toLocaleString()})`));
       b.addEventListener("click", () => {
         if (this.hidden.has(i)) this.hidden.delete(i); else this.hidden.add(i);
@@ -435,6 +440,7 @@ class MapController {
         if (this.pts.n - this.pts.leftOut > this.data.maxMarkers || this.hidden.size) this.refreshPoints();
         else this.refreshThumbs(false);
         if (this.el.decoded.checked) this.refreshDecoded();
+        this.relayoutLabels();  // which labels fit, and where, depends on the zoom
       }
     });
   }
