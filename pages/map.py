@@ -143,10 +143,10 @@ def point_detail(row: int) -> None:
     with right:
         show_image(model.decode_images(z)[0], "reconstruction")
     m1, m2, m3 = st.columns(3)
-    m1.metric("ELBO", nats(encoded.elbo[row], compact=True), help="nats: reconstruction log-likelihood − KL; "
-              f"{nats(encoded.elbo[row])}")
-    m2.metric("Recon", nats(encoded.recon[row], compact=True), help=f"−log p(x|z), nats: {nats(encoded.recon[row])}")
-    m3.metric("KL", nats(encoded.kl[row], compact=True), help=f"KL(q(z|x) ‖ p(z)), nats: {nats(encoded.kl[row])}")
+    elbo, recon, kl = encoded.elbo[row], encoded.recon[row], encoded.kl[row]
+    m1.metric("ELBO", nats(elbo, compact=True), help=f"{nats(elbo)} nats: reconstruction log-likelihood − KL")
+    m2.metric("Recon", nats(recon, compact=True), help=f"{nats(recon)} nats: −log p(x|z)")
+    m3.metric("KL", nats(kl, compact=True), help=f"{nats(kl)} nats: KL(q(z|x) ‖ p(z))")
     explain_missing(encoded.elbo[row])
     idx, _ = placer.neighbours(z, k=9)
     idx = [int(i) for i in idx if int(i) != row][:8]
