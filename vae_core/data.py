@@ -103,19 +103,16 @@ def _locate(name: str, data_dir=None) -> tuple[dict[str, Path] | None, list[Path
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
     """Parse one IDX file of unsigned bytes (gzipped or not), checking its header against its length. An
     uncompressed file is memory-mapped, not read: a million images stay on disk until they are looked at."""
+    header = 4 + 4 * ndim
     with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
+        raw = handle.read(header)  # enough to tell gzip (1f 8b) from a plain IDX header
+    gzipped = raw[:2] == b"\x1f\x8b"
     if gzipped:
         try:
             raw = gzip.decompress(path.read_bytes())
         except (OSError, EOFError, zlib.error) as err:
             raise DataError(f"{path} is a damaged gzip file ({err}). Delete it and get it again.") from err
-        size = len(raw)
-    else:
-        with open(path, "rb") as handle:
-            raw = handle.read(4 + 4 * ndim)
-        size = path.stat().st_size
-    header = 4 + 4 * ndim
+    size = len(raw) if gzipped else path.stat().st_size
     if len(raw) < header or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
         raise DataError(f"{path} is not an IDX file of unsigned bytes with {ndim} dimension(s) "
                         f"(header {raw[:4].hex() or 'empty'}). Replace it with the original file.")

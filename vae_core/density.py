@@ -184,16 +184,12 @@ def _label_peaks(counts, region, cell, labels, names, centres_x, centres_y, sigm
     from scipy import ndimage
 
     flat, classes, g_cols = counts.ravel(), max(len(names), 1), counts.shape[1]
-    named = (labels >= 0) & (labels < len(names))
-    if named.any():
-        named[named] = [names[v] != UNLABELLED for v in labels[named].tolist()]
-    region = _merge_same_class(region, flat, counts.shape, cell, np.where(named, labels, classes), classes)
-    point_region = region[cell]
-    inside = point_region >= 0
-    tops, sizes = np.unique(point_region[inside], return_counts=True)
-    slot = np.searchsorted(tops, point_region[inside])
-    votes = np.zeros((len(tops), classes + 1), dtype=np.int64)  # the last column: points without a class
-    np.add.at(votes, (slot, np.where(named[inside], labels[inside], classes)), 1)
+    unlabelled = [i for i, name in enumerate(names) if name == UNLABELLED]
+    named = (labels >= 0) & (labels < len(names)) & ~np.isin(labels, unlabelled)
+    point_class = np.where(named, labels, classes)  # `classes`: a point without a class
+    region = _merge_same_class(region, flat, counts.shape, cell, point_class, classes)
+    tops, votes = _votes(region, cell, point_class, classes)
+    sizes = votes.sum(axis=1)
     enough = max(MIN_POINTS, MIN_SHARE * len(cell))
     found, numbered, class_grids = [], [], {}
     for k in np.flatnonzero(sizes >= enough):
@@ -230,14 +226,21 @@ def _label_peaks(counts, region, cell, labels, names, centres_x, centres_y, sigm
     return tuple(peaks)
 
 
+def _votes(region, cell, point_class, classes) -> tuple[np.ndarray, np.ndarray]:
+    """The regions holding points (sorted ids) and, per region, its points per class (last column: no class)."""
+    point_region = region[cell]
+    inside = point_region >= 0
+    tops = np.unique(point_region[inside])
+    votes = np.zeros((len(tops), classes + 1), dtype=np.int64)
+    np.add.at(votes, (np.searchsorted(tops, point_region[inside]), point_class[inside]), 1)
+    return tops, votes
+
+
 def _merge_same_class(region, flat, shape, cell, point_class, classes) -> np.ndarray:
     """Touching regions whose points' majority is the same class become one region (the higher peak's)."""
-    inside = region[cell] >= 0
-    tops = np.unique(region[cell][inside])
+    tops, votes = _votes(region, cell, point_class, classes)
     if len(tops) < 2:
         return region
-    votes = np.zeros((len(tops), classes + 1), dtype=np.int64)
-    np.add.at(votes, (np.searchsorted(tops, region[cell][inside]), point_class[inside]), 1)
 
     def majority(v):
         return int(v[:classes].argmax()) if v[:classes].sum() * 2 > v.sum() else -1

@@ -55,6 +55,9 @@ def percentile_of(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 # --- inputs ----------------------------------------------------------------------------------------
+NO_IMAGES = "there are no images to evaluate; check the dataset split or the `limit`"
+
+
 def as_model_input(images, image_shape=None) -> torch.Tensor:
     """uint8 (N, H, W) / (N, H, W, C) arrays, or float (N, C, H, W) in [0, 1] -> float32 CPU tensor (N, C, H, W)."""
     if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim in (3, 4):
@@ -62,7 +65,7 @@ def as_model_input(images, image_shape=None) -> torch.Tensor:
     else:
         x = torch.as_tensor(images, dtype=torch.float32).cpu()
     if len(x) == 0:
-        raise DataError("there are no images to evaluate; check the dataset split or the `limit`")
+        raise DataError(NO_IMAGES)
     if image_shape is not None and tuple(x.shape[1:]) != tuple(image_shape):
         raise DataError(f"images have shape {tuple(x.shape[1:])} (C, H, W) but the model expects "
                         f"{tuple(image_shape)}; use the dataset the model was trained on or preprocess them")
@@ -98,7 +101,7 @@ def per_image_stats(model, images, batch_size: int = 500, seed: int = 777, progr
     """
     n = len(images)
     if n == 0:
-        raise DataError("there are no images to evaluate; check the dataset split or the `limit`")
+        raise DataError(NO_IMAGES)
     device = _device(model)
     noise = np.random.default_rng(seed).standard_normal((n, model.config.latent_dim), dtype=np.float32)
     out = {name: [] for name in ("mu", "logvar", "recon", "recon_sampled", "kl_per_dim")}
