@@ -11,7 +11,8 @@ from ui.preload import import_heavy_modules  # noqa: E402
 
 import_heavy_modules()  # before any page: see ui/preload.py
 
-from ui import sidebar, url  # noqa: E402
+from ui import sidebar  # noqa: E402
+from ui.session import url  # noqa: E402
 
 st.set_page_config(page_title="VAE latent explorer", page_icon="🧭", layout="wide")
 

@@ -26,10 +26,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/encode.py` works like `-m bench.encode`
 from bench.timing import p50_ms
-from vae_core import checkpoint, data, explorer, uploads
+from vae_core import data, encode, models
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
+from vae_core.data import uploads
 from vae_core.paths import PRETRAINED_DIR
-from vae_core.placement import Placer
-from vae_core.projection import ProjectionSpec, cached_projection
+from vae_core.map.placement import Placer
+from vae_core.map.projection import ProjectionSpec, cached_projection
 
 TARGET_ONE_MS, TARGET_HUNDRED_MS, TARGET_STABILITY = 300.0, 5000.0, 1e-6
 FALLBACK = Path(tempfile.gettempdir()) / "vae-bench-encode"
@@ -38,7 +41,7 @@ FALLBACK = Path(tempfile.gettempdir()) / "vae-bench-encode"
 def find_model(explicit: Path | None) -> Path:
     if explicit:
         return explicit
-    shipped = [m for m in checkpoint.list_models([PRETRAINED_DIR]) if m.error is None]
+    shipped = [m for m in models.list_models([PRETRAINED_DIR]) if m.error is None]
     shipped.sort(key=lambda m: m.dataset != "fashion-mnist")
     if shipped:
         return shipped[0].path
@@ -73,7 +76,7 @@ def main(argv=None) -> int:
     loaded.model.eval()
     dataset = data.load_dataset(loaded.config.dataset or data.default_dataset_name())
     start = time.perf_counter()
-    encoded = explorer.encode_split(loaded, dataset, "test")
+    encoded = encodings.encode_split(loaded, dataset, "test")
     spec = ProjectionSpec(method="umap" if args.umap else "pca")
     coords = cached_projection(FALLBACK / "cache", f"{folder.name}-{dataset.name}-test", encoded.mu, spec)
     placer = Placer(encoded.mu, coords)
@@ -87,7 +90,7 @@ def main(argv=None) -> int:
     test_elbo = encoded.elbo
 
     def run(batch):
-        return uploads.encode_uploads(loaded, uploads.read_uploads(batch, shape), encoded, placer,
+        return encode.encode_uploads(loaded, uploads.read_uploads(batch, shape), encoded, placer,
                                       reference_elbo=test_elbo)
 
     one_ms = p50_ms(lambda: run(files[:1]), args.repeats)
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
     x = torch.from_numpy(uploads.read_uploads(files[:1], shape)[0].input.array[None, None].astype(np.float32) / 255)
     with torch.no_grad():
         encoder_ms = p50_ms(lambda: loaded.model.encode(x), args.repeats)
-        with uploads._one_torch_thread():
+        with encode._one_torch_thread():
             encoder_1t_ms = p50_ms(lambda: loaded.model.encode(x), args.repeats)
     mu = run(files[:1])[0].mu
     place_ms = p50_ms(lambda: placer.place(mu), args.repeats)

@@ -20,7 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/lab.py` works like `-m bench.lab`
 from bench.timing import p50_ms
-from vae_core import animation, checkpoint, data, latent
+from vae_core import animation, data, latent, models
+from vae_core.models.torch_vae import checkpoint
 from vae_core.paths import PRETRAINED_DIR
 
 STEPS = 20
@@ -32,7 +33,7 @@ FALLBACK = Path("/tmp/vae-bench-lab/digits-z8")
 def find_model(explicit: Path | None) -> Path:
     if explicit:
         return explicit
-    shipped = [m for m in checkpoint.list_models([PRETRAINED_DIR]) if m.error is None]
+    shipped = [m for m in models.list_models([PRETRAINED_DIR]) if m.error is None]
     if shipped:
         return shipped[0].path
     if not (FALLBACK / checkpoint.WEIGHTS).exists():

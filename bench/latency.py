@@ -210,11 +210,12 @@ def decode_png_times(repeats: int = 300) -> list[float]:
     import torch
 
     from ui.widgets import upscale_for
-    from vae_core import checkpoint, data
+    from vae_core import data, models
+    from vae_core.models.torch_vae import checkpoint
     from vae_core import images as imgs
     from vae_core.paths import PRETRAINED_DIR
 
-    shipped = [m for m in checkpoint.list_models([PRETRAINED_DIR]) if m.error is None]
+    shipped = [m for m in models.list_models([PRETRAINED_DIR]) if m.error is None]
     preferred = [m for m in shipped if m.dataset == data.default_dataset_name()] or shipped
     if not preferred:
         raise SystemExit(f"no model in {PRETRAINED_DIR}")

@@ -248,7 +248,7 @@ def density_seconds(folder: Path, sizes: list[int]) -> dict[int, list[float]]:
     """vae_core.density on each twin map's points (the page's bounds, as ui/map_data.density), 3 runs each."""
     from ui.figures import map_bounds
     from vae_core.data import CLASS_NAMES
-    from vae_core.density import density
+    from vae_core.map.density import density
 
     out = {}
     for n in sizes:
@@ -350,7 +350,7 @@ def report(rows, reals, extra: dict, dens: dict, reused: bool = False) -> None:
     if "encode 1M" in extra:
         if reused:
             print("- (--reuse: the next two lines were measured by the run that made the data folder)")
-        print(f"- Encoding the million (shipped fashion-mnist-z16, vae_core.explorer.encode_split): "
+        print(f"- Encoding the million (shipped fashion-mnist-z16, vae_core.encodings.encode_split): "
               f"{extra['encode 1M']:.0f} s; generating and writing the 930,000 shifted copies: "
               f"{extra['generate 1M']:.0f} s; encoding the original 70,000: {extra['encode 70k']:.0f} s.")
         verdict = "met" if extra["projection 1M"] <= 300 else "NOT met"

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from ui import figures  # noqa: E402
 from ui.components import map as map_component  # noqa: E402
-from vae_core import map_points  # noqa: E402
+from vae_core.map import points as map_points  # noqa: E402
 
 st.set_page_config(layout="wide")
 KIND = os.environ.get("BENCH_MAP_KIND", "ours")

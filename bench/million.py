@@ -109,18 +109,20 @@ def prepare(folder: Path, million: bool) -> dict:
             else:
                 os.environ[name] = value
         from vae_core import data
-        data._load_idx_cached.cache_clear()  # the million's arrays (~800 MB) are not needed by the browser phases
+        data.idx._load_idx_cached.cache_clear()  # the million's arrays (~800 MB) are not needed by the browser phases
         gc.collect()
 
 
 def _prepare(folder: Path, million: bool) -> dict:
-    from vae_core import checkpoint, data, explorer
-    from vae_core.projection import ProjectionSpec, cached_projection, fit_projection
+    from vae_core import data
+    from vae_core.models.torch_vae import checkpoint
+    from vae_core.map import encodings
+    from vae_core.map.projection import ProjectionSpec, cached_projection, fit_projection
 
     figures: dict = {}
     loaded = checkpoint.load_checkpoint(MODEL)
     original = data.load_dataset("fashion-mnist")
-    test = explorer.encode_split(loaded, original, "test")
+    test = encodings.encode_split(loaded, original, "test")
     coords = cached_projection(loaded.cache_folder, "fashion-mnist-test", test.mu, ProjectionSpec(),
                                also_read=tuple(loaded.cache_folders[:-1]))
     np.savez(folder / "10000.npz", coords=coords, labels=test.labels, recon=test.recon, kl=test.kl, elbo=test.elbo)
@@ -130,7 +132,7 @@ def _prepare(folder: Path, million: bool) -> dict:
     # The real app's 70k map (original "all" split), for its lens and frame times: encoded and projected here so
     # the app starts from warm caches, as it does at a million.
     with _Timed(figures, "encode 70k", "encoding the 70,000 original images"):
-        every = explorer.encode_split(loaded, original, "all")
+        every = encodings.encode_split(loaded, original, "all")
     print("warming numba's cache (a UMAP fit on 2,000 points)…", flush=True)
     fit_projection(every.mu[:2000], ProjectionSpec())
     with _Timed(figures, "projection 70k", "projecting the 70,000 (UMAP on a 50,000 sample + placement)"):
@@ -138,16 +140,16 @@ def _prepare(folder: Path, million: bool) -> dict:
     del every
 
     with _Timed(figures, "generate 1M", f"writing {COPIES:,} shifted copies as an IDX dataset"):
-        images, labels = explorer.split_images(original, "all")
+        images, labels = encodings.split_images(original, "all")
         copies, sources = shifted_copies(images, COPIES)
         target = data_dir(folder) / "fashion-mnist"
         target.mkdir(parents=True, exist_ok=True)
-        write_idx(target / data.IDX_FILES["train_images"], np.concatenate([original.train_images, copies]))
-        write_idx(target / data.IDX_FILES["train_labels"], np.concatenate([original.train_labels, labels[sources]]))
-        write_idx(target / data.IDX_FILES["test_images"], original.test_images)
-        write_idx(target / data.IDX_FILES["test_labels"], original.test_labels)
+        write_idx(target / data.idx.IDX_FILES["train_images"], np.concatenate([original.train_images, copies]))
+        write_idx(target / data.idx.IDX_FILES["train_labels"], np.concatenate([original.train_labels, labels[sources]]))
+        write_idx(target / data.idx.IDX_FILES["test_images"], original.test_images)
+        write_idx(target / data.idx.IDX_FILES["test_labels"], original.test_labels)
     del images, labels, copies, sources, original
-    data._load_idx_cached.cache_clear()
+    data.idx._load_idx_cached.cache_clear()
     gc.collect()
 
     os.environ["VAE_DATA_DIR"] = str(data_dir(folder))
@@ -155,9 +157,9 @@ def _prepare(folder: Path, million: bool) -> dict:
     if len(dataset.train_labels) + len(dataset.test_labels) != MILLION or str(data_dir(folder)) not in dataset.source:
         raise RuntimeError(f"the generated dataset did not load as the million: {dataset.source}")
     with _Timed(figures, "encode 1M", f"encoding the {MILLION:,} images (the shipped model, 2 cores)"):
-        big = explorer.encode_split(loaded, dataset, "all", progress=_progress)
+        big = encodings.encode_split(loaded, dataset, "all", progress=_progress)
     del dataset
-    data._load_idx_cached.cache_clear()
+    data.idx._load_idx_cached.cache_clear()
     gc.collect()
     with _Timed(figures, "projection 1M", "projecting the million (UMAP on a 50,000 sample + placement of the rest)"):
         coords = cached_projection(loaded.cache_folder, "fashion-mnist-all", big.mu, ProjectionSpec(), _progress)

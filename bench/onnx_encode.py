@@ -21,19 +21,21 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from vae_core import checkpoint, data, onnx_export
-from vae_core.onnx_vae.runtime import OnnxVAE
+from vae_core import data, models
+from vae_core.models.torch_vae import checkpoint
+from vae_core.models.torch_vae import export as onnx_export
+from vae_core.models.onnx.runtime import OnnxVAE
 from vae_core.paths import PRETRAINED_DIR
 
 TARGET_RATIO = 1.0
 
 
 def shipped_model() -> Path:
-    models = [m for m in checkpoint.list_models([PRETRAINED_DIR]) if m.error is None]
-    models.sort(key=lambda m: m.dataset != "fashion-mnist")
-    if not models:
+    listed = [m for m in models.list_models([PRETRAINED_DIR]) if m.error is None]
+    listed.sort(key=lambda m: m.dataset != "fashion-mnist")
+    if not listed:
         raise SystemExit(f"no model in {PRETRAINED_DIR}; give --model")
-    return models[0].path
+    return listed[0].path
 
 
 def images_for(dataset_name: str, count: int) -> torch.Tensor:
@@ -63,7 +65,7 @@ def main() -> int:
     ours = checkpoint.load_checkpoint(args.model or shipped_model())
     with tempfile.TemporaryDirectory() as tmp:
         folder = onnx_export.export_model(ours.model, Path(tmp) / "exported")
-        onnx = checkpoint.load_model(folder)
+        onnx = models.load_model(folder)
         x = images_for(ours.config.dataset or "digits", args.images)
         print(f"model {ours.path.name} ({ours.config.dataset}), {len(x):,} images {tuple(x.shape[1:])}, "
               f"chunks of 1024, median of {args.repeats}")

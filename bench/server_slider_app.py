@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from ui.widgets import upscale_for
-from vae_core import checkpoint, data
+from vae_core import data, models
+from vae_core.models.torch_vae import checkpoint
 from vae_core import images as imgs
 from vae_core.paths import PRETRAINED_DIR
 
@@ -22,7 +23,7 @@ torch.set_num_threads(1)  # as app.py
 
 @st.cache_resource
 def model():
-    shipped = [m for m in checkpoint.list_models([PRETRAINED_DIR]) if m.error is None]
+    shipped = [m for m in models.list_models([PRETRAINED_DIR]) if m.error is None]
     preferred = [m for m in shipped if m.dataset == data.default_dataset_name()] or shipped
     return checkpoint.load_checkpoint(preferred[0].path).model.eval()
 

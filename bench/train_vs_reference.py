@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from vae_core import data, metrics
 from vae_core.errors import VAEError
-from vae_core.model import VAE, VAEConfig
-from vae_core.train import TrainConfig, make_optimizer
+from vae_core.models.torch_vae.model import VAE, VAEConfig
+from vae_core.training.trainer import TrainConfig, make_optimizer
 
 SLICE_SECONDS = 2.0          # interleaving granularity
 IW_K, IW_IMAGES = 100, 1000

@@ -6,14 +6,16 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import figures, state
-from ui.page_state import clip
+from ui import figures, page, selection
+from ui.session import keys
+from ui.session.item import clip
 from ui.text import md_escape
 from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
-from vae_core import data, uploads
+from vae_core import data, encode
+from vae_core.data import uploads
 
-state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
+page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff", "zip"]
 INVERT = {"Auto": None, "Invert": True, "Don't": False}
@@ -42,7 +44,7 @@ def choose_pictures() -> tuple[list, object]:
 
 def show_kept() -> None:
     """Pictures encoded earlier in this session (the uploader empties when the page is left): shown, not forgotten."""
-    kept = st.session_state.get(state.UPLOADS) or []
+    kept = st.session_state.get(keys.UPLOADS) or []
     if not kept:
         st.info("Upload a picture (a digit, a piece of clothing, anything) to see how the model sees it.", icon="📤")
         return
@@ -58,7 +60,7 @@ def show_kept() -> None:
         thumbnails(list(model.decode_images(model.encode_means(data.to_tensor(np.stack(fits)))[0])), None, ncols=8,
                    size=56)
     if st.button("Forget them", key="encode_forget"):
-        st.session_state[state.UPLOADS] = []
+        st.session_state[keys.UPLOADS] = []
         st.rerun()
 
 
@@ -68,13 +70,13 @@ def remember(name: str) -> None:
         st.session_state.get(INVERT_KEY + name) or "Auto", bool(st.session_state.get(CROP_KEY + name, True)))
 
 
-def keep_for_other_pages(done: list[uploads.EncodedUpload]) -> None:
+def keep_for_other_pages(done: list[encode.EncodedUpload]) -> None:
     """Kept after the uploader empties (other pages, and this one when the user comes back), newest last."""
-    kept = {u["name"]: u for u in st.session_state.get(state.UPLOADS) or []}
+    kept = {u["name"]: u for u in st.session_state.get(keys.UPLOADS) or []}
     for up in done:
         kept.pop(up.name, None)
         kept[up.name] = {"name": up.name, "mu": [float(v) for v in up.mu], "input": up.input}
-    st.session_state[state.UPLOADS] = list(kept.values())[-MAX_KEPT:]
+    st.session_state[keys.UPLOADS] = list(kept.values())[-MAX_KEPT:]
 
 
 def encode_pictures(picked: list, photo) -> tuple[list, list] | None:
@@ -85,14 +87,14 @@ def encode_pictures(picked: list, photo) -> tuple[list, list] | None:
     result = st.session_state.get(RESULT)
     if result is not None and result[0] == run_key:
         return result[1], result[2]
-    with state.friendly_errors("Encoding the pictures"):
+    with page.friendly_errors("Encoding the pictures"):
         encoded, placer = cur.encoded(), cur.placer()
         test_elbo = encoded.elbo if cur.split == "test" else dataclasses.replace(cur, split="test").encoded().elbo
         with st.spinner(f"Reading {len(picked)} file(s)…"):
             named = [(f.name if f is not photo else "camera photo.jpg", f.getvalue()) for f in picked]
             read = uploads.read_uploads(named, cur.loaded.config.image_shape, settings)
         bar = st.progress(0.0, text="Encoding…") if len(read) > 5 else None
-        done = uploads.encode_uploads(cur.loaded, read, encoded, placer, reference_elbo=test_elbo,
+        done = encode.encode_uploads(cur.loaded, read, encoded, placer, reference_elbo=test_elbo,
                                       progress=(lambda f, m: bar.progress(f, text=m)) if bar else None)
         if bar:
             bar.empty()
@@ -117,11 +119,11 @@ def label_name(row: int) -> str:
     return cur.dataset.label_name(encoded.labels[row])
 
 
-def send_to_generate(up: uploads.EncodedUpload) -> None:
-    st.session_state[state.GENERATE_START] = {"z": [float(v) for v in up.mu], "label": up.name}
+def send_to_generate(up: encode.EncodedUpload) -> None:
+    st.session_state[keys.GENERATE_START] = {"z": [float(v) for v in up.mu], "label": up.name}
 
 
-def mu_sigma_chart(up: uploads.EncodedUpload) -> dict:
+def mu_sigma_chart(up: encode.EncodedUpload) -> dict:
     """μ per latent dimension with ±σ error bars: how sure the encoder is about each coordinate."""
     fig = go.Figure(go.Bar(x=np.arange(len(up.mu)), y=up.mu, error_y=dict(type="data", array=up.sigma, thickness=1),
                            marker_color="#4e79a7", hovertemplate="z%{x}: μ %{y:.2f}<extra></extra>"))
@@ -130,7 +132,7 @@ def mu_sigma_chart(up: uploads.EncodedUpload) -> dict:
     return fig.to_dict()
 
 
-def on_the_map(done: list[uploads.EncodedUpload]) -> None:
+def on_the_map(done: list[encode.EncodedUpload]) -> None:
     """Where they land on the map; a clicked star shows that picture beside it."""
     points = "all images" if cur.split == "all" else f"the {cur.split} split"
     st.markdown(f"##### On the map ({cur.spec.method.upper()} of {points})")
@@ -163,18 +165,18 @@ def on_the_map(done: list[uploads.EncodedUpload]) -> None:
         explain_missing(focus.elbo)
 
 
-def downloads(done: list[uploads.EncodedUpload]) -> None:
+def downloads(done: list[encode.EncodedUpload]) -> None:
     model_name = cur.loaded.path.name
     d1, d2, _ = st.columns([1, 1, 2])
-    d1.download_button("CSV of encodings", data=uploads.to_csv(done), file_name=f"{model_name}-uploads.csv",
+    d1.download_button("CSV of encodings", data=encode.to_csv(done), file_name=f"{model_name}-uploads.csv",
                        mime="text/csv", icon="⬇️", key="encode_csv", on_click="ignore",
                        help="file, μ and σ (all dimensions), map x/y, ELBO, reconstruction error, KL, percentile")
-    d2.download_button("PNG sheet", data=imgs.to_png(uploads.contact_sheet(done), 2),
+    d2.download_button("PNG sheet", data=imgs.to_png(encode.contact_sheet(done), 2),
                        file_name=f"{model_name}-uploads.png", mime="image/png", icon="🖼️", key="encode_sheet",
                        on_click="ignore", help="rows: original (fitted to the input size), model input, reconstruction")
 
 
-def picture_card(up: uploads.EncodedUpload) -> None:
+def picture_card(up: encode.EncodedUpload) -> None:
     """One picture: original, model input, reconstruction, μ ± σ, numbers, its preprocessing toggles, neighbours."""
     with st.container(border=True):
         st.markdown(f"**{md_escape(up.name)}**")
@@ -210,7 +212,7 @@ def picture_card(up: uploads.EncodedUpload) -> None:
                    [f"{label_name(i)} · {d:.2f}" for i, d in zip(up.neighbours, up.distances)], ncols=8, size=56)
 
 
-def picture_cards(done: list[uploads.EncodedUpload]) -> None:
+def picture_cards(done: list[encode.EncodedUpload]) -> None:
     shown = done
     if len(done) > PER_PAGE:
         pages = (len(done) + PER_PAGE - 1) // PER_PAGE
@@ -221,12 +223,12 @@ def picture_cards(done: list[uploads.EncodedUpload]) -> None:
 
 
 # --- the page, top to bottom -----------------------------------------------------------------------------------
-cur = state.current()
+cur = selection.current()
 if cur is None:
     st.stop()
 picked, photo = choose_pictures()
 if not picked:
-    with state.friendly_errors("Showing the kept pictures"):
+    with page.friendly_errors("Showing the kept pictures"):
         show_kept()
     st.stop()
 outcome = encode_pictures(picked, photo)

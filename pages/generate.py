@@ -6,15 +6,16 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from ui import state
+from ui import loaders, page, selection
+from ui.session import keys
 from ui.components import served
-from ui.state_items import GENERATE_Z
+from ui.session.keys import GENERATE_Z
 from ui.text import md_escape
 from ui.components.pad import ENGINE_STATE, Z_STATE, Dim, latent_pad
 from vae_core import images as imgs
 from vae_core import latent
 
-state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
+page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 TOP = 16          # sliders shown before the rest go into "more"
 N_SIGMA = 3.0     # slider range: ±3σ of each dimension's spread over the data (widened to cover a value handed in)
@@ -31,7 +32,7 @@ INACTIVE_RULE = ("a dimension is inactive when its encoder mean barely changes f
 @dataclass
 class Page:
     """Everything about the current model and split that the page's parts share."""
-    cur: state.Current
+    cur: loaders.Current
     encoded: object
     dim: int
     kl: np.ndarray
@@ -51,7 +52,7 @@ class Page:
 
 
 def load_page() -> Page:
-    cur, encoded = state.current_encoded()
+    cur, encoded = selection.current_encoded()
     kl, active, spread = encoded.mean_kl_per_dim, latent.active_dims(encoded.mu), encoded.spread
     by_kl = latent.kl_order(kl)
     order = np.concatenate([by_kl[active[by_kl]], by_kl[~active[by_kl]]])
@@ -98,7 +99,7 @@ def receive_pad_z(p: Page) -> None:
 
 def take_hand_over(p: Page) -> None:
     """A latent handed over by another page (Map, Encode, Interpolate, a view file): consumed once."""
-    handed = st.session_state.pop(state.GENERATE_START, None)
+    handed = st.session_state.pop(keys.GENERATE_START, None)
     if handed is None:
         return
     try:
@@ -217,7 +218,7 @@ def slider_dims(p: Page, z: np.ndarray) -> list[Dim]:
 
 
 def map_urls(p: Page) -> tuple[str | None, str | None]:
-    with state.friendly_errors("Preparing the mini map"):
+    with page.friendly_errors("Preparing the mini map"):
         return served.map_urls(p.cur)
     return None, None
 
@@ -226,11 +227,11 @@ def pad_section(p: Page) -> np.ndarray:
     """The pad, and under it what follows the z Python last received: its PNG and where it sits on the map."""
     z = current_z(p)
     decoder = None
-    with state.friendly_errors("Preparing the in-page decoder"):
+    with page.friendly_errors("Preparing the in-page decoder"):
         decoder = served.decoder_url(p.cur.loaded)
     placement, minimap = map_urls(p)
     image = None
-    with state.friendly_errors("Decoding"):  # a model with non-finite outputs is named, never shown as black
+    with page.friendly_errors("Decoding"):  # a model with non-finite outputs is named, never shown as black
         image = p.model.decode_images(z)[0]
     if image is None:
         st.stop()
@@ -276,7 +277,7 @@ def labelled_rows(grid: np.ndarray, labels: list[str], scale: int, pad: int = 2)
 
 
 def traversal_section(p: Page, z: np.ndarray) -> None:
-    with state.friendly_errors("The traversal grid"):
+    with page.friendly_errors("The traversal grid"):
         dims = p.order[:min(TRAVERSE, p.dim)]
         frames = p.model.decode_images(latent.traversal(z, dims, p.spread, steps=STEPS, n_sigma=N_SIGMA)
                                        .reshape(-1, p.dim))
@@ -307,7 +308,7 @@ def new_samples() -> None:
 
 def sample_to_sliders(p: Page) -> None:
     number = int(st.session_state["gen_sample_number"])
-    with state.friendly_errors("Putting the sample in the sliders"):  # the mixture may be fitted here first
+    with page.friendly_errors("Putting the sample in the sliders"):  # the mixture may be fitted here first
         zs, source = sample_latents(p)
         set_z(p, zs[number - 1], f"sample {number} from {source}")
         st.toast(f"Sample {number} is in the sliders at the top of the page", icon="🎲")  # they are out of view here
@@ -324,7 +325,7 @@ def samples_section(p: Page) -> None:
                     key="gen_sample_number", help="Samples are numbered from the top left, left to right, then down")
     c4.button("Put it in the sliders", icon=":material/north:", key="gen_sample_to_sliders", on_click=sample_to_sliders,
               args=(p,), width="stretch", help="Start the sliders from this sample's z (a slider widens to cover it)")
-    with state.friendly_errors("Sampling"):
+    with page.friendly_errors("Sampling"):
         zs, source = sample_latents(p)
         samples = p.model.decode_images(zs)
         st.image(imgs.to_png(imgs.grid(samples, ncols=8), 2), output_format="PNG",

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from ui import figures, state, url
-from ui.state_items import (ENDPOINT_SOURCES, ENDPOINTS, FROM_VIEW, INTERP_PATH, MAP_PATHS, RESTORE_ENDPOINTS,
+from ui import figures, page, selection
+from ui.session import keys, url
+from ui.session.keys import (ENDPOINT_SOURCES, ENDPOINTS, FROM_VIEW, INTERP_PATH, MAP_PATHS, RESTORE_ENDPOINTS,
                             endpoint_key)
 from ui.text import md_escape
 from ui.components import served
@@ -17,21 +18,21 @@ from ui.components.scrubber import ENGINE_STATE, T_STATE, T_STEPS, path_scrubber
 from ui.widgets import show_image
 from vae_core import animation, data, latent
 
-state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
+page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 SOURCES = ENDPOINT_SOURCES  # declared with the page's state: links name endpoints by source
 STRIP_WIDTH = 1000                      # px a strip may take on screen; frames are upscaled to about fill it
 PATH_COLORS = {"linear path": "#f28e2b", "slerp path": "#59a14f"}
 STRENGTHS = np.linspace(-2.0, 2.0, 9)   # the strip under the live result: the whole slider range at a glance
 
-cur, encoded = state.current_encoded()
+cur, encoded = selection.current_encoded()
 split_images, _ = cur.images()
 model = cur.loaded.model
 names = cur.dataset.class_names
 n_rows, dim = len(encoded), encoded.mu.shape[1]
 means, counts = latent.class_means(encoded.mu, np.clip(encoded.labels, 0, len(names) - 1), len(names),
                                    return_counts=True)
-pick = st.session_state.get(state.PICK)
+pick = st.session_state.get(keys.PICK)
 start_row = int(pick) if isinstance(pick, (int, np.integer)) and 0 <= pick < n_rows else 0
 
 
@@ -98,7 +99,7 @@ def pick_endpoint(name: str, label: str, default_row: int, default_source: str =
         endpoint = Endpoint(encoded.mu[row], f"#{row} · {label_name(row)}", split_images[row],
                             {"kind": "dataset", "index": row, "split": cur.split})
     elif source == "Upload":
-        uploads = st.session_state.get(state.UPLOADS) or []
+        uploads = st.session_state.get(keys.UPLOADS) or []
         if not uploads:
             st.info("No uploaded images yet: add your own on the **Encode** page.", icon="📤")
             return None
@@ -163,7 +164,7 @@ def show_path(title: str, frames: np.ndarray) -> None:
 
 @st.fragment
 def paths_section() -> None:
-    with state.friendly_errors("Interpolating"):
+    with page.friendly_errors("Interpolating"):
         paths_body()
     url.publish()  # an endpoint change reruns only this fragment: the address bar follows A, B and the path
 
@@ -185,7 +186,7 @@ def paths_body() -> None:
         show_path(kind, frames[kind])
     scrub_section(a, b)
     left, right = st.columns([3, 2], gap="large")
-    with left, state.friendly_errors("Drawing the paths on the map"):
+    with left, page.friendly_errors("Drawing the paths on the map"):
         placer = cur.placer()
         marks = {"A": placer.place(a.z), "B": placer.place(b.z),
                  "linear path": placer.place(paths["Linear"]), "slerp path": placer.place(paths["Slerp"])}
@@ -202,7 +203,7 @@ def paths_body() -> None:
 
 def scrub_section(a: Endpoint, b: Endpoint) -> None:
     """Any t along the chosen path, decoded in the page while the scrubber is dragged (not only the strip's steps)."""
-    with state.friendly_errors("The scrubber"):
+    with page.friendly_errors("The scrubber"):
         st.markdown("**Scrub along a path**")
         kind = st.radio("Path to scrub", ["Slerp", "Linear"], horizontal=True, key="interp_scrub_path",
                         help="Drag t from A (0) to B (1): the image is decoded in your browser at every position, "
@@ -249,14 +250,14 @@ def choose_vector() -> tuple[str, np.ndarray] | None:
                               format_func=lambda i: names[i])
         return f"{names[first]} → {names[second]}", latent.attribute_vector(means[first], means[second])
     if source == "Saved vector":
-        saved = st.session_state.get(state.VECTORS) or {}
+        saved = st.session_state.get(keys.VECTORS) or {}
         usable = [name for name, v in saved.items() if len(v) == dim]
         if not usable:
             st.info("No saved vectors for this model yet: build one here and press **Save vector**.", icon="💾")
             return None
         name = st.selectbox("Saved vector", usable, key="vec_saved")
         return name, np.asarray(saved[name], dtype=np.float32)
-    selections = st.session_state.get(state.SELECTIONS) or {}
+    selections = st.session_state.get(keys.SELECTIONS) or {}
     if len(selections) < 2:
         st.info("Lasso two groups on the **Map** and keep each one (“Keep selection”): the vector goes from the "
                 "first group's mean to the second's.", icon="🗺️")
@@ -271,7 +272,7 @@ def save_vector_form(default_name: str, vector: np.ndarray) -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     name = c1.text_input("Name", value=default_name, key="vec_name", max_chars=100).strip()
     if c2.button("Save vector", icon="💾", key="vec_save"):
-        saved = st.session_state.setdefault(state.VECTORS, {})
+        saved = st.session_state.setdefault(keys.VECTORS, {})
         if not name:
             st.warning("Give the vector a name first.", icon="⚠️")
         elif name in saved:
@@ -283,7 +284,7 @@ def save_vector_form(default_name: str, vector: np.ndarray) -> None:
 
 @st.fragment
 def vector_section() -> None:
-    with state.friendly_errors("Applying the vector"):
+    with page.friendly_errors("Applying the vector"):
         vector_body()
 
 
@@ -315,7 +316,7 @@ def vector_body() -> None:
 
 @st.fragment
 def analogy_section() -> None:
-    with state.friendly_errors("The analogy"):
+    with page.friendly_errors("The analogy"):
         analogy_body()
 
 
@@ -337,7 +338,7 @@ def analogy_body() -> None:
         st.markdown("**= result**")
         show_image(model.decode_images(result)[0], "A − B + C", size=224)
         if st.button("Save A − B as a vector", key="analogy_save", icon="💾"):
-            saved = st.session_state.setdefault(state.VECTORS, {})
+            saved = st.session_state.setdefault(keys.VECTORS, {})
             name = f"{a.caption} − {b.caption}"[:100]
             if name in saved:
                 st.warning(f"A vector named “{md_escape(name)}” is already saved.", icon="⚠️")

@@ -2,16 +2,17 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, map_data, state, url
+from ui import figures, map_data, page, selection
+from ui.session import keys, url
 from ui.components import map as map_component
-from ui.state_items import (MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_PATHS, MAP_SPLIT_WIDGET, METHOD_LABELS,
-                            SPLIT_LABELS)
+from ui.session.keys import (COLOUR_MODES, MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_PATHS, MAP_SPLIT_WIDGET,
+                             METHOD_LABELS, SPLIT_LABELS)
 from ui.text import md_escape
 from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
-from vae_core.projection import ProjectionSpec
+from vae_core.map.projection import ProjectionSpec
 
-state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
+page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 METHODS = {label: method for method, label in METHOD_LABELS.items() if method != "latent"}
 SPLITS = {label: split for split, label in SPLIT_LABELS.items()}
@@ -32,12 +33,12 @@ def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:
     methods = dict(METHODS)
     if latent_dim == 2:
         methods = {METHOD_LABELS["latent"]: "latent", **methods}
-    shown = st.session_state.get(state.SPEC) or ProjectionSpec()
+    shown = st.session_state.get(keys.SPEC) or ProjectionSpec()
     if shown.method not in methods.values():  # "latent" from another model, say
         shown = ProjectionSpec(method=next(iter(methods.values())))
     if st.session_state.get(MAP_METHOD_WIDGET) not in methods:
         st.session_state[MAP_METHOD_WIDGET] = METHOD_LABELS[shown.method]
-    st.session_state.setdefault(MAP_SPLIT_WIDGET, SPLIT_LABELS[st.session_state.get(state.SPLIT) or "test"])
+    st.session_state.setdefault(MAP_SPLIT_WIDGET, SPLIT_LABELS[st.session_state.get(keys.SPLIT) or "test"])
     c1, c2, c3 = st.columns([1.4, 1.3, 1])
     projection = c1.segmented_control("Projection", list(methods), key=MAP_METHOD_WIDGET) \
         or METHOD_LABELS[shown.method]
@@ -46,24 +47,24 @@ def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:
     view_3d = c3.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map",
                         disabled=methods[projection] == "latent")
     spec, split = ProjectionSpec(method=methods[projection], dims=2), SPLITS[split_label]
-    if st.session_state.get(state.SPEC) != spec or st.session_state.get(state.SPLIT) != split:
-        st.session_state[state.SPEC] = spec
-        st.session_state[state.SPLIT] = split
+    if st.session_state.get(keys.SPEC) != spec or st.session_state.get(keys.SPLIT) != split:
+        st.session_state[keys.SPEC] = spec
+        st.session_state[keys.SPLIT] = split
         st.session_state.pop(FOCUS, None)  # row ids change meaning with the split
     return spec, split, projection, view_3d
 
 
 st.markdown("#### Latent map")
-selected = state.selected_model()
+selected = selection.selected_model()
 if selected is None:
     st.stop()
 spec, split, projection, view_3d = choose_view(selected.config.latent_dim)
-cur = state.current(spec, split)
+cur = selection.current(spec, split)
 if cur is None:
     st.stop()
 
 published = None
-with state.friendly_errors("Building the map"):
+with page.friendly_errors("Building the map"):
     encoded = cur.encoded()
     coords = cur.coords()
     published = map_data.points_url(cur)
@@ -89,10 +90,10 @@ def read_event() -> None:
     kind = event.get("kind")
     if kind == "point" and isinstance(event.get("row"), int) and 0 <= event["row"] < len(encoded):
         st.session_state[FOCUS] = {"kind": "point", "row": event["row"]}
-        st.session_state[state.PICK] = event["row"]
+        st.session_state[keys.PICK] = event["row"]
     elif kind == "space" and len(event.get("xy") or []) == 2:
         st.session_state[FOCUS] = {"kind": "space", "xy": [float(v) for v in event["xy"]]}
-        st.session_state.pop(state.PICK, None)  # no point is picked now: the link must not reopen the last one
+        st.session_state.pop(keys.PICK, None)  # no point is picked now: the link must not reopen the last one
     elif kind == "selection":
         rows = [int(r) for r in event.get("rows") or [] if isinstance(r, int) and 0 <= r < len(encoded)]
         st.session_state[FOCUS] = {"kind": "selection", "rows": rows, "total": int(event.get("total") or len(rows))}
@@ -115,7 +116,7 @@ def highlights(focus: dict | None) -> dict:
 def overlays() -> dict:
     """Uploads (Encode) as stars and any paths another page handed over, placed on this map."""
     placer, found = cur.placer(), {"uploads": [], "paths": []}
-    for up in st.session_state.get(state.UPLOADS) or []:
+    for up in st.session_state.get(keys.UPLOADS) or []:
         if len(np.ravel(up["mu"])) == encoded.mu.shape[1]:
             x, y = placer.place(np.asarray(up["mu"], dtype=np.float32))
             found["uploads"].append({"name": str(up["name"])[:40], "x": float(x), "y": float(y)})
@@ -130,7 +131,7 @@ def open_in_generate(z: np.ndarray, label: str, row: int | None = None) -> None:
     handed = {"z": [float(v) for v in z], "label": label}
     if row is not None:  # Generate's "Dataset point" box then shows this point too
         handed["row"] = int(row)
-    st.session_state[state.GENERATE_START] = handed
+    st.session_state[keys.GENERATE_START] = handed
 
 
 def point_detail(row: int) -> None:
@@ -220,7 +221,7 @@ def selection_detail(rows: list[int], total: int) -> None:
     with c1:
         show_image(model.decode_images(mean_z)[0], "decoded mean latent", size=140)
     with c2:
-        saved = st.session_state.setdefault(state.SELECTIONS, {})
+        saved = st.session_state.setdefault(keys.SELECTIONS, {})
         name = st.text_input("Keep this selection as", value=f"selection {len(saved) + 1}", key="selection_name")
         if st.button("Keep selection", key="keep_selection"):
             saved[name.strip() or f"selection {len(saved) + 1}"] = [int(r) for r in rows]
@@ -298,23 +299,23 @@ def map_and_detail() -> None:
             or st.session_state.get(MAP_COLOUR) or "label"
         st.session_state[MAP_COLOUR] = color
         if view_3d:
-            with state.friendly_errors("The 3-D projection"):
+            with page.friendly_errors("The 3-D projection"):
                 coords3 = cur.coords(ProjectionSpec(method=spec.method, dims=3))
                 values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
                 st.plotly_chart(figures.latent_map_3d(coords3, values, color, names), key="map3d")
         else:
             map_slot = st.container()  # the map first, high on the page; the choice it depends on under it
-            with state.friendly_errors("The map's inverse"):
+            with page.friendly_errors("The map's inverse"):
                 method, learned = inverse_choice()
-            with map_slot, state.friendly_errors("Drawing the map"):
+            with map_slot, page.friendly_errors("Drawing the map"):
                 map_component.latent_map(
-                    MAP_KEY, points_url, frame, names, figures.PALETTE, map_data.COLOR_MODES,
-                    color if color in map_data.COLOR_MODES else "label", far,
+                    MAP_KEY, points_url, frame, names, figures.PALETTE, COLOUR_MODES,
+                    color if color in COLOUR_MODES else "label", far,
                     focus=highlights(focus), overlays=overlays(), lens=lens_data(method), atlas=map_data.atlas(cur),
                     density=density_layer())
         st.caption(map_caption())
         csv_download(focus)
-    with right, state.friendly_errors("Showing the detail"):
+    with right, page.friendly_errors("Showing the detail"):
         if focus is None:
             st.info("Click a point to see the original, its reconstruction and its neighbours; click empty "
                     "space to decode that spot; lasso a group to see it as a grid.", icon="👈")

@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import figures, onnx_import, sidebar, state, training
+from ui import figures, loaders, onnx_import, page, sidebar, training
+from ui.session import keys
 from ui.text import md_code, md_escape
 from ui.widgets import show_image
-from vae_core import checkpoint, data, data_roots
+from vae_core import data, models
+from vae_core.data import roots
 from vae_core import images as imgs
-from vae_core.model import VAEConfig
-from vae_core.train import TrainConfig
+from vae_core.models.torch_vae.model import VAEConfig
+from vae_core.training import TrainConfig
 
-state.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
+page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 JOB = "train_job"            # id of the run this session started (or watches)
 ANNOUNCED = "train_seen"     # id of the finished run whose end already triggered a full rerun
@@ -52,7 +54,7 @@ def settings_form() -> dict:
     st.markdown("#### Train a model")
     sources = sidebar.sources()
     options = [s.name for s in sources if s.available] + [OWN]
-    preferred = st.session_state.get(state.DATASET)
+    preferred = st.session_state.get(keys.DATASET)
     c1, c2 = st.columns([1, 2])
     choice = c1.selectbox("Dataset", options, index=options.index(preferred) if preferred in options else 0,
                           key="train_dataset")
@@ -60,7 +62,7 @@ def settings_form() -> dict:
         location = c2.text_input("Folder of your pictures (one subfolder per class) or a .zip", key="train_folder",
                                  placeholder="/path/to/pictures  or  /path/to/pictures.zip",
                                  help="Inside the project's data/ folder, $VAE_DATA_DIR or a folder listed in "
-                                      f"${data_roots.ROOTS_VARIABLE}").strip()
+                                      f"${roots.ROOTS_VARIABLE}").strip()
         dataset_name = location if location.lower().endswith(".zip") else (f"folder:{location}" if location else "")
     else:
         dataset_name = choice
@@ -102,9 +104,9 @@ def settings_form() -> dict:
 
 
 def load_training_data(settings: dict) -> data.Dataset:
-    data_roots.check_app_dataset(settings["dataset_name"])  # before reading anything from that path
+    roots.check_app_dataset(settings["dataset_name"])  # before reading anything from that path
     if settings["choice"] != OWN:
-        return state.get_dataset(settings["dataset_name"])
+        return loaders.get_dataset(settings["dataset_name"])
     bar = st.progress(0.0, text="Reading your pictures")
     try:
         return data.load_dataset(settings["dataset_name"], progress=lambda f, m="": bar.progress(
@@ -117,7 +119,7 @@ def start_training(settings: dict) -> None:
     if not settings["dataset_name"]:
         st.warning("Type the folder or .zip of your pictures first.", icon="📁")
         return
-    with state.friendly_errors("Starting the training"):
+    with page.friendly_errors("Starting the training"):
         if registry.busy_message():
             raise training.TrainingBusy(registry.busy_message())
         dataset = load_training_data(settings)
@@ -129,7 +131,7 @@ def start_training(settings: dict) -> None:
                                  class_names=list(dataset.class_names))
         train_config = TrainConfig(epochs=int(settings["epochs"]), batch_size=int(settings["batch_size"]),
                                    lr=float(settings["lr"]), seed=int(settings["seed"]))
-        folder = checkpoint.unique_model_dir(settings["name"])
+        folder = models.unique_model_dir(settings["name"])
         try:
             started = registry.start(model_config, train_config, dataset, folder, owner=session_id())
         except training.TrainingBusy:
@@ -141,8 +143,8 @@ def start_training(settings: dict) -> None:
 
 # --- the run -------------------------------------------------------------------------------------------
 def use_model(path: str, dataset_name: str) -> None:
-    st.session_state[state.DATASET] = dataset_name
-    st.session_state[state.MODEL] = path
+    st.session_state[keys.DATASET] = dataset_name
+    st.session_state[keys.MODEL] = path
 
 
 def use_button(path: str, dataset_name: str, key: str) -> None:
@@ -262,13 +264,13 @@ def delete_model(path: str) -> None:
                                             "nothing was deleted.")
         return
     try:
-        checkpoint.delete_model(path)
+        models.delete_model(path)
         st.session_state[FLASH] = ("success", f"Deleted {Path(path).name}.")
     except Exception as err:  # noqa: BLE001 - CheckpointError (shipped, foreign files) or an OS error
         st.session_state[FLASH] = ("error", str(err))
 
 
-def kind(info: checkpoint.ModelInfo) -> str:
+def kind(info: models.ModelInfo) -> str:
     if info.error:
         return "broken"
     if registry.is_training(info.path):
@@ -282,27 +284,27 @@ def number(value, digits: int = 1):
     return round(float(value), digits) if isinstance(value, (int, float)) else None
 
 
-def models_table(models: list[checkpoint.ModelInfo]) -> None:
+def models_table(listed: list[models.ModelInfo]) -> None:
     st.dataframe(
         [{"name": m.name, "dataset": m.dataset, "latent dim": m.latent_dim or None, "epochs": m.epochs,
           "test ELBO": number(m.metrics.get("elbo")), "IWAE bound": number(m.metrics.get("iwae_bound")),
           "active units": m.metrics.get("active_units"), "kind": kind(m),
-          "saved": datetime.fromtimestamp(m.modified).strftime("%Y-%m-%d %H:%M")} for m in models],
+          "saved": datetime.fromtimestamp(m.modified).strftime("%Y-%m-%d %H:%M")} for m in listed],
         hide_index=True, key="train_models",
         column_config={"test ELBO": st.column_config.NumberColumn(help="nats per image, higher is better"),
                        "IWAE bound": st.column_config.NumberColumn(help="importance-weighted log-likelihood bound")})
-    for broken in (m for m in models if m.error):
+    for broken in (m for m in listed if m.error):
         st.warning(f"broken: **{md_escape(broken.name)}** cannot be loaded: {md_escape(broken.error)}", icon="🧩")
-    for noted in (m for m in models if m.notes and not m.error):
+    for noted in (m for m in listed if m.notes and not m.error):
         st.caption(f"ℹ️ **{md_escape(noted.name)}**: {md_escape('; '.join(noted.notes))}")
 
 
-def resume_controls(info: checkpoint.ModelInfo) -> None:
+def resume_controls(info: models.ModelInfo) -> None:
     """Continue a cancelled or interrupted run (or train a finished one further) with its own saved settings."""
     planned = None
     with st.expander("Resume training", icon="⏯️"):
         try:
-            loaded = state.get_model(info.path)
+            loaded = loaders.get_model(info.path)
             saved = loaded.train_info.get("config")
             planned = saved.get("epochs") if isinstance(saved, dict) else None
         except Exception as err:  # noqa: BLE001 - a folder that changed since it was listed
@@ -315,24 +317,24 @@ def resume_controls(info: checkpoint.ModelInfo) -> None:
         if st.button("Resume", icon="⏯️", key="resume_start", disabled=busy,
                      help="A training of yours is running: wait for it or cancel it" if busy else
                      "Continues from the last saved epoch with the same optimizer state and settings"):
-            with state.friendly_errors("Resuming the training"):
+            with page.friendly_errors("Resuming the training"):
                 if registry.busy_message():
                     raise training.TrainingBusy(registry.busy_message())
-                dataset = state.get_dataset(loaded.config.dataset)
+                dataset = loaders.get_dataset(loaded.config.dataset)
                 started = registry.start(loaded.config, training.resume_settings(loaded, upto), dataset,
                                          Path(info.path), owner=session_id(), resume=True)
                 st.session_state[JOB] = started.id
                 st.rerun()
 
 
-def model_actions(info: checkpoint.ModelInfo, target: str) -> None:
+def model_actions(info: models.ModelInfo, target: str) -> None:
     c1, c2, c3 = st.columns(3)
     with c1:
         if info.error is None:
             use_button(target, info.dataset, key="use_listed")
     with c2:
         if info.error is None:
-            st.download_button("Download .zip", data=lambda: checkpoint.zip_model(target),
+            st.download_button("Download .zip", data=lambda: models.zip_model(target),
                                file_name=f"{info.name}.zip", mime="application/zip", on_click="ignore", icon="⬇️",
                                key="download_listed", help="config.json, model.safetensors, metrics.json and "
                                                            "train.json")
@@ -364,13 +366,13 @@ def saved_models() -> None:
         (st.success if flash[0] == "success" else st.error)(md_escape(flash[1]),
                                                             icon="🗑️" if flash[0] == "success" else "⚠️")
     onnx_import.render_upload()
-    models = checkpoint.list_models()
-    if not models:
+    listed = models.list_models()
+    if not listed:
         st.info("No saved models yet: train one above.", icon="🏋️")
         return
-    models_table(models)
-    paths = [str(m.path) for m in models]
-    by_path = {str(m.path): m for m in models}
+    models_table(listed)
+    paths = [str(m.path) for m in listed]
+    by_path = {str(m.path): m for m in listed}
     newest = st.session_state.pop(NEWEST, None)
     if newest is not None:
         st.session_state["train_target"] = next((p for p in paths if Path(p).resolve() == Path(newest).resolve()),

@@ -12,30 +12,30 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory):
     """A models folder holding one tiny digits model (z=4), trained once per test session in a few seconds."""
-    from vae_core import data, train
-    from vae_core.model import VAEConfig
+    from vae_core import data, training
+    from vae_core.models.torch_vae.model import VAEConfig
 
     folder = tmp_path_factory.mktemp("models")
     dataset = data.load_dataset("digits")
     config = VAEConfig(image_shape=dataset.image_shape, latent_dim=4, channels=(8, 16), hidden=32,
                        dataset="digits", class_names=dataset.class_names)
-    train.train_model(config, train.TrainConfig(epochs=2, batch_size=64, seed=0), dataset, folder / "digits-tiny")
+    training.train_model(config, training.TrainConfig(epochs=2, batch_size=64, seed=0), dataset, folder / "digits-tiny")
     return folder
 
 
 @pytest.fixture
-def models(tmp_path, monkeypatch):
+def models_dir(tmp_path, monkeypatch):
     """A fresh models folder for a training test (never the session's tiny-model folder), an empty shipped folder,
     and every training thread stopped afterwards: a failed test must not leave one writing into a deleted folder."""
     from ui import training
-    from vae_core import paths, train
+    from vae_core import metrics, paths
 
     folder = tmp_path / "models"
     folder.mkdir()
     monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(paths, "PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(train, "FINAL_IW_SAMPLES", 5)  # the final IWAE bound in seconds, not tens of them
+    monkeypatch.setattr(metrics, "FINAL_IW_SAMPLES", 5)  # the final IWAE bound in seconds, not tens of them
     registry = training.shared_registry()
     limit = registry.limit
     yield folder
@@ -79,7 +79,7 @@ def open_page():
 
 def _open_page(at, page: str):
     """Run `page` in an AppTest with the Map's projection on PCA (no UMAP compile in page tests); no error shown."""
-    from vae_core.projection import ProjectionSpec
+    from vae_core.map.projection import ProjectionSpec
 
     at.session_state["map_spec"] = ProjectionSpec("pca")
     at.switch_page(page)  # before the first run the page is found by file name, which is also its url_path

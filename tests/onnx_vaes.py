@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vae_core.models import VAEModel
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -20,17 +22,26 @@ def readme_export():
     return namespace["export_vae"]
 
 
-class MLPVAE(nn.Module):
-    """pixels-hidden-D, like pytorch/examples' VAE; `out` says what the decoder gives: logits, probs or tanh means."""
+class MLPVAE(VAEModel):
+    """pixels-hidden-D, like pytorch/examples' VAE; `out` says what the decoder gives: logits, probs or tanh means.
+    Written against the model interface (models/base.py), so the metrics take it as they take ours; a tanh decoder
+    is a Gaussian on [-1, 1] images with the `sigma` it was trained with."""
 
-    def __init__(self, image_shape=(1, 28, 28), latent_dim=6, hidden=256, out="logits"):
+    kind = "test"
+    LIKELIHOODS = {"logits": "bernoulli_logits", "probs": "bernoulli_probs", "tanh": "gaussian"}
+
+    def __init__(self, image_shape=(1, 28, 28), latent_dim=6, hidden=256, out="logits", sigma=None):
         super().__init__()
         pixels = int(np.prod(image_shape))
         self.image_shape, self.out = tuple(image_shape), out
         self.enc = nn.Sequential(nn.Flatten(), nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim))
         self.dec = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, pixels))
-        # what our metrics read from a model (config.image_shape, latent_dim, binarize)
-        self.config = SimpleNamespace(image_shape=self.image_shape, latent_dim=latent_dim, binarize=False)
+        self.config = SimpleNamespace(image_shape=self.image_shape, latent_dim=latent_dim, dataset="", class_names=[])
+        self.likelihood, self.sigma = self.LIKELIHOODS[out], sigma
+        self.input_range = (-1.0, 1.0) if out == "tanh" else (0.0, 1.0)
+
+    def display_decoder_onnx(self) -> bytes:
+        raise NotImplementedError("a test module: export it with the README's snippet instead")
 
     def encode(self, x):
         mu, logvar = self.enc(x).chunk(2, dim=1)

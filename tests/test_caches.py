@@ -4,8 +4,11 @@ import shutil
 
 import numpy as np
 
-from vae_core import checkpoint, data, explorer, paths
-from vae_core.projection import ProjectionSpec, cached_projection
+from vae_core import data, paths
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
+from vae_core.map.projection import ProjectionSpec, cached_projection
+from vae_core.map.cache import Cache
 
 
 def files(folder):
@@ -28,18 +31,17 @@ def test_a_shipped_model_reads_its_own_cache_and_writes_new_ones_to_the_cache_di
         arrays = dict(saved)
     arrays["recon"] = np.full_like(arrays["recon"], 123.0)
     np.savez(own, **arrays)
-    assert (explorer.encode_split(loaded, dataset, "test").recon == 123.0).all()
+    assert (encodings.encode_split(loaded, dataset, "test").recon == 123.0).all()
     assert not (tmp_path / "cache").exists()
 
     # A split the model did not ship: encoded and projected into $VAE_CACHE_DIR, the shipped folder untouched.
-    encoded = explorer.encode_split(loaded, dataset, "all")
-    coords = cached_projection(loaded.cache_folder, "digits-all", encoded.mu, ProjectionSpec("pca"),
-                               also_read=tuple(loaded.cache_folders[:-1]))
+    encoded = encodings.encode_split(loaded, dataset, "all")
+    coords = cached_projection(Cache.of(loaded), "digits-all", encoded.mu, ProjectionSpec("pca"))
     assert files(shipped) == before
     written = files(loaded.cache_folder)
     assert any(name.startswith("encoded-digits-all") for name in written)
     assert any(name.startswith("projection-digits-all-pca") for name in written)
-    again = cached_projection(loaded.cache_folder, "digits-all", encoded.mu, ProjectionSpec("pca"))
+    again = cached_projection(Cache.of(loaded), "digits-all", encoded.mu, ProjectionSpec("pca"))
     np.testing.assert_array_equal(again, coords)
 
 

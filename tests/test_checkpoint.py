@@ -10,11 +10,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vae_core import checkpoint, paths
-from vae_core.checkpoint import (delete_model, list_models, load_checkpoint, load_training_state,
-                                 save_checkpoint, unique_model_dir, weights_hash, zip_model)
+from vae_core import paths
+from vae_core.models.torch_vae import checkpoint
+from vae_core.models.torch_vae.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from vae_core.models import delete_model, list_models, unique_model_dir, weights_hash, zip_model
 from vae_core.errors import CheckpointError
-from vae_core.model import VAE, VAEConfig
+from vae_core.models.torch_vae.model import VAE, VAEConfig
 
 
 def tiny_config(**overrides) -> VAEConfig:

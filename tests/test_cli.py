@@ -82,7 +82,7 @@ def test_train_refuses_to_overwrite_then_resumes(trained, tmp_path):
 
 
 def test_kill_9_mid_training_leaves_a_loadable_model_that_resumes(tmp_path):
-    from vae_core import checkpoint
+    from vae_core.models.torch_vae import checkpoint
 
     out = tmp_path / "m"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_MODELS_DIR": os.environ["VAE_TEST_SCRATCH_MODELS"]}
@@ -161,9 +161,9 @@ def test_missing_dataset_files_say_how_to_get_them(tmp_path, capsys, monkeypatch
     from vae_core import data
     from vae_core.cli import main
 
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(data.idx, "SYSTEM_DIRS", {})
     monkeypatch.delenv("VAE_DATA_DIR", raising=False)
-    monkeypatch.setattr(data.paths, "data_dir", lambda: tmp_path / "nothing-here")
+    monkeypatch.setattr(data.idx.paths, "data_dir", lambda: tmp_path / "nothing-here")
     code = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "mnist was not found" in err and "To get it" in err

@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from vae_core import data, download, paths
+from vae_core import data, paths
+from vae_core.data import download
 from vae_core.errors import DataError
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -44,10 +45,10 @@ def isolated(tmp_path, monkeypatch):
     """No real search folder leaks into a test unless the test puts it back."""
     monkeypatch.setattr(paths, "data_dir", lambda: tmp_path / "project-data")
     monkeypatch.delenv("VAE_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-    data._load_idx_cached.cache_clear()
+    monkeypatch.setattr(data.idx, "SYSTEM_DIRS", {})
+    data.idx._load_idx_cached.cache_clear()
     yield
-    data._load_idx_cached.cache_clear()
+    data.idx._load_idx_cached.cache_clear()
 
 
 # ---------------------------------------------------------------- IDX parsing and search
@@ -81,7 +82,7 @@ def test_search_order_argument_then_env_then_project(tmp_path, monkeypatch):
 
 def test_system_folder_is_searched_last_for_fashion(tmp_path, monkeypatch):
     write_idx(tmp_path / "debian", fake_split(4, 2))
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": [tmp_path / "debian"]})
+    monkeypatch.setattr(data.idx, "SYSTEM_DIRS", {"fashion-mnist": [tmp_path / "debian"]})
     assert data.default_dataset_name() == "fashion-mnist"
     dataset = data.load_dataset("Fashion-MNIST")
     assert len(dataset.train_images) == 4 and dataset.class_names[0] == "T-shirt/top"
@@ -97,7 +98,7 @@ def test_missing_files_error_names_files_folders_and_fixes(tmp_path, monkeypatch
     with pytest.raises(DataError) as caught:
         data.load_dataset("mnist", data_dir=tmp_path / "arg")
     message = str(caught.value)
-    for name in data.IDX_FILES.values():
+    for name in data.idx.IDX_FILES.values():
         assert f"{name}.gz" in message
     for folder in (tmp_path / "arg", tmp_path / "env" / "mnist", tmp_path / "env", tmp_path / "project-data"):
         assert str(folder) in message
@@ -146,7 +147,7 @@ def test_label_count_mismatch_and_bad_labels(tmp_path):
 
 def test_fashion_files_are_not_loaded_as_mnist(tmp_path):
     arrays = fake_split(12, 2)
-    arrays["train-labels-idx1-ubyte"][:10] = data.FIRST_TRAIN_LABELS["fashion-mnist"]
+    arrays["train-labels-idx1-ubyte"][:10] = data.idx.FIRST_TRAIN_LABELS["fashion-mnist"]
     write_idx(tmp_path / "project-data", arrays)
     with pytest.raises(DataError, match="are fashion-mnist, not mnist"):
         data.load_dataset("mnist")
@@ -162,14 +163,14 @@ def test_replaced_file_is_read_again(tmp_path):
 @pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file(),
                     reason="Debian package dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)")
 def test_real_fashion_mnist_from_debian(monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": [DEBIAN_FASHION]})
+    monkeypatch.setattr(data.idx, "SYSTEM_DIRS", {"fashion-mnist": [DEBIAN_FASHION]})
     start = time.perf_counter()
     dataset = data.load_dataset("fashion-mnist")
     assert time.perf_counter() - start < 3.0  # measured ~0.3 s; generous for a loaded machine
     assert dataset.train_images.shape == (60000, 28, 28) and dataset.test_images.shape == (10000, 28, 28)
     assert dataset.train_images.dtype == np.uint8 and dataset.image_shape == (1, 28, 28)
     assert dataset.class_names[0] == "T-shirt/top" and dataset.class_names[9] == "Ankle boot"
-    assert tuple(dataset.train_labels[:10]) == data.FIRST_TRAIN_LABELS["fashion-mnist"]
+    assert tuple(dataset.train_labels[:10]) == data.idx.FIRST_TRAIN_LABELS["fashion-mnist"]
     assert np.bincount(dataset.train_labels).tolist() == [6000] * 10
     assert np.bincount(dataset.test_labels).tolist() == [1000] * 10
     assert 70 < dataset.train_images.mean() < 75  # Fashion-MNIST's mean pixel is ~72.9

@@ -25,7 +25,8 @@ def test_torchrun_two_processes_trains_a_loadable_model(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("saved ") == 1  # rank 0 alone reports
 
-    from vae_core import checkpoint, data, metrics
+    from vae_core import data, metrics
+    from vae_core.models.torch_vae import checkpoint
 
     loaded = checkpoint.load_checkpoint(out)
     info = json.loads((out / "train.json").read_text())

@@ -6,8 +6,8 @@ from dataclasses import fields
 
 
 from vae_core import cli
-from vae_core.model import VAEConfig
-from vae_core.train import TrainConfig
+from vae_core.models.torch_vae.model import VAEConfig
+from vae_core.training.trainer import TrainConfig
 
 PAGE = "pages/train.py"
 
@@ -33,7 +33,7 @@ def test_the_cli_builds_the_config_defaults():
     assert cli._train_config(args, {}) == TrainConfig()
 
 
-def test_a_default_digits_run_on_the_train_page_keeps_half_its_units_active(app, models):
+def test_a_default_digits_run_on_the_train_page_keeps_half_its_units_active(app, models_dir):
     app.switch_page(PAGE)
     app.run()
     app.selectbox(key="train_dataset").set_value("digits")
@@ -50,7 +50,7 @@ def test_a_default_digits_run_on_the_train_page_keeps_half_its_units_active(app,
         time.sleep(1.0)
         app.run()
     assert not app.error, [e.value for e in app.error]
-    folder = next(models.iterdir())
+    folder = next(models_dir.iterdir())
     config = json.loads((folder / "config.json").read_text())
     assert (tuple(config["channels"]), config["hidden"]) == (net.channels, net.hidden)
     metrics = json.loads((folder / "metrics.json").read_text())

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from vae_core.density import MIN_SHARE, density
+from vae_core.map.density import MIN_SHARE, density
 from vae_core.errors import VAEError
 
 CENTRES = np.array([[-6.0, -6.0], [6.0, 6.0], [6.0, -6.0], [-6.0, 6.0]])

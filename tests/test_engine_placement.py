@@ -10,7 +10,7 @@ import pytest
 from ui.components import ENGINE_JS
 from ui.components.served import placement_bytes
 from ui.figures import map_bounds
-from vae_core.placement import Placer
+from vae_core.map.placement import Placer
 
 NODE_SCRIPT = """
 const fs = require('fs');

@@ -2,13 +2,15 @@
 import numpy as np
 import pytest
 
-from vae_core import checkpoint, data, explorer, metrics
+from vae_core import data, metrics
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
 
 
 def test_stacked_images_index_like_the_concatenation():
     rng = np.random.default_rng(0)
     train, test = rng.integers(0, 256, (7, 3, 2), np.uint8), rng.integers(0, 256, (4, 3, 2), np.uint8)
-    stacked, whole = explorer.StackedImages(train, test), np.concatenate([train, test])
+    stacked, whole = encodings.StackedImages(train, test), np.concatenate([train, test])
     assert len(stacked) == 11 and stacked.shape == whole.shape and stacked.dtype == np.uint8
     for row in (0, 6, 7, 10, -1, -11):
         assert np.array_equal(stacked[row], whole[row])
@@ -24,8 +26,8 @@ def test_stacked_images_index_like_the_concatenation():
 
 def test_the_all_split_shares_the_dataset_arrays():
     dataset = data.load_dataset("digits")
-    images, labels = explorer.split_images(dataset, "all")
-    assert isinstance(images, explorer.StackedImages) and images.parts[0] is dataset.train_images
+    images, labels = encodings.split_images(dataset, "all")
+    assert isinstance(images, encodings.StackedImages) and images.parts[0] is dataset.train_images
     assert len(images) == len(labels) == len(dataset.train_labels) + len(dataset.test_labels)
     assert np.array_equal(images[len(dataset.train_labels)], dataset.test_images[0])
 
@@ -33,7 +35,7 @@ def test_the_all_split_shares_the_dataset_arrays():
 def test_encoding_in_batches_matches_one_batch_and_reports_progress(tiny_models_dir):
     loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
     dataset = data.load_dataset("digits")
-    images, _ = explorer.split_images(dataset, "all")
+    images, _ = encodings.split_images(dataset, "all")
     reported = []
     small = metrics.per_image_stats(loaded.model, images, batch_size=64,
                                     progress=lambda f, m: reported.append((f, m)))

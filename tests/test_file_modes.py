@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core import checkpoint, projection
-from vae_core.model import VAE, VAEConfig
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import projection
+from vae_core.models.torch_vae.model import VAE, VAEConfig
+from vae_core.map.cache import Cache
 
 
 @pytest.fixture(params=[0o022, 0o077, 0o002])
@@ -29,7 +31,8 @@ def test_saved_model_and_cache_files_follow_the_umask(tmp_path, umask):
     expected = 0o666 & ~umask
     for name in ("config.json", "model.safetensors", "metrics.json", "train.json", "optimizer.safetensors"):
         assert mode(folder / name) == expected, (name, oct(mode(folder / name)), oct(expected))
-    coords = projection.cached_projection(tmp_path / "cache", "digits-test", np.random.rand(30, 2).astype(np.float32),
+    latents = np.random.rand(30, 2).astype(np.float32)
+    coords = projection.cached_projection(Cache.at(tmp_path / "cache"), "digits-test", latents,
                                           projection.ProjectionSpec("pca"))
     assert coords.shape == (30, 2)
     written = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]

@@ -6,15 +6,17 @@ import threading
 import pytest
 
 from tests import hostile_corpus
-from vae_core import checkpoint, folder_files
+from vae_core import models
+from vae_core.models.torch_vae import checkpoint
+from vae_core.models import folder as folder_files
 from vae_core.errors import CheckpointError
-from vae_core.model import VAEConfig
+from vae_core.models.torch_vae.model import VAEConfig
 
 
-def list_with_timeout(models, timeout: float = 60.0):
+def list_with_timeout(models_dir, timeout: float = 60.0):
     """list_models on a thread: a FIFO read would block forever, and the test must fail, not hang."""
     result = {}
-    thread = threading.Thread(target=lambda: result.update(models=checkpoint.list_models([models])), daemon=True)
+    thread = threading.Thread(target=lambda: result.update(models=models.list_models([models_dir])), daemon=True)
     thread.start()
     thread.join(timeout)
     assert not thread.is_alive(), "list_models blocked (a FIFO was opened for reading?)"
@@ -23,13 +25,13 @@ def list_with_timeout(models, timeout: float = 60.0):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    models = tmp_path_factory.mktemp("hostile") / "models"
-    return models, hostile_corpus.build(models)
+    models_dir = tmp_path_factory.mktemp("hostile") / "models"
+    return models_dir, hostile_corpus.build(models_dir)
 
 
 def test_every_folder_is_listed_alone_with_its_problem(corpus):
-    models, expected = corpus
-    listed = {m.name: m for m in list_with_timeout(models)}
+    models_dir, expected = corpus
+    listed = {m.name: m for m in list_with_timeout(models_dir)}
     assert sorted(listed) == sorted(expected)
     wrongly = {name: listed[name].error for name, broken in expected.items() if (listed[name].error is not None)
                != broken}
@@ -46,8 +48,8 @@ def test_every_folder_is_listed_alone_with_its_problem(corpus):
 
 
 def test_wrong_typed_metrics_are_dropped_with_a_note(corpus):
-    models, _ = corpus
-    listed = {m.name: m for m in list_with_timeout(models)}
+    models_dir, _ = corpus
+    listed = {m.name: m for m in list_with_timeout(models_dir)}
     info = listed["metrics-wrong-types"]
     assert info.metrics == {"kl": 8.5, "epochs": 30}
     assert len(info.notes) == 1 and all(k in info.notes[0] for k in ("elbo", "active_units", "kl_per_dim", "recon"))
@@ -58,11 +60,11 @@ def test_wrong_typed_metrics_are_dropped_with_a_note(corpus):
 
 
 def test_loading_a_fifo_refuses_at_once(corpus):
-    models, _ = corpus
+    models_dir, _ = corpus
     for name in ("fifo-weights", "fifo-config"):
         result = {}
 
-        def load(folder=models / name, result=result):
+        def load(folder=models_dir / name, result=result):
             try:
                 checkpoint.load_checkpoint(folder)
             except CheckpointError as err:
@@ -73,7 +75,7 @@ def test_loading_a_fifo_refuses_at_once(corpus):
         assert not thread.is_alive(), f"loading {name} blocked"
         assert "not a regular file" in result["error"]
     with pytest.raises(CheckpointError, match="not a regular file"):
-        checkpoint.weights_hash(models / "fifo-weights")
+        models.weights_hash(models_dir / "fifo-weights")
 
 
 @pytest.mark.parametrize("changes, words", [

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from vae_core import zips
 from vae_core.errors import ImageError
 from vae_core.images import decode_image, grid, preprocess, to_png
-from vae_core.uploads import load_uploads
+from vae_core.data.uploads import load_uploads
 from vae_core.zips import UploadLimits
 
 

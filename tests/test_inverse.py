@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core import inverse
+from vae_core.map import inverse
 from vae_core.errors import VAEError
-from vae_core.projection import ProjectionSpec, fit_projection
+from vae_core.map.projection import ProjectionSpec, fit_projection
+from vae_core.map.cache import Cache
 
 
 def curve(n=600, seed=0):
@@ -80,11 +81,11 @@ def test_cached_inverse_is_saved_without_pickle_and_reloaded(tmp_path):
 
     def decode(latents):
         return 1 / (1 + np.exp(-np.asarray(latents, dtype=np.float32) @ weights))
-    first, fidelity = inverse.cached(tmp_path, "demo", xy, z, decode)
+    first, fidelity = inverse.cached(Cache.at(tmp_path), "demo", xy, z, decode)
     saved = tmp_path / "inverse-demo.safetensors"
     assert saved.is_file()
-    again, same = inverse.cached(tmp_path, "demo", xy, z, decode)
+    again, same = inverse.cached(Cache.at(tmp_path), "demo", xy, z, decode)
     assert same == fidelity
     assert np.array_equal(again.latent_at(xy[:4]), first.latent_at(xy[:4]))
     saved.write_bytes(b"garbage")  # damaged: fitted again, not a crash
-    assert inverse.cached(tmp_path, "demo", xy, z, decode)[1] == fidelity
+    assert inverse.cached(Cache.at(tmp_path), "demo", xy, z, decode)[1] == fidelity

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vae_core import map_points
+from vae_core.map import points as map_points
 from vae_core.errors import VAEError
 
 

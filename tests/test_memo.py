@@ -1,9 +1,9 @@
-"""ui.state.memo: one lock per key. While a slow computation runs for key A, key B completes at once; two callers of
+"""ui.loaders.memo: one lock per key. While a slow computation runs for key A, key B completes at once; two callers of
 the same key share one computation."""
 import threading
 import time
 
-from ui import state
+from ui import loaders
 
 
 def in_thread(fn):
@@ -22,11 +22,11 @@ def test_another_key_does_not_wait_for_a_slow_one():
         release.wait(30)
         return "A"
 
-    slow_thread, slow_box = in_thread(lambda: state.memo(("test-slow", time.time()), slow))
+    slow_thread, slow_box = in_thread(lambda: loaders.memo(("test-slow", time.time()), slow))
     try:
         assert started.wait(10)
         t0 = time.perf_counter()
-        fast_thread, fast_box = in_thread(lambda: state.memo(("test-fast", time.time()), lambda _: "B"))
+        fast_thread, fast_box = in_thread(lambda: loaders.memo(("test-fast", time.time()), lambda _: "B"))
         fast_thread.join(5)
         waited = time.perf_counter() - t0
         assert fast_box.get("value") == "B", "key B waited behind key A's computation"
@@ -48,7 +48,7 @@ def test_the_same_key_is_computed_once():
         return len(calls)
 
     key = ("test-once", time.time())
-    threads = [in_thread(lambda: state.memo(key, compute)) for _ in range(5)]
+    threads = [in_thread(lambda: loaders.memo(key, compute)) for _ in range(5)]
     time.sleep(0.3)
     gate.set()
     for thread, _ in threads:

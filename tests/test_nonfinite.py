@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core import checkpoint
+from vae_core.models.torch_vae import checkpoint
 from vae_core.errors import NumericError
 
 
@@ -33,7 +33,7 @@ def test_decode_images_refuses_non_finite_output(overflowing_models):
 
 
 def test_generate_page_says_the_model_produces_non_finite_values(app, overflowing_models, monkeypatch):
-    from vae_core.projection import ProjectionSpec
+    from vae_core.map.projection import ProjectionSpec
 
     monkeypatch.setenv("VAE_MODELS_DIR", str(overflowing_models))
     app.session_state["model_path"] = str(overflowing_models / "digits-huge")

@@ -5,8 +5,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from vae_core import onnx_export
-from vae_core.model import VAE, VAEConfig
+from vae_core.models.torch_vae import export as onnx_export
+from vae_core.models.onnx import display
+from vae_core.models.torch_vae.model import VAE, VAEConfig
 
 TOLERANCE = 1e-5
 
@@ -46,12 +47,12 @@ def test_means_decoder_maps_each_likelihood_to_pixel_means():
     z = np.random.default_rng(1).normal(size=(5, 6)).astype(np.float32)
     logits_graph = onnx_export.decoder_bytes(model)
     (logits,) = run(logits_graph, "z", z)
-    (from_logits,) = run(onnx_export.means_decoder(logits_graph, "bernoulli_logits"), "z", z)
+    (from_logits,) = run(display.means_decoder(logits_graph, "bernoulli_logits"), "z", z)
     assert np.abs(from_logits - 1 / (1 + np.exp(-logits))).max() <= TOLERANCE
     # a decoder of [-1, 1] images: (x + 1) / 2, clipped to [0, 1]
-    (from_gaussian,) = run(onnx_export.means_decoder(logits_graph, "gaussian", (-1, 1)), "z", z)
+    (from_gaussian,) = run(display.means_decoder(logits_graph, "gaussian", (-1, 1)), "z", z)
     assert np.abs(from_gaussian - np.clip((logits + 1) / 2, 0, 1)).max() <= TOLERANCE
-    (identity,) = run(onnx_export.means_decoder(logits_graph, "bernoulli_probs"), "z", z)
+    (identity,) = run(display.means_decoder(logits_graph, "bernoulli_probs"), "z", z)
     assert np.array_equal(identity, logits)
 
 

@@ -11,9 +11,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from onnx_vaes import MLPVAE, export
-from vae_core import checkpoint, data, metrics
+from vae_core import data, metrics, models
 from vae_core.errors import CheckpointError
-from vae_core.onnx_vae import importing, loader
+from vae_core.measure import record_metrics
+from vae_core.models.onnx import loader
 
 D = 3
 
@@ -33,7 +34,7 @@ def copy(good, tmp_path):
 
 def refused(folder, *phrases):
     with pytest.raises(CheckpointError) as caught:
-        checkpoint.load_model(folder)
+        models.load_model(folder)
     message = str(caught.value)
     for phrase in phrases:
         assert phrase in message, message
@@ -47,7 +48,7 @@ def edit_graph(path, change):
 
 
 def test_good_folder_loads(good):
-    assert checkpoint.load_model(good).config.latent_dim == D
+    assert models.load_model(good).config.latent_dim == D
 
 
 def test_wrong_image_shape(copy):
@@ -117,7 +118,7 @@ def test_external_data_inside_the_folder_is_fine(copy):
     onnx.save_model(model, folder / "encoder.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
                     location="encoder.onnx.data", size_threshold=0)
     assert (folder / "encoder.onnx.data").stat().st_size > 1000
-    assert checkpoint.load_model(folder).config.latent_dim == D
+    assert models.load_model(folder).config.latent_dim == D
 
 
 def test_truncated_file(copy):
@@ -218,10 +219,10 @@ def test_model_list_keeps_working_beside_broken_folders(copy, tmp_path):
     for name in ("zero", "pickled"):
         broken = copy(name)
         (broken / "encoder.onnx").write_bytes(b"" if name == "zero" else pickle.dumps([1, 2]))
-    listed = {m.name: m for m in checkpoint.list_models([tmp_path])}
+    listed = {m.name: m for m in models.list_models([tmp_path])}
     assert listed["fine"].error is None and listed["fine"].source == "onnx" and listed["fine"].latent_dim == D
     assert "empty (0 bytes)" in listed["zero"].error and "pickle" in listed["pickled"].error
-    assert checkpoint.load_model(good).config.latent_dim == D
+    assert models.load_model(good).config.latent_dim == D
 
 
 def zipped(folder, prefix="") -> bytes:
@@ -232,37 +233,42 @@ def zipped(folder, prefix="") -> bytes:
     return buffer.getvalue()
 
 
+def measure_on_digits(loaded):
+    """What the Train page does at import (ui/onnx_import.py): the test metrics, measured once."""
+    record_metrics(loaded, data.load_dataset("digits"))
+
+
 def test_zip_upload_is_checked_then_listed(good, tmp_path):
-    models = tmp_path / "models"
-    installed = importing.import_zip("my-vae.zip", zipped(good, "my-vae/"), models)
-    assert installed.parent == models and installed.name.startswith("my-vae")
+    models_dir = tmp_path / "models_dir"
+    installed = models.import_zip("my-vae.zip", zipped(good, "my-vae/"), models_dir, measure=measure_on_digits)
+    assert installed.parent == models_dir and installed.name.startswith("my-vae")
     assert sorted(p.name for p in installed.iterdir()) == ["decoder.onnx", "encoder.onnx", "metrics.json", "vae.json"]
-    (info,) = checkpoint.list_models([models])
+    (info,) = models.list_models([models_dir])
     assert info.name == installed.name and info.error is None
     # measured once at import, as after our trainings: the list and the sidebar show them
-    expected = metrics.evaluate(checkpoint.load_model(installed).model, data.load_dataset("digits").test_images)
+    expected = metrics.evaluate(models.load_model(installed).model, data.load_dataset("digits").test_images)
     assert abs(info.metrics["elbo"] - expected["elbo"]) < 1e-3 and info.metrics["iwae_bound"] > info.metrics["elbo"] - 1
-    shared = checkpoint.zip_model(installed)  # and it can be downloaded again, and deleted
+    shared = models.zip_model(installed)  # and it can be downloaded again, and deleted
     assert sorted(zipfile.ZipFile(io.BytesIO(shared)).namelist())[0].endswith("decoder.onnx")
-    checkpoint.delete_model(installed)
+    models.delete_model(installed)
     assert not installed.exists()
 
 
 def test_zip_upload_refusals_leave_nothing_behind(copy, tmp_path):
-    models = tmp_path / "models"
+    models_dir = tmp_path / "models_dir"
     broken = copy("unknown")
     (broken / "vae.json").write_text(json.dumps({**json.loads((broken / "vae.json").read_text()), "extra": 1}))
     with pytest.raises(CheckpointError, match="unknown field"):
-        importing.import_zip("broken.zip", zipped(broken), models)
+        models.import_zip("broken.zip", zipped(broken), models_dir)
     traversal = io.BytesIO()
     with zipfile.ZipFile(traversal, "w") as archive:
         archive.writestr("../../evil.onnx", b"x")
         archive.writestr("vae.json", "{}")
     with pytest.raises(CheckpointError, match="outside the archive"):
-        importing.import_zip("evil.zip", traversal.getvalue(), models)
+        models.import_zip("evil.zip", traversal.getvalue(), models_dir)
     with pytest.raises(CheckpointError, match="not a readable zip"):
-        importing.import_zip("junk.zip", b"not a zip at all", models)
-    assert list(models.iterdir()) == [] and not (tmp_path / "evil.onnx").exists()
+        models.import_zip("junk.zip", b"not a zip at all", models_dir)
+    assert list(models_dir.iterdir()) == [] and not (tmp_path / "evil.onnx").exists()
 
 
 def test_custom_operator_hidden_in_a_subgraph(copy):

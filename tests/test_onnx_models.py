@@ -10,10 +10,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from onnx_vaes import MLPVAE, export, train_one_epoch
-from vae_core import checkpoint, cli, data, explorer, metrics, uploads
-from vae_core.onnx_vae import display_decoder_bytes
-from vae_core.onnx_vae.runtime import OnnxVAE
-from vae_core.projection import Placer, ProjectionSpec, cached_projection
+from vae_core import cli, data, encode, metrics, models
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
+from vae_core.models.onnx.runtime import OnnxVAE
+from vae_core.map.projection import ProjectionSpec, cached_projection
+from vae_core.map.placement import Placer
+from vae_core.map.cache import Cache
 
 LATENT = 6  # not 16: nothing may assume our default
 
@@ -29,20 +32,20 @@ def mlp(digits, tmp_path_factory):
     vae = train_one_epoch(MLPVAE(latent_dim=LATENT), data.to_tensor(digits.train_images))
     folder = export(vae, tmp_path_factory.mktemp("models") / "mlp-elsewhere", "bernoulli_logits", "digits",
                     class_names=digits.class_names, description="an MLP from another codebase")
-    return vae, checkpoint.load_model(folder)
+    return vae, models.load_model(folder)
 
 
 def test_mlp_vae_map_builds_and_matches_torch(mlp, digits):
     vae, loaded = mlp
     assert isinstance(loaded.model, OnnxVAE) and loaded.config.latent_dim == LATENT
-    encoded = explorer.encode_split(loaded, digits, "test")
+    encoded = encodings.encode_split(loaded, digits, "test")
     x = data.to_tensor(digits.test_images)
     with torch.no_grad():
         mu, logvar = vae.encode(x)
     np.testing.assert_allclose(encoded.mu, mu.numpy(), atol=1e-5)
     np.testing.assert_allclose(encoded.logvar, logvar.numpy(), atol=1e-5)
     assert (loaded.cache_folder / f"encoded-digits-test-{len(x)}.npz").is_file()  # cached per file hash
-    coords = cached_projection(loaded.cache_folder, "digits-test", encoded.mu, ProjectionSpec("pca"))
+    coords = cached_projection(Cache.of(loaded), "digits-test", encoded.mu, ProjectionSpec("pca"))
     assert coords.shape == (len(x), 2) and np.isfinite(coords).all() and coords.std(axis=0).min() > 0
 
 
@@ -72,10 +75,10 @@ def test_mlp_vae_generates_and_places_an_upload(mlp, digits):
         expected = torch.sigmoid(vae.decode(torch.from_numpy(z)))[:, 0].numpy() * 255
     assert images.shape == (5, 28, 28) and images.dtype == np.uint8
     assert np.abs(images.astype(float) - expected).max() <= 0.51
-    encoded = explorer.encode_split(loaded, digits, "test")
-    coords = cached_projection(loaded.cache_folder, "digits-test", encoded.mu, ProjectionSpec("pca"))
+    encoded = encodings.encode_split(loaded, digits, "test")
+    coords = cached_projection(Cache.of(loaded), "digits-test", encoded.mu, ProjectionSpec("pca"))
     placer = Placer(encoded.mu, coords)
-    (up,) = uploads.encode_uploads(loaded, [digits.test_images[3]], encoded, placer)
+    (up,) = encode.encode_uploads(loaded, [digits.test_images[3]], encoded, placer)
     np.testing.assert_allclose(up.mu, encoded.mu[3], atol=1e-5)
     np.testing.assert_allclose(up.xy, coords[3], atol=1e-3)  # an image of the map lands on its own point
     assert up.neighbours[0] == 3 and up.reconstruction.shape == (28, 28)
@@ -86,7 +89,7 @@ def test_gaussian_decoder_on_images_in_minus_one_one(digits, tmp_path):
     vae = train_one_epoch(MLPVAE(latent_dim=3, hidden=64, out="tanh"), data.to_tensor(digits.train_images),
                           sigma=sigma, scale=(-1.0, 1.0))
     folder = export(vae, tmp_path / "gauss", "gaussian", "digits", sigma=sigma, input_range=[-1, 1])
-    loaded = checkpoint.load_model(folder)
+    loaded = models.load_model(folder)
     images = digits.test_images[:64]
     x = data.to_tensor(images) * 2 - 1  # the scale this model was trained on
     stats = metrics.per_image_stats(loaded.model, images)
@@ -105,7 +108,7 @@ def test_gaussian_decoder_on_images_in_minus_one_one(digits, tmp_path):
     manifest = json.loads((folder / "vae.json").read_text())
     del manifest["sigma"]
     (folder / "vae.json").write_text(json.dumps(manifest))
-    stats = metrics.per_image_stats(checkpoint.load_model(folder).model, images)
+    stats = metrics.per_image_stats(models.load_model(folder).model, images)
     assert np.isnan(stats["recon"]).all() and np.isnan(stats["elbo"]).all() and np.isfinite(stats["kl"]).all()
 
 
@@ -138,9 +141,9 @@ def test_colour_model_on_a_folder_dataset(tmp_path):
                           data.to_tensor(dataset.train_images), batch=8)
     folder = export(vae, tmp_path / "models" / "colour", "bernoulli_logits", f"folder:{root}",
                     class_names=dataset.class_names)
-    loaded = checkpoint.load_model(folder)
+    loaded = models.load_model(folder)
     assert loaded.config.image_shape == (3, 32, 32) and loaded.config.class_names == ["blue", "green", "red"]
-    encoded = explorer.encode_split(loaded, dataset, "test")
+    encoded = encodings.encode_split(loaded, dataset, "test")
     with torch.no_grad():
         mu, _ = vae.encode(data.to_tensor(dataset.test_images))
     np.testing.assert_allclose(encoded.mu, mu.numpy(), atol=1e-5)
@@ -156,7 +159,7 @@ def test_round_trip_ours_export_load(tiny_models_dir, tmp_path, digits, capsys):
     out = tmp_path / "exported"
     assert cli.main(["export", str(ours.path), "--out", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
-    onnx = checkpoint.load_model(out)
+    onnx = models.load_model(out)
     x = data.to_tensor(digits.test_images)
     with torch.no_grad():
         mu_ours, logvar_ours = ours.model.encode(x)
@@ -180,9 +183,9 @@ def test_round_trip_ours_export_load(tiny_models_dir, tmp_path, digits, capsys):
 def test_display_decoder_gives_pixel_means_for_both_kinds(tiny_models_dir, mlp, tmp_path):
     ours = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
     vae = MLPVAE(latent_dim=3, hidden=16, out="tanh").eval()
-    gauss = checkpoint.load_model(export(vae, tmp_path / "g", "gaussian", "digits", sigma=0.2, input_range=[-1, 1]))
+    gauss = models.load_model(export(vae, tmp_path / "g", "gaussian", "digits", sigma=0.2, input_range=[-1, 1]))
     for loaded in (ours, mlp[1], gauss):
-        session = ort.InferenceSession(display_decoder_bytes(loaded), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(loaded.model.display_decoder_onnx(), providers=["CPUExecutionProvider"])
         z = np.random.default_rng(1).standard_normal((4, loaded.config.latent_dim)).astype(np.float32)
         (means,) = session.run(None, {session.get_inputs()[0].name: z})
         assert means.shape == (4, *loaded.config.image_shape) and means.min() >= 0 and means.max() <= 1
@@ -191,8 +194,9 @@ def test_display_decoder_gives_pixel_means_for_both_kinds(tiny_models_dir, mlp, 
 
 def test_training_an_onnx_model_is_refused_with_an_offer(mlp, digits, capsys):
     folder = mlp[1].path
-    from vae_core.model import VAEConfig
-    from vae_core.train import TrainConfig, train_model
+    from vae_core.models.torch_vae.model import VAEConfig
+    from vae_core.training.trainer import TrainConfig
+    from vae_core.training import train_model
 
     with pytest.raises(checkpoint.CheckpointError, match="cannot be trained or resumed") as caught:
         train_model(VAEConfig(), TrainConfig(epochs=1), digits, folder, resume=True)
@@ -207,7 +211,7 @@ def test_training_an_onnx_model_is_refused_with_an_offer(mlp, digits, capsys):
 
 def test_bernoulli_probs_decoder(digits, tmp_path):
     vae = train_one_epoch(MLPVAE(latent_dim=3, hidden=32, out="probs"), data.to_tensor(digits.train_images[:256]))
-    loaded = checkpoint.load_model(export(vae, tmp_path / "probs", "bernoulli_probs", "digits"))
+    loaded = models.load_model(export(vae, tmp_path / "probs", "bernoulli_probs", "digits"))
     images = digits.test_images[:50]
     x = data.to_tensor(images)
     with torch.no_grad():
@@ -233,12 +237,12 @@ def test_fixed_batch_size_and_renamed_tensors(digits, tmp_path):
                 "dataset": "digits"}
     (out / "vae.json").write_text(json.dumps(manifest))
     with pytest.raises(checkpoint.CheckpointError, match="encoder.onnx has no input named 'x' \\(it has image\\)"):
-        checkpoint.load_model(out)
+        models.load_model(out)
     manifest["tensor_names"] = {"x": "image", "mu": "mean", "logvar": "log_var", "z": "code", "x_hat": "logits"}
     (out / "vae.json").write_text(json.dumps(manifest))
-    loaded = checkpoint.load_model(out)
+    loaded = models.load_model(out)
     assert loaded.model.encoder_batch == 1 and loaded.model.decoder_batch == 1
-    encoded = explorer.encode_split(loaded, digits, "test")  # 300 images through a batch-of-1 graph
+    encoded = encodings.encode_split(loaded, digits, "test")  # 300 images through a batch-of-1 graph
     with torch.no_grad():
         mu, _ = vae.encode(data.to_tensor(digits.test_images))
     np.testing.assert_allclose(encoded.mu, mu.numpy(), atol=1e-5)

@@ -9,10 +9,13 @@ import streamlit as st
 from PIL import Image, ImageDraw
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from ui import state
-from vae_core import checkpoint, data, explorer, uploads
-from vae_core.placement import Placer
-from vae_core.projection import ProjectionSpec, fit_projection
+from ui.session import keys
+from vae_core import data, encode
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
+from vae_core.data import uploads
+from vae_core.map.placement import Placer
+from vae_core.map.projection import ProjectionSpec, fit_projection
 
 PCA = ProjectionSpec(method="pca")  # instant; the page itself does not care which projection
 
@@ -52,8 +55,8 @@ def downloads(monkeypatch):
 def rerun(app):
     # Under AppTest a rerun of a page runs the page file alone (pages/ also looks like a legacy pages folder), so
     # the sidebar does not re-select the model: select it here before every run, as the sidebar would.
-    app.session_state[state.MODEL] = app.model_path
-    app.session_state[state.SPEC] = PCA
+    app.session_state[keys.MODEL] = app.model_path
+    app.session_state[keys.SPEC] = PCA
     app.run()
     assert not app.exception, [e.value for e in app.exception]
 
@@ -71,12 +74,12 @@ def enc(app, tiny_models_dir):
 def expected(tiny_models_dir):
     """What vae_core says about the pictures, computed outside the enc."""
     loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
-    encoded = explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+    encoded = encodings.encode_split(loaded, data.load_dataset("digits"), "test")
     placer = Placer(encoded.mu, fit_projection(encoded.mu, PCA))
 
-    def encode(files):
-        return uploads.encode_uploads(loaded, uploads.read_uploads(files, loaded.config.image_shape), encoded, placer)
-    return encode
+    def encode_files(files):
+        return encode.encode_uploads(loaded, uploads.read_uploads(files, loaded.config.image_shape), encoded, placer)
+    return encode_files
 
 
 def metric_values(app, label):
@@ -107,7 +110,7 @@ def test_a_drawn_digit_gets_input_reconstruction_numbers_place_and_downloads(enc
     assert sheet.shape == (2 * (3 * 30 + 2), 2 * (30 + 2))  # 3 rows of 28 px tiles (2 px gaps), scaled ×2
     np.testing.assert_array_equal(sheet[2 * 32:2 * 60:2, 4:60:2], want.input)  # row 2 = the model input
 
-    kept = enc.session_state[state.UPLOADS]
+    kept = enc.session_state[keys.UPLOADS]
     assert [k["name"] for k in kept] == ["ring.png"] and len(kept[0]["mu"]) == dims
     np.testing.assert_array_equal(kept[0]["input"], want.input)
 
@@ -125,7 +128,7 @@ def test_bad_files_get_one_message_each_and_good_ones_still_work(enc, expected):
         assert sum(name in e for e in errors) == 1 and any(name in e and reason in e for e in errors), errors
     want = expected([("ring.png", good), ("bar.png", bar_png())])
     assert metric_values(enc, "ELBO") == [f"{w.elbo:.1f}" for w in want]
-    assert [k["name"] for k in enc.session_state[state.UPLOADS]] == ["ring.png", "bar.png"]
+    assert [k["name"] for k in enc.session_state[keys.UPLOADS]] == ["ring.png", "bar.png"]
 
 
 def test_invert_override_click_on_a_star_and_send_to_generate(enc, expected, monkeypatch):
@@ -152,7 +155,7 @@ def test_invert_override_click_on_a_star_and_send_to_generate(enc, expected, mon
     enc.button(key="encode_send::bar.png").click()
     rerun(enc)
     assert switched == ["pages/generate.py"]
-    start = enc.session_state[state.GENERATE_START]
+    start = enc.session_state[keys.GENERATE_START]
     assert start["label"] == "bar.png"
     np.testing.assert_allclose(start["z"], bar.mu, rtol=1e-6)
 
@@ -167,4 +170,4 @@ def test_a_camera_photo_is_encoded_like_an_upload(enc, expected):
     want = expected([("camera photo.jpg", photo.getvalue())])[0]
     assert not enc.error
     assert metric_values(enc, "ELBO") == [f"{want.elbo:.1f}"]
-    assert [k["name"] for k in enc.session_state[state.UPLOADS]] == ["camera photo.jpg"]
+    assert [k["name"] for k in enc.session_state[keys.UPLOADS]] == ["camera photo.jpg"]

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui import state
+from ui.session import keys
 from ui.text import md_escape
 from vae_core import latent
-from vae_core.projection import ProjectionSpec
+from vae_core.map.projection import ProjectionSpec
 
 PAGE = "pages/generate.py"
 PCA_MAP = ProjectionSpec(method="pca")  # the mini map on PCA: the page is the same, without UMAP's JIT compile
@@ -50,10 +50,12 @@ def media(monkeypatch):
 @pytest.fixture(scope="module")
 def reference(tiny_models_dir):
     """The tiny model and its test-split encoding, computed here independently of the page."""
-    from vae_core import checkpoint, data, explorer
+    from vae_core import data
+    from vae_core.models.torch_vae import checkpoint
+    from vae_core.map import encodings
 
     loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
-    encoded = explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+    encoded = encodings.encode_split(loaded, data.load_dataset("digits"), "test")
     return loaded, encoded
 
 
@@ -177,14 +179,14 @@ def test_sliders_follow_kl_order_active_first_and_mark_inactive_units(page, refe
 def test_a_latent_handed_over_goes_into_the_pad_once(page, reference):
     loaded, _ = reference
     z = np.array([0.4, -0.2, 0.1, -0.05])
-    page.session_state[state.GENERATE_START] = {"z": z.tolist(), "label": "#7 (seven)", "row": 7}
+    page.session_state[keys.GENERATE_START] = {"z": z.tolist(), "label": "#7 (seven)", "row": 7}
     page.run()
     assert not page.exception
     np.testing.assert_allclose(pad_z(page), z, atol=1e-9)
     np.testing.assert_array_equal(pad_pixels(page), loaded.model.decode_images(z)[0])
     assert any("Started from #7 (seven)" in s.value for s in page.success)
     assert next(n for n in page.number_input if n.key.endswith("_index")).value == 7  # the box names the point
-    assert state.GENERATE_START not in page.session_state  # consumed
+    assert keys.GENERATE_START not in page.session_state  # consumed
     page.run()  # consumed once: the message goes, z stays
     assert not page.success
     np.testing.assert_allclose(pad_z(page), z, atol=1e-9)
@@ -194,7 +196,7 @@ def test_values_beyond_the_range_widen_their_sliders_instead_of_clipping(page, r
     _, encoded = reference
     base = by_dim(page)
     z = np.array([10 * base[0]["max"], 0.0, -10 * base[2]["max"], 0.0])  # two far outside, two inside
-    page.session_state[state.GENERATE_START] = {"z": z.tolist(), "label": "far away"}
+    page.session_state[keys.GENERATE_START] = {"z": z.tolist(), "label": "far away"}
     page.run()
     np.testing.assert_allclose(pad_z(page), z)  # not clipped
     now = by_dim(page)
@@ -210,12 +212,12 @@ def test_values_beyond_the_range_widen_their_sliders_instead_of_clipping(page, r
 
 def test_a_latent_of_the_wrong_size_is_refused_with_a_message(page):
     before = pad_z(page)
-    page.session_state[state.GENERATE_START] = {"z": [0.1] * 7, "label": "other model"}
+    page.session_state[keys.GENERATE_START] = {"z": [0.1] * 7, "label": "other model"}
     page.run()
     assert not page.exception
     assert any("7 values" in w.value and "4 dimensions" in w.value for w in page.warning)
     np.testing.assert_array_equal(pad_z(page), before)
-    page.session_state[state.GENERATE_START] = {"z": ["a", None], "label": "garbage"}
+    page.session_state[keys.GENERATE_START] = {"z": ["a", None], "label": "garbage"}
     page.run()
     assert not page.exception and any("ignored" in w.value for w in page.warning)
 
@@ -305,8 +307,9 @@ def test_more_than_16_dimensions_keep_16_in_view(tmp_path, monkeypatch, media):
     import torch
     from streamlit.testing.v1 import AppTest
 
-    from vae_core import checkpoint, data
-    from vae_core.model import VAE, VAEConfig
+    from vae_core import data
+    from vae_core.models.torch_vae import checkpoint
+    from vae_core.models.torch_vae.model import VAE, VAEConfig
 
     dataset = data.load_dataset("digits")
     torch.manual_seed(0)
@@ -318,7 +321,7 @@ def test_more_than_16_dimensions_keep_16_in_view(tmp_path, monkeypatch, media):
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=180)
     at.session_state["dataset_name"] = "digits"
     at.session_state["model_path"] = str(tmp_path / "models" / "digits-z20")  # not the shipped digits model
-    at.session_state[state.SPEC] = PCA_MAP
+    at.session_state[keys.SPEC] = PCA_MAP
     at.switch_page(PAGE)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -328,7 +331,7 @@ def test_more_than_16_dimensions_keep_16_in_view(tmp_path, monkeypatch, media):
 
 
 def test_a_handed_over_label_is_shown_as_text_not_markdown(page):
-    page.session_state[state.GENERATE_START] = {"z": [0.0] * 4, "label": "my *file*_[x](http://e.vil)"}
+    page.session_state[keys.GENERATE_START] = {"z": [0.0] * 4, "label": "my *file*_[x](http://e.vil)"}
     page.run()
     label = md_escape("my *file*_[x](http://e.vil)")  # no emphasis, no link: the characters as typed
     assert any(label in s.value for s in page.success)

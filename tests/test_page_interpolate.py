@@ -11,8 +11,11 @@ import pytest
 from PIL import Image, ImageSequence
 
 from tests.conftest import shown
-from ui import bundle_io, state, state_items
-from vae_core import checkpoint, data, explorer, latent
+from ui.session import bundles
+from ui.session import items, keys
+from vae_core import data, latent, models
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
 from vae_core.bundle import bundle_from_json, bundle_to_json
 from vae_core.images import grid
 
@@ -59,7 +62,7 @@ def media(monkeypatch):
 def reference(tiny_models_dir):
     """The tiny model and its test-split encoding, computed independently of the page."""
     loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
-    encoded = explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+    encoded = encodings.encode_split(loaded, data.load_dataset("digits"), "test")
     far = np.linalg.norm(encoded.mu[:60, None] - encoded.mu[None, :60], axis=2)
     a, b = np.unravel_index(np.argmax(far), far.shape)  # two far-apart rows: a path with visible change
     return loaded.model, encoded, int(a), int(b)
@@ -84,7 +87,7 @@ def app_factory(app, tiny_models_dir):
 
     def make():
         at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=180)
-        at.session_state[state.DATASET] = "digits"
+        at.session_state[keys.DATASET] = "digits"
         return at
     return make
 
@@ -207,7 +210,7 @@ def decoded_endpoint(at, media, index: int) -> np.ndarray:
 def test_every_endpoint_source_decodes_its_latent(page, media, reference):
     model, encoded, a, _ = reference
     picture = data.load_dataset("digits").test_images[a]
-    page.session_state[state.UPLOADS] = [{"name": "mine.png", "mu": [9.0] * 4, "input": picture}]
+    page.session_state[keys.UPLOADS] = [{"name": "mine.png", "mu": [9.0] * 4, "input": picture}]
     page.selectbox(key="ep_a_kind").set_value("Upload")
     page.selectbox(key="ep_b_kind").set_value("Random (prior)")
     page.run()
@@ -237,7 +240,7 @@ def test_analogy_shows_a_minus_b_plus_c(page, media, reference):
 
 def test_selection_vector_from_two_kept_selections_and_saving_it(page, media, reference):
     model, encoded, a, _ = reference
-    page.session_state[state.SELECTIONS] = {"left": [1, 2, 3], "right": [10, 11, 12, 13]}
+    page.session_state[keys.SELECTIONS] = {"left": [1, 2, 3], "right": [10, 11, 12, 13]}
     page.radio(key="vec_source").set_value("Selection vector")
     page.number_input(key="ep_vector_point_row").set_value(a)
     page.run()
@@ -250,7 +253,7 @@ def test_selection_vector_from_two_kept_selections_and_saving_it(page, media, re
     page.text_input(key="vec_name").set_value("wider")
     page.button(key="vec_save").click()
     page.run()
-    np.testing.assert_allclose(page.session_state[state.VECTORS]["wider"], vector, atol=1e-5)
+    np.testing.assert_allclose(page.session_state[keys.VECTORS]["wider"], vector, atol=1e-5)
     page.button(key="vec_save").click()  # the same name again: refused, the saved vector stays
     page.run()
     assert any("already saved" in w.value for w in page.warning)
@@ -265,17 +268,17 @@ def test_view_bundle_round_trip_restores_the_view(page, media, reference, app_fa
     page.selectbox(key="ep_b_kind").set_value("Class mean")
     page.run()
     page.selectbox(key="ep_b_class").set_value(3)
-    page.session_state[state.VECTORS] = {"thicker": [0.5, -0.25, 0.0, 1.0]}
-    page.session_state[state.SELECTIONS] = {"left": [1, 2, 3], "right": [10, 11]}
-    page.session_state[state.PICK] = a
+    page.session_state[keys.VECTORS] = {"thicker": [0.5, -0.25, 0.0, 1.0]}
+    page.session_state[keys.SELECTIONS] = {"left": [1, 2, 3], "right": [10, 11]}
+    page.session_state[keys.PICK] = a
     page.run()
     before = media.image(image_with(page, "Slerp: 5 steps"))
-    text = bundle_to_json(bundle_io.view_bundle(page.session_state, page="interpolate"))
+    text = bundle_to_json(bundles.view_bundle(page.session_state, page="interpolate"))
 
     bundle = bundle_from_json(text)
     assert bundle.model_id == "digits-tiny" and bundle.page == "interpolate"
-    rows = lambda name, split: len(explorer.split_images(data.load_dataset(name), split)[1])  # noqa: E731
-    updates, notes = bundle_io.restore_updates(bundle, checkpoint.list_models(), rows, {})
+    rows = lambda name, split: len(encodings.split_images(data.load_dataset(name), split)[1])  # noqa: E731
+    updates, notes = bundles.restore_updates(bundle, models.list_models(), rows, {})
     assert notes == []
 
     fresh = app_factory()
@@ -287,9 +290,9 @@ def test_view_bundle_round_trip_restores_the_view(page, media, reference, app_fa
     assert fresh.number_input(key="ep_a_row").value == a
     assert fresh.selectbox(key="ep_b_kind").value == "Class mean"
     assert fresh.selectbox(key="ep_b_class").value == 3
-    assert fresh.session_state[state.VECTORS] == {"thicker": [0.5, -0.25, 0.0, 1.0]}
-    assert fresh.session_state[state.SELECTIONS] == {"left": [1, 2, 3], "right": [10, 11]}
-    assert fresh.session_state[state.PICK] == a and fresh.session_state[state.SPEC].method == "pca"
+    assert fresh.session_state[keys.VECTORS] == {"thicker": [0.5, -0.25, 0.0, 1.0]}
+    assert fresh.session_state[keys.SELECTIONS] == {"left": [1, 2, 3], "right": [10, 11]}
+    assert fresh.session_state[keys.PICK] == a and fresh.session_state[keys.SPEC].method == "pca"
     fresh.slider(key="interp_steps").set_value(5)  # the number of steps is not part of a view
     fresh.run()
     after = media.image(image_with(fresh, "Slerp: 5 steps"))
@@ -297,7 +300,7 @@ def test_view_bundle_round_trip_restores_the_view(page, media, reference, app_fa
 
 
 def test_restoring_never_overwrites_a_different_saved_entry_of_the_same_name():
-    merged = state_items.merge_named({"v": [1.0], "w": [2.0]}, {"v": [3.0], "w": [2.0], "x": [4.0]})
+    merged = items.merge_named({"v": [1.0], "w": [2.0]}, {"v": [3.0], "w": [2.0], "x": [4.0]})
     assert merged == {"v": [1.0], "w": [2.0], "v (view)": [3.0], "x": [4.0]}
 
 
@@ -305,36 +308,36 @@ def test_restoring_never_overwrites_a_different_saved_entry_of_the_same_name():
 def test_view_names_that_could_leave_the_models_folder_are_refused(name):
     from vae_core.errors import VAEError
     with pytest.raises(VAEError):
-        bundle_io.view_path(name)
+        bundles.view_path(name)
 
 
 def test_saved_views_are_read_back_and_never_overwritten(tmp_path, monkeypatch, tiny_models_dir):
     from vae_core.errors import VAEError
     monkeypatch.setenv("VAE_MODELS_DIR", str(tmp_path))
     folder = tiny_models_dir / "digits-tiny"
-    text = json.dumps({"version": 1, "model_id": "digits-tiny", "weights_hash": checkpoint.weights_hash(folder),
+    text = json.dumps({"version": 1, "model_id": "digits-tiny", "weights_hash": models.weights_hash(folder),
                        "dataset": "digits", "projection": {"method": "pca"}})
-    path = bundle_io.save_view_file("my view", text)
+    path = bundles.save_view_file("my view", text)
     assert path == tmp_path / "my view.json"
-    assert bundle_io.read_view_file("my view.json").projection["method"] == "pca"
+    assert bundles.read_view_file("my view.json").projection["method"] == "pca"
     with pytest.raises(VAEError, match="already exists"):
-        bundle_io.save_view_file("my view", text.replace("pca", "umap"))
+        bundles.save_view_file("my view", text.replace("pca", "umap"))
     assert json.loads(path.read_text())["projection"]["method"] == "pca"
     with pytest.raises(VAEError, match="no saved view"):
-        bundle_io.read_view_file("missing")
+        bundles.read_view_file("missing")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my view.json"]  # no temp files left behind
 
 
 def sidebar_script():
     import streamlit as st
 
-    from ui import bundle_io
-    from ui import state as app_state
+    from ui import selection
+    from ui.session import bundles
 
-    app_state.current()  # shows nothing when no model is selected
-    bundle_io.load_view_from_url()
+    selection.current()  # shows nothing when no model is selected
+    bundles.load_view_from_url()
     with st.sidebar:
-        bundle_io.render_view_bundle()
+        bundles.render_view_bundle()
 
 
 @pytest.fixture
@@ -344,9 +347,9 @@ def sidebar(tiny_models_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MODELS_DIR", str(tiny_models_dir))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_function(sidebar_script, default_timeout=120)
-    at.session_state[state.MODEL] = str(tiny_models_dir / "digits-tiny")
-    at.session_state[state.DATASET] = "digits"
-    at.session_state[state.VECTORS] = {"mine": [1.0, 2.0, 3.0, 4.0]}
+    at.session_state[keys.MODEL] = str(tiny_models_dir / "digits-tiny")
+    at.session_state[keys.DATASET] = "digits"
+    at.session_state[keys.VECTORS] = {"mine": [1.0, 2.0, 3.0, 4.0]}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -359,30 +362,30 @@ def sidebar(tiny_models_dir, tmp_path, monkeypatch):
                  "projection": {}}).encode(), "not installed"),
 ])
 def test_a_bad_view_file_shows_an_error_and_changes_nothing(sidebar, content, problem):
-    before = {key: sidebar.session_state[key] for key in (state.MODEL, state.DATASET, state.VECTORS)}
-    sidebar.file_uploader(key=bundle_io.UPLOADER).set_value(("view.json", content, "application/json"))
+    before = {key: sidebar.session_state[key] for key in (keys.MODEL, keys.DATASET, keys.VECTORS)}
+    sidebar.file_uploader(key=bundles.UPLOADER).set_value(("view.json", content, "application/json"))
     sidebar.run()
     assert not sidebar.exception
     errors = [shown(e.value) for e in sidebar.error]  # as the reader sees them (names are escaped)
     assert len(errors) == 1 and "view.json was not opened" in errors[0] and problem in errors[0], errors
     assert {key: sidebar.session_state[key] for key in before} == before
-    assert state.SPEC not in sidebar.session_state
+    assert keys.SPEC not in sidebar.session_state
 
 
 def test_a_good_view_file_opens_through_the_sidebar_uploader(sidebar, tiny_models_dir):
     folder = tiny_models_dir / "digits-tiny"
-    text = json.dumps({"version": 1, "model_id": "digits-tiny", "weights_hash": checkpoint.weights_hash(folder),
+    text = json.dumps({"version": 1, "model_id": "digits-tiny", "weights_hash": models.weights_hash(folder),
                        "dataset": "digits", "projection": {"method": "pca"},
                        "vectors": {"mine": [0.0, 0.0, 0.0, 1.0], "new": [1.0, 0.0, 0.0, 0.0]},
                        "endpoints": {"A": {"kind": "dataset", "index": 4, "split": "test"}}})
-    sidebar.file_uploader(key=bundle_io.UPLOADER).set_value(("view.json", text.encode(), "application/json"))
+    sidebar.file_uploader(key=bundles.UPLOADER).set_value(("view.json", text.encode(), "application/json"))
     sidebar.run()
     assert not sidebar.exception and not sidebar.error, [e.value for e in sidebar.error]
     assert any("Opened the view" in s.value for s in sidebar.success)
-    assert sidebar.session_state[state.SPEC].method == "pca"
-    assert sidebar.session_state[state.VECTORS] == {"mine": [1.0, 2.0, 3.0, 4.0], "mine (view)": [0.0, 0.0, 0.0, 1.0],
+    assert sidebar.session_state[keys.SPEC].method == "pca"
+    assert sidebar.session_state[keys.VECTORS] == {"mine": [1.0, 2.0, 3.0, 4.0], "mine (view)": [0.0, 0.0, 0.0, 1.0],
                                                     "new": [1.0, 0.0, 0.0, 0.0]}
-    assert sidebar.session_state[bundle_io.RESTORE_ENDPOINTS] == {"A": {"kind": "dataset", "index": 4,
+    assert sidebar.session_state[bundles.RESTORE_ENDPOINTS] == {"A": {"kind": "dataset", "index": 4,
                                                                         "split": "test"}}
 
 
@@ -391,7 +394,7 @@ def test_a_view_link_with_a_path_is_refused(sidebar):
     sidebar.run()
     assert not sidebar.exception
     assert any("not a view name" in e.value for e in sidebar.error)
-    assert state.SPEC not in sidebar.session_state
+    assert keys.SPEC not in sidebar.session_state
 
 
 def scrubber_data(at) -> dict:
@@ -433,7 +436,7 @@ def test_the_paths_shown_here_are_drawn_on_the_map(page, reference):
     """Interpolate hands its two paths to the Map, which places them with its own projection as overlays."""
     _, encoded, a, b = reference
     choose_rows(page, a, b, 7)
-    handed = page.session_state[state_items.MAP_PATHS]
+    handed = page.session_state[keys.MAP_PATHS]
     assert sorted(handed) == ["linear path A→B", "slerp path A→B"]
     np.testing.assert_allclose(handed["linear path A→B"], latent.lerp(encoded.mu[a], encoded.mu[b], 7), atol=1e-5)
     page.switch_page("pages/map.py")
@@ -449,7 +452,8 @@ def test_the_paths_shown_here_are_drawn_on_the_map(page, reference):
 
 def cur_placer_place(encoded, latents) -> np.ndarray:
     """Where the Map puts latents: its Placer over the PCA map of this split (the page tests run PCA)."""
-    from vae_core.projection import Placer, ProjectionSpec, fit_projection
+    from vae_core.map.projection import ProjectionSpec, fit_projection
+    from vae_core.map.placement import Placer
 
     coords = fit_projection(encoded.mu, ProjectionSpec("pca"))
     return Placer(encoded.mu, coords).place(np.asarray(latents, dtype=np.float32))

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from ui.widgets import nats
-from vae_core import checkpoint, data, explorer
+from vae_core import data
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
 
 PAGE = "pages/map.py"
 
@@ -15,7 +17,7 @@ PAGE = "pages/map.py"
 def expected(tiny_models_dir):
     """The tiny model's own per-image numbers for the digits test split, computed without the app."""
     loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
-    return explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+    return encodings.encode_split(loaded, data.load_dataset("digits"), "test")
 
 
 def run_map(app, event=None):
@@ -100,7 +102,7 @@ def test_empty_selection_says_so(app):
 
 def test_points_are_published_once_as_a_binary_file(app, expected):
     from ui.components.map import STATIC_MAPS
-    from vae_core import map_points
+    from vae_core.map import points as map_points
 
     run_map(app)
     before = {p.name: p.stat().st_mtime_ns for p in STATIC_MAPS.glob("*.bin")}
@@ -134,7 +136,7 @@ def test_the_map_is_told_what_to_highlight_and_overlay(app, expected):
     assert [u["name"] for u in data["overlays"]["uploads"]] == ["my picture"]
     # an upload whose latent is exactly point 3's sits exactly on point 3
     from ui.components.map import STATIC_MAPS
-    from vae_core import map_points
+    from vae_core.map import points as map_points
     points = map_points.unpack((STATIC_MAPS / data["url"].rsplit("/", 1)[1]).read_bytes())
     star = data["overlays"]["uploads"][0]
     assert (star["x"], star["y"]) == pytest.approx((points.arrays["x"][3], points.arrays["y"][3]), abs=1e-5)
@@ -179,7 +181,8 @@ def test_the_density_layer_is_written_once_with_labels_from_the_points(app, expe
     assert len(layer["peaks"]) == sent["labels"] and layer["contours"]
     # the same labels as the points the map draws give, within the frame the map shows
     from ui import figures
-    from vae_core import density, map_points
+    from vae_core.map import density
+    from vae_core.map import points as map_points
     points = map_points.unpack((STATIC_MAPS / component_data(app)["url"].rsplit("/", 1)[1]).read_bytes())
     xy = np.stack([points.arrays["x"], points.arrays["y"]], axis=1)
     names = datasets.load_dataset("digits").class_names

@@ -13,10 +13,11 @@ import pytest
 from PIL import Image
 
 from onnx_vaes import MLPVAE, export
-from ui import state
+from ui.session import keys
 from ui.widgets import nats
-from vae_core import checkpoint, data, explorer
-from vae_core.projection import ProjectionSpec
+from vae_core import data, models
+from vae_core.map import encodings
+from vae_core.map.projection import ProjectionSpec
 
 PCA = ProjectionSpec("pca")
 
@@ -45,9 +46,9 @@ def app(onnx_models, tmp_path, monkeypatch, navigation_like_the_server):
     monkeypatch.setenv("VAE_MODELS_DIR", str(onnx_models))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=180)
-    at.session_state[state.DATASET] = "digits"
-    at.session_state[state.MODEL] = str(onnx_models / "mlp-onnx")
-    at.session_state[state.SPEC] = PCA
+    at.session_state[keys.DATASET] = "digits"
+    at.session_state[keys.MODEL] = str(onnx_models / "mlp-onnx")
+    at.session_state[keys.SPEC] = PCA
     at.session_state["map_method"] = "PCA"
     return at
 
@@ -65,40 +66,40 @@ def run(at, page=None, **session):
 def test_every_page_works_with_an_onnx_model(app, onnx_models):
     run(app, "pages/map.py", map={"event": {"kind": "point", "row": 4, "seq": "1", "color": "label"}})  # a click
     assert not app.error, [e.value for e in app.error]
-    box = app.sidebar.selectbox(key=state.MODEL)
+    box = app.sidebar.selectbox(key=keys.MODEL)
     labels = [box.format_func(option) for option in box.options]
     assert any("mlp-onnx" in label and "ONNX" in label for label in labels)
     assert not any("empty-onnx" in label or "pickled-onnx" in label for label in labels)  # broken: not offered
     assert any("ONNX" in c.value for c in app.sidebar.caption)
-    loaded = checkpoint.load_model(onnx_models / "mlp-onnx")
-    expected = explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+    loaded = models.load_model(onnx_models / "mlp-onnx")
+    expected = encodings.encode_split(loaded, data.load_dataset("digits"), "test")
     shown = {m.label: m.value for m in app.main.metric}
     assert shown["ELBO"] == nats(expected.elbo[4], compact=True) and shown["KL"] == nats(expected.kl[4], compact=True)
 
-    run(app, "pages/generate.py", **{state.MODEL: str(onnx_models / "mlp-onnx")})
+    run(app, "pages/generate.py", **{keys.MODEL: str(onnx_models / "mlp-onnx")})
     assert not app.error, [e.value for e in app.error]
     pads = [json.loads(e.proto.json) for e in app.main if getattr(e, "type", None) == "bidi_component"]
     assert len(pads) == 1 and len(pads[0]["dims"]) == 5  # the latent pad: one slider per latent dimension
     assert pads[0]["decoder"].endswith(".onnx")  # decoded in the page from the model's own graph
 
-    run(app, "pages/interpolate.py", **{state.MODEL: str(onnx_models / "mlp-onnx")})
+    run(app, "pages/interpolate.py", **{keys.MODEL: str(onnx_models / "mlp-onnx")})
     assert not app.error, [e.value for e in app.error]
 
-    run(app, "pages/encode.py", **{state.MODEL: str(onnx_models / "mlp-onnx")})
+    run(app, "pages/encode.py", **{keys.MODEL: str(onnx_models / "mlp-onnx")})
     picture = Image.fromarray(data.load_dataset("digits").test_images[4])
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     app.file_uploader(key="encode_files").set_value([("four.png", buffer.getvalue(), "image/png")])
-    run(app, **{state.MODEL: str(onnx_models / "mlp-onnx"), state.SPEC: PCA})
+    run(app, **{keys.MODEL: str(onnx_models / "mlp-onnx"), keys.SPEC: PCA})
     assert not app.error, [e.value for e in app.error]
-    (kept,) = app.session_state[state.UPLOADS]
+    (kept,) = app.session_state[keys.UPLOADS]
     mu, _ = loaded.model.encode(data.to_tensor(kept["input"][None]))  # the ONNX encoder on the shown model input
     np.testing.assert_allclose(kept["mu"], mu[0].numpy(), atol=1e-5)
     assert any(m.label == "ELBO" and m.value != "n/a" for m in app.main.metric)
 
 
 def test_gaussian_without_sigma_says_what_cannot_be_computed(app, onnx_models):
-    run(app, "pages/map.py", **{state.MODEL: str(onnx_models / "gauss-nosigma")},
+    run(app, "pages/map.py", **{keys.MODEL: str(onnx_models / "gauss-nosigma")},
         map={"event": {"kind": "point", "row": 2, "seq": "1", "color": "label"}})
     assert not app.error, [e.value for e in app.error]
     shown = {m.label: m.value for m in app.main.metric}
@@ -128,7 +129,7 @@ def test_train_page_lists_broken_folders_refuses_training_and_imports_a_zip(app,
         [e.value for e in app.error], [s.value for s in app.success], [p.name for p in onnx_models.iterdir()])
     added = [p for p in onnx_models.iterdir() if p.name.startswith("friend-vae")]
     assert len(added) == 1 and json.loads((added[0] / "vae.json").read_text())["latent_dim"] == 4
-    checkpoint.delete_model(added[0])  # the module's folder stays as the other tests expect it
+    models.delete_model(added[0])  # the module's folder stays as the other tests expect it
 
     bad = io.BytesIO()
     with zipfile.ZipFile(bad, "w") as archive:
@@ -141,13 +142,13 @@ def test_train_page_lists_broken_folders_refuses_training_and_imports_a_zip(app,
 
 
 def test_a_view_bundle_of_an_onnx_model_round_trips(onnx_models):
-    from ui import bundle_io
+    from ui.session import bundles
 
     path = str(onnx_models / "mlp-onnx")
-    session = {state.MODEL: path, state.DATASET: "digits", state.SPEC: PCA, state.PICK: 7,
-               state.VECTORS: {"up": [0.5] * 5, "other model's": [1.0] * 16}}
-    bundle = bundle_io.view_bundle(session)
-    assert bundle.model_id == "mlp-onnx" and bundle.weights_hash == checkpoint.load_model(path).weights_hash
+    session = {keys.MODEL: path, keys.DATASET: "digits", keys.SPEC: PCA, keys.PICK: 7,
+               keys.VECTORS: {"up": [0.5] * 5, "other model's": [1.0] * 16}}
+    bundle = bundles.view_bundle(session)
+    assert bundle.model_id == "mlp-onnx" and bundle.weights_hash == models.load_model(path).weights_hash
     assert list(bundle.vectors) == ["up"]  # latents of another size are left out: z=5 came from vae.json
-    updates, _ = bundle_io.restore_updates(bundle, checkpoint.list_models([onnx_models]), lambda d, s: 300, {})
-    assert updates[state.MODEL] == path and updates[state.PICK] == 7
+    updates, _ = bundles.restore_updates(bundle, models.list_models([onnx_models]), lambda d, s: 300, {})
+    assert updates[keys.MODEL] == path and updates[keys.PICK] == 7

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from tests import hostile_corpus
-from ui import state
+from ui import loaders
 from vae_core import paths
-from vae_core.projection import ProjectionSpec
+from vae_core.map.projection import ProjectionSpec
 
 PAGES = ["pages/map.py", "pages/generate.py", "pages/encode.py", "pages/interpolate.py", "pages/train.py"]
 HOSTILE_TEXT = ["[Session expired: log in again](https://evil.example/phish)", "![x](https://evil.example/p.png)",
@@ -38,18 +38,18 @@ def no_live_markup(source: str) -> bool:
 
 @pytest.fixture
 def corpus_models(tiny_models_dir, tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    expected = hostile_corpus.build(models)
-    shutil.copytree(tiny_models_dir / "digits-tiny", models / "digits-tiny")
-    monkeypatch.setenv("VAE_MODELS_DIR", str(models))
+    models_dir = tmp_path / "models"
+    expected = hostile_corpus.build(models_dir)
+    shutil.copytree(tiny_models_dir / "digits-tiny", models_dir / "digits-tiny")
+    monkeypatch.setenv("VAE_MODELS_DIR", str(models_dir))
     monkeypatch.setattr(paths, "PRETRAINED_DIR", tmp_path / "pretrained")  # only the corpus and the tiny model
-    return models, expected
+    return models_dir, expected
 
 
 @pytest.mark.parametrize("page_file", PAGES)
 def test_every_page_opens_with_the_corpus(app, corpus_models, open_page, page_file):
-    models, expected = corpus_models
-    app.session_state["model_path"] = str(models / "digits-tiny")
+    models_dir, expected = corpus_models
+    app.session_state["model_path"] = str(models_dir / "digits-tiny")
     open_page(app, page_file)
     offered = app.sidebar.selectbox(key="model_path").options
     broken = [name for name, is_broken in expected.items() if is_broken]
@@ -69,22 +69,22 @@ def hostile_escaped(name: str) -> str:
 
 
 def test_a_broken_folder_can_be_deleted_from_train(app, corpus_models, open_page):
-    models, _ = corpus_models
+    models_dir, _ = corpus_models
     open_page(app, "pages/train.py")
-    target = str(models / "fifo-config")
+    target = str(models_dir / "fifo-config")
     app.selectbox(key="train_target").set_value(target).run()
     assert "broken" in app.selectbox(key="train_target").format_func(target)
     app.button(key="delete_listed").click().run()
     app.button(key="delete_confirm").click().run()
-    assert not (models / "fifo-config").exists()
+    assert not (models_dir / "fifo-config").exists()
     assert any("Deleted fifo-config" in t for t in texts(app, "success"))
 
 
 @pytest.mark.parametrize("name", hostile_corpus.HOSTILE_NAMES)
 def test_delete_confirmation_escapes_the_name(app, corpus_models, open_page, name):
-    models, _ = corpus_models
+    models_dir, _ = corpus_models
     open_page(app, "pages/train.py")
-    app.selectbox(key="train_target").set_value(str(models / name)).run()
+    app.selectbox(key="train_target").set_value(str(models_dir / name)).run()
     app.button(key="delete_listed").click().run()
     confirm = next(w for w in texts(app, "warning") if "cannot be undone" in w)
     assert no_live_markup(confirm), confirm
@@ -105,7 +105,7 @@ def test_view_link_error_is_escaped(app, open_page, text):
 def test_upload_names_are_escaped():
     """Bad uploads (their names hostile) are listed by name; the Encode page shows them through md_escape."""
     names = [f"{t}.png" for t in HOSTILE_TEXT]  # AppTest cannot upload: the page's own message path, called here
-    from vae_core.uploads import load_uploads
+    from vae_core.data.uploads import load_uploads
 
     results = load_uploads([(n, b"not an image") for n in names], (1, 28, 28))
     from ui.text import md_escape
@@ -139,15 +139,15 @@ def test_a_config_naming_any_folder_does_not_show_it(app, tiny_models_dir, tmp_p
     """A model whose config.json says "dataset": "folder:<anywhere>": selecting it is refused with the setting's name;
     with the folder in $VAE_DATA_ROOTS it opens."""
     outside = picture_folder(tmp_path / "secret")
-    models = tmp_path / "models"
-    shutil.copytree(tiny_models_dir / "digits-tiny", models / "peek", ignore=shutil.ignore_patterns("cache"))
-    config = json.loads((models / "peek" / "config.json").read_text())
+    models_dir = tmp_path / "models"
+    shutil.copytree(tiny_models_dir / "digits-tiny", models_dir / "peek", ignore=shutil.ignore_patterns("cache"))
+    config = json.loads((models_dir / "peek" / "config.json").read_text())
     config["dataset"] = f"folder:{outside}"
-    (models / "peek" / "config.json").write_text(json.dumps(config))
-    monkeypatch.setenv("VAE_MODELS_DIR", str(models))
+    (models_dir / "peek" / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("VAE_MODELS_DIR", str(models_dir))
     monkeypatch.delenv("VAE_DATA_ROOTS", raising=False)
     app.session_state["dataset_name"] = f"folder:{outside}"
-    app.session_state["model_path"] = str(models / "peek")
+    app.session_state["model_path"] = str(models_dir / "peek")
     app.session_state["map_spec"] = ProjectionSpec("pca")
     app.switch_page("pages/map.py")
     app.run()
@@ -156,14 +156,15 @@ def test_a_config_naming_any_folder_does_not_show_it(app, tiny_models_dir, tmp_p
     assert not app.get("plotly_chart")
 
     monkeypatch.setenv("VAE_DATA_ROOTS", str(tmp_path / "secret"))
-    state.get_dataset.clear()
+    loaders.get_dataset.clear()
     app.run()
     assert not app.exception
     assert not [e for e in texts(app, "error") if "ROOTS" in e], texts(app, "error")
 
 
 def test_a_zip_outside_the_roots_is_refused_and_the_cli_is_free(tmp_path, monkeypatch):
-    from vae_core import data, data_roots
+    from vae_core import data
+    from vae_core.data import roots as data_roots
     from vae_core.errors import DataError
 
     monkeypatch.delenv("VAE_DATA_ROOTS", raising=False)

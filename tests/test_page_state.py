@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui import bundle_io, page_state, state_items
-from ui.state_items import (GENERATE_Z, MAP_COLOUR, MAP_FOCUS, PICK, SELECTIONS, SPEC, SPLIT, VECTORS,
-                            endpoint_key)
-from vae_core import checkpoint, data, explorer
+from ui.session import bundles
+from ui.session import item as session_item
+from ui.session import items, keys
+from ui.session.keys import GENERATE_Z, MAP_COLOUR, MAP_FOCUS, PICK, SELECTIONS, SPEC, SPLIT, VECTORS, endpoint_key
+from vae_core import data, models
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
 from vae_core.bundle import bundle_from_json, bundle_to_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +28,7 @@ def _navigation(navigation_like_the_server):
 @pytest.fixture(scope="module")
 def encoded(tiny_models_dir):
     loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
-    return explorer.encode_split(loaded, data.load_dataset("digits"), "test")
+    return encodings.encode_split(loaded, data.load_dataset("digits"), "test")
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def fresh(app, tiny_models_dir):
     """fresh(page, **params): a new session (a new browser) opening `page` with a link's parameters."""
     def open_link(page: str, **params) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-        at.session_state[state_items.DATASET] = "digits"  # where this machine has Fashion-MNIST: keep tests small
+        at.session_state[keys.DATASET] = "digits"  # where this machine has Fashion-MNIST: keep tests small
         at.switch_page(page)
         for name, value in params.items():
             at.query_params[name] = value
@@ -48,9 +51,9 @@ def link_warnings(at) -> list[str]:
 
 
 def test_every_url_item_is_declared_once_with_a_unique_name():
-    names = [item.name for item in state_items.ITEMS]
+    names = [item.name for item in items.ITEMS]
     assert len(names) == len(set(names))
-    url_names = {item.name for item in state_items.ITEMS if item.in_url}
+    url_names = {item.name for item in items.ITEMS if item.in_url}
     assert url_names == {"dataset", "model", "split", "projection", "colour", "point", "z", "a", "b", "path"}
 
 
@@ -101,7 +104,7 @@ def test_interpolate_endpoints_and_path_round_trip_through_the_url(fresh):
     assert at.number_input(key=endpoint_key("A") + "_row").value == 5
     assert at.selectbox(key=endpoint_key("B") + "_kind").value == "Class mean"
     assert at.selectbox(key=endpoint_key("B") + "_class").value == 3
-    assert at.radio(key=state_items.INTERP_PATH).value == "Slerp"
+    assert at.radio(key=keys.INTERP_PATH).value == "Slerp"
     assert at.query_params == link
     at.selectbox(key=endpoint_key("B") + "_kind").set_value("Random (prior)").run()
     assert at.query_params["b"] == "prior:0"
@@ -128,7 +131,7 @@ def test_a_bad_link_names_the_parameter_and_the_page_opens_on_its_default(fresh,
     at = fresh(page, **link)
     messages = link_warnings(at)
     assert len(messages) == 1 and says in messages[0], messages
-    assert f"**{page_state.short(name, 20)}**" in messages[0]  # named, with its markup escaped
+    assert f"**{session_item.short(name, 20)}**" in messages[0]  # named, with its markup escaped
     assert "[junk]" not in messages[0] and "x" * 100 not in messages[0]
     assert not at.error, [e.value for e in at.error]
     if name == "point":
@@ -136,7 +139,7 @@ def test_a_bad_link_names_the_parameter_and_the_page_opens_on_its_default(fresh,
     if name == "projection":
         assert SPEC not in at.session_state  # the default projection
     if name == "model":
-        assert Path(at.session_state[state_items.MODEL]).name == "digits-z8"  # the sidebar's default
+        assert Path(at.session_state[keys.MODEL]).name == "digits-z8"  # the sidebar's default
 
 
 def test_a_bad_link_parameter_leaves_the_good_ones_working(fresh):
@@ -146,50 +149,50 @@ def test_a_bad_link_parameter_leaves_the_good_ones_working(fresh):
 
 
 def rows(name, split):
-    return len(explorer.split_images(data.load_dataset(name), split)[1])
+    return len(encodings.split_images(data.load_dataset(name), split)[1])
 
 
 def test_every_bundle_item_round_trips_through_a_view_bundle(app, open_page, encoded):
     page = open_page(app, "pages/generate.py")
     z = [float(v) for v in encoded.mu[2]]
-    session = {state_items.MODEL: page.session_state[state_items.MODEL], state_items.DATASET: "digits",
+    session = {keys.MODEL: page.session_state[keys.MODEL], keys.DATASET: "digits",
                SPEC: page.session_state[SPEC], SPLIT: "test", PICK: 9, SELECTIONS: {"s": [1, 2]},
                GENERATE_Z: z, VECTORS: {"v": [0.0, 1.0, 2.0, 3.0]},
-               state_items.ENDPOINTS: {"A": {"kind": "dataset", "index": 4, "split": "test"}}}
-    bundle = bundle_from_json(bundle_to_json(bundle_io.view_bundle(session, page="generate")))
-    assert set(page_state.bundle_parts(session, 4, state_items.ITEMS)) == {
+               keys.ENDPOINTS: {"A": {"kind": "dataset", "index": 4, "split": "test"}}}
+    bundle = bundle_from_json(bundle_to_json(bundles.view_bundle(session, page="generate")))
+    assert set(session_item.bundle_parts(session, 4, items.ITEMS)) == {
         "projection", "endpoints", "selections", "sliders", "vectors"}
-    updates, notes = bundle_io.restore_updates(bundle, checkpoint.list_models(), rows, {})
+    updates, notes = bundles.restore_updates(bundle, models.list_models(), rows, {})
     restored: dict = {}
-    page_state.apply(restored, updates)
+    session_item.apply(restored, updates)
     assert notes == [] and restored[SPEC] == session[SPEC] and restored[SPLIT] == "test"
     assert restored[PICK] == 9 and restored[MAP_FOCUS] == {"kind": "point", "row": 9}
     assert restored[SELECTIONS] == {"s": [1, 2]} and restored[VECTORS] == {"v": [0.0, 1.0, 2.0, 3.0]}
-    assert restored[state_items.GENERATE_START]["z"] == z
-    assert restored[state_items.RESTORE_ENDPOINTS] == {"A": {"kind": "dataset", "index": 4, "split": "test"}}
+    assert restored[keys.GENERATE_START]["z"] == z
+    assert restored[keys.RESTORE_ENDPOINTS] == {"A": {"kind": "dataset", "index": 4, "split": "test"}}
 
 
 def test_a_bundle_from_before_the_state_model_still_opens(app, tiny_models_dir):
     """Written by hand in the version-1 format the app saved before this change."""
-    weights = checkpoint.weights_hash(tiny_models_dir / "digits-tiny")
+    weights = models.weights_hash(tiny_models_dir / "digits-tiny")
     old = json.dumps({"model_id": "digits-tiny", "weights_hash": weights,
                       "dataset": "digits", "projection": {"method": "pca", "dims": 2},
                       "selections": {"mine": [3, 4]}, "endpoints": {"map pick": {"kind": "dataset", "index": 6,
                                                                                    "split": "test"}},
                       "vectors": {}, "sliders": [0.5, 0.0, 0.0, -0.5], "page": "generate", "version": 1})
-    updates, notes = bundle_io.restore_updates(bundle_from_json(old), checkpoint.list_models(), rows, {})
+    updates, notes = bundles.restore_updates(bundle_from_json(old), models.list_models(), rows, {})
     assert updates[PICK] == 6 and updates[SELECTIONS] == {"mine": [3, 4]}
-    assert updates[state_items.GENERATE_START]["z"] == [0.5, 0.0, 0.0, -0.5]
+    assert updates[keys.GENERATE_START]["z"] == [0.5, 0.0, 0.0, -0.5]
 
 
 def test_uploads_kept_in_the_session_stay_visible_on_encode(app, open_page):
     picture = np.zeros((28, 28), np.uint8)
     picture[8:20, 12:16] = 255
-    app.session_state[state_items.UPLOADS] = [{"name": "my_bar*.png", "mu": [0.0] * 4, "input": picture}]
+    app.session_state[keys.UPLOADS] = [{"name": "my_bar*.png", "mu": [0.0] * 4, "input": picture}]
     page = open_page(app, "pages/encode.py")
     assert any(m.value == "##### Kept from earlier in this session (1)" for m in page.markdown)
-    assert any(c.value == page_state.short("my_bar*.png", 24) for c in page.caption)  # escaped: no markup
+    assert any(c.value == session_item.short("my_bar*.png", 24) for c in page.caption)  # escaped: no markup
     assert len(page.image) == 2  # its model input, and how this model redraws it
     page.button(key="encode_forget").click().run()
-    assert page.session_state[state_items.UPLOADS] == []
+    assert page.session_state[keys.UPLOADS] == []
     assert not any("Kept from earlier" in m.value for m in page.markdown)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ui import state
+from ui.session import keys
 from vae_core import paths
 
 PAGE = "pages/train.py"
 
 
 @pytest.fixture
-def page(app, models):
+def page(app, models_dir):
     app.switch_page(PAGE)
     app.run()
     assert not app.exception, [e.value for e in app.exception]
@@ -41,9 +41,9 @@ def size_widget(at):
     return next(w for w in at.get("button_group") if w.key == "train_size")
 
 
-def test_trains_a_tiny_model_to_the_end(page, models):
+def test_trains_a_tiny_model_to_the_end(page, models_dir):
     at = page
-    assert at.session_state[state.MODEL] is None  # no digits model yet: the sidebar has nothing to select
+    assert at.session_state[keys.MODEL] is None  # no digits model yet: the sidebar has nothing to select
     at.selectbox(key="train_dataset").set_value("digits")
     at.slider(key="train_latent").set_value(3)
     at.number_input(key="train_epochs").set_value(1)
@@ -56,7 +56,7 @@ def test_trains_a_tiny_model_to_the_end(page, models):
     run_until(at, lambda a: any("Saved" in t for t in texts(a, "success")) or a.error)
     assert not at.error, texts(at, "error")
 
-    folder = models / "tiny-run-1"  # the name is made safe and numbered: nothing is ever overwritten
+    folder = models_dir / "tiny-run-1"  # the name is made safe and numbered: nothing is ever overwritten
     assert sorted(p.name for p in folder.iterdir()) >= ["config.json", "metrics.json", "model.safetensors"]
     config = json.loads((folder / "config.json").read_text())
     assert (config["latent_dim"], config["dataset"], config["channels"]) == (3, "digits", [16, 32])
@@ -75,18 +75,18 @@ def test_trains_a_tiny_model_to_the_end(page, models):
     assert (row["dataset"], row["latent dim"], row["epochs"]) == ("digits", 3, 1)
     assert row["test ELBO"] == pytest.approx(metrics["elbo"], abs=0.06)
     # The end of the run reran the whole app: the sidebar found the new model and selected it.
-    assert at.session_state[state.MODEL] == str(folder)
+    assert at.session_state[keys.MODEL] == str(folder)
     assert not at.button(key="train_start").disabled
     assert Path(at.selectbox(key="train_target").value).resolve() == folder.resolve()  # the list shows it too
     collapsed = any("No active units" in t for t in texts(at, "warning"))
     assert collapsed == (metrics["active_units"] == 0)  # posterior collapse is named, and only then
 
 
-def test_cancel_keeps_the_last_finished_epoch(page, models, tiny_models_dir):
+def test_cancel_keeps_the_last_finished_epoch(page, models_dir, tiny_models_dir):
     at = page
-    shutil.copytree(tiny_models_dir / "digits-tiny", models / "older")
+    shutil.copytree(tiny_models_dir / "digits-tiny", models_dir / "older")
     at.run()
-    at.selectbox(key="train_target").set_value(str(models / "older")).run()  # looking at another model
+    at.selectbox(key="train_target").set_value(str(models_dir / "older")).run()  # looking at another model
     at.selectbox(key="train_dataset").set_value("digits")
     at.number_input(key="train_epochs").set_value(40)
     at.select_slider(key="train_batch").set_value(128)
@@ -97,15 +97,15 @@ def test_cancel_keeps_the_last_finished_epoch(page, models, tiny_models_dir):
     cancel = next(b for b in at.button if b.key and b.key.startswith("cancel_"))
     cancel.click().run()
     run_until(at, lambda a: any("Cancelled" in t for t in texts(a, "warning")))
-    kept = json.loads((models / "digits-z16-1" / "train.json").read_text())["history"]
+    kept = json.loads((models_dir / "digits-z16-1" / "train.json").read_text())["history"]
     assert 1 <= len(kept) < 40
     assert f"epoch {len(kept)} was kept" in texts(at, "warning")[0]
-    assert (models / "digits-z16-1" / "model.safetensors").is_file()
+    assert (models_dir / "digits-z16-1" / "model.safetensors").is_file()
     # the run's end moved the saved-model box to the model just kept
-    assert Path(at.selectbox(key="train_target").value).resolve() == (models / "digits-z16-1").resolve()
+    assert Path(at.selectbox(key="train_target").value).resolve() == (models_dir / "digits-z16-1").resolve()
 
 
-def test_cancel_before_the_first_epoch_keeps_nothing(page, models):
+def test_cancel_before_the_first_epoch_keeps_nothing(page, models_dir):
     at = page
     at.selectbox(key="train_dataset").set_value("digits")
     at.number_input(key="train_epochs").set_value(3)
@@ -116,42 +116,42 @@ def test_cancel_before_the_first_epoch_keeps_nothing(page, models):
     cancel.click().run()
     run_until(at, lambda a: any("Cancelled" in t for t in texts(a, "info") + texts(a, "warning")))
     assert any("nothing was saved" in t for t in texts(at, "info")), texts(at, "warning")
-    assert list(models.iterdir()) == []  # the reserved folder was given back
+    assert list(models_dir.iterdir()) == []  # the reserved folder was given back
 
 
-def test_a_missing_picture_folder_is_a_message(page, models, tmp_path):
+def test_a_missing_picture_folder_is_a_message(page, models_dir, tmp_path):
     at = page
     at.selectbox(key="train_dataset").set_value("Your own pictures…").run()
     at.text_input(key="train_folder").set_value(str(tmp_path / "no-such-folder"))
     at.button(key="train_start").click().run()
     assert not at.exception
     assert any("no-such-folder" in t for t in texts(at, "error")), texts(at, "error")
-    assert list(models.iterdir()) == [] and not at.get("progress")
+    assert list(models_dir.iterdir()) == [] and not at.get("progress")
 
 
-def test_delete_needs_confirmation_and_broken_folders_are_listed(page, models, tiny_models_dir):
+def test_delete_needs_confirmation_and_broken_folders_are_listed(page, models_dir, tiny_models_dir):
     at = page
-    shutil.copytree(tiny_models_dir / "digits-tiny", models / "doomed")
-    (models / "broken").mkdir()
-    (models / "broken" / "config.json").write_text("{not json")
+    shutil.copytree(tiny_models_dir / "digits-tiny", models_dir / "doomed")
+    (models_dir / "broken").mkdir()
+    (models_dir / "broken" / "config.json").write_text("{not json")
     at.run()
     assert any("broken" in t and "config.json" in t for t in texts(at, "warning"))
-    target = str(models / "doomed")
+    target = str(models_dir / "doomed")
     at.selectbox(key="train_target").set_value(target).run()
     at.button(key="delete_listed").click().run()
-    assert (models / "doomed").is_dir(), "one click only asks"
+    assert (models_dir / "doomed").is_dir(), "one click only asks"
     assert any("cannot be undone" in t for t in texts(at, "warning"))
     at.button(key="delete_keep").click().run()
-    assert (models / "doomed").is_dir() and not any("cannot be undone" in t for t in texts(at, "warning"))
+    assert (models_dir / "doomed").is_dir() and not any("cannot be undone" in t for t in texts(at, "warning"))
     at.button(key="delete_listed").click().run()
     at.button(key="delete_confirm").click().run()
-    assert not (models / "doomed").exists()
+    assert not (models_dir / "doomed").exists()
     assert any("Deleted doomed" in t for t in texts(at, "success"))
     assert "doomed" not in list(at.dataframe[0].value["name"])
-    assert (models / "broken").is_dir()
+    assert (models_dir / "broken").is_dir()
 
 
-def test_a_shipped_model_cannot_be_deleted(page, models, tiny_models_dir):
+def test_a_shipped_model_cannot_be_deleted(page, models_dir, tiny_models_dir):
     at = page
     shipped = paths.PRETRAINED_DIR / "digits-shipped"
     shutil.copytree(tiny_models_dir / "digits-tiny", shipped)

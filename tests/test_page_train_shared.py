@@ -11,7 +11,9 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 from tests.test_page_train import run_until, size_widget, texts
 from ui import training
-from vae_core import checkpoint, train
+from vae_core import models
+from vae_core.training import TrainConfig
+from vae_core.models.torch_vae import checkpoint
 
 PAGE = "pages/train.py"
 
@@ -40,7 +42,7 @@ def start_long_run(at, name: str = "long") -> None:
     assert not at.exception and not at.error, texts(at, "error")
 
 
-def test_the_limit_makes_a_second_session_wait_with_a_message(models):
+def test_the_limit_makes_a_second_session_wait_with_a_message(models_dir):
     training.shared_registry().limit = 1
     a, b = session(), session()
     start_long_run(a)
@@ -50,16 +52,16 @@ def test_the_limit_makes_a_second_session_wait_with_a_message(models):
     # Even a forced start (a button drawn before the other run began) is refused by the registry, with the message.
     b.session_state["train_dataset"] = "digits"
     with pytest.raises(training.TrainingBusy, match="busy"):
-        training.shared_registry().start(None, train.TrainConfig(), type("D", (), {
-            "name": "digits", "train_images": []})(), models / "x")
+        training.shared_registry().start(None, TrainConfig(), type("D", (), {
+            "name": "digits", "train_images": []})(), models_dir / "x")
     assert len(training.shared_registry().running()) == 1
 
 
-def test_deleting_a_model_being_trained_is_refused(models):
+def test_deleting_a_model_being_trained_is_refused(models_dir):
     training.shared_registry().limit = 2
     a, b = session(), session()
     start_long_run(a, "busy-model")
-    folder = models / "busy-model-1"
+    folder = models_dir / "busy-model-1"
     deadline = time.monotonic() + 180
     while not (folder / "model.safetensors").exists():  # listed once its first epoch is saved
         assert time.monotonic() < deadline, "no epoch was saved"
@@ -74,7 +76,7 @@ def test_deleting_a_model_being_trained_is_refused(models):
     assert any("being trained right now" in e for e in texts(b, "error")), texts(b, "error")
 
 
-def test_cancelling_another_sessions_run_asks_and_says_whose(models):
+def test_cancelling_another_sessions_run_asks_and_says_whose(models_dir):
     training.shared_registry().limit = 2
     a, b = session(), session()
     start_long_run(a, "theirs")
@@ -98,11 +100,11 @@ def test_cancelling_another_sessions_run_asks_and_says_whose(models):
     assert run.status == training.CANCELLED
 
 
-def test_resume_continues_a_cancelled_run_and_prunes_old_caches(models, tiny_models_dir):
+def test_resume_continues_a_cancelled_run_and_prunes_old_caches(models_dir, tiny_models_dir):
     training.shared_registry().limit = 2
-    folder = models / "stopped"
+    folder = models_dir / "stopped"
     shutil.copytree(tiny_models_dir / "digits-tiny", folder, ignore=shutil.ignore_patterns("cache"))
-    old_hash = checkpoint.weights_hash(folder)
+    old_hash = models.weights_hash(folder)
     (folder / "cache" / old_hash).mkdir(parents=True)
     (folder / "cache" / old_hash / "encoded.npz").write_bytes(b"stale")
     info = json.loads((folder / "train.json").read_text())
@@ -120,6 +122,6 @@ def test_resume_continues_a_cancelled_run_and_prunes_old_caches(models, tiny_mod
     history = json.loads((folder / "train.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert checkpoint.load_training_state(folder)["epoch"] == 3
-    new_hash = checkpoint.weights_hash(folder)
+    new_hash = models.weights_hash(folder)
     assert new_hash != old_hash and not (folder / "cache" / old_hash).exists()
     time.sleep(0.1)

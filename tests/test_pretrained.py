@@ -4,9 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from vae_core import checkpoint, data, explorer, metrics
+from vae_core import data, metrics
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
 from vae_core.paths import PRETRAINED_DIR
-from vae_core.projection import ProjectionSpec, cached_projection
+from vae_core.map.projection import ProjectionSpec, cached_projection
+from vae_core.map.cache import Cache
 
 DEFAULT = PRETRAINED_DIR / "fashion-mnist-z16"
 
@@ -42,11 +45,11 @@ def test_default_model_reproduces_its_recorded_test_elbo(loaded, dataset):
 
 
 def test_shipped_map_cache_matches_the_weights(loaded, dataset):
-    encoded = explorer.encode_split(loaded, dataset, "test")  # the shipped cache file
+    encoded = encodings.encode_split(loaded, dataset, "test")  # the shipped cache file
     fresh_mu, _ = loaded.model.encode_means(data.to_tensor(dataset.test_images[:500]))
     np.testing.assert_allclose(encoded.mu[:500], fresh_mu, atol=1e-3)
     calls = []
-    coords = cached_projection(loaded.cache_folder, "fashion-mnist-test", encoded.mu, ProjectionSpec(),
-                               progress=lambda f, m: calls.append(m), also_read=tuple(loaded.cache_folders[:-1]))
+    coords = cached_projection(Cache.of(loaded), "fashion-mnist-test", encoded.mu, ProjectionSpec(),
+                               progress=lambda f, m: calls.append(m))
     assert coords.shape == (10_000, 2) and np.isfinite(coords).all()
     assert not any("Fitting" in m for m in calls), calls  # served from the shipped file: no UMAP fit at first start

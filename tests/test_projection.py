@@ -4,10 +4,11 @@ import time
 import numpy as np
 import pytest
 
-from vae_core import projection
+from vae_core.map import projection
 from vae_core.errors import VAEError
-from vae_core.placement import Placer
-from vae_core.projection import ProjectionSpec, cached_projection, fit_projection
+from vae_core.map.placement import Placer
+from vae_core.map.projection import ProjectionSpec, cached_projection, fit_projection
+from vae_core.map.cache import Cache
 
 
 def blobs(n_per=100, dim=8, seed=0, gap=12.0):
@@ -85,19 +86,20 @@ def test_cache_reuses_file_without_refitting(tmp_path, monkeypatch):
 
     monkeypatch.setattr(projection, "fit_projection", counting_fit)
     spec = ProjectionSpec(method="pca")
-    first = cached_projection(tmp_path, "fashion-mnist/test", latents, spec, lambda f, m: messages.append((f, m)))
+    first = cached_projection(Cache.at(tmp_path), "fashion-mnist/test", latents, spec,
+                              lambda f, m: messages.append((f, m)))
     files = list(tmp_path.glob("projection-*.npy"))
     assert len(files) == 1 and files[0].name.startswith("projection-fashion-mnist_test-pca-2d-")
     assert len(files[0].stem.rsplit("-", 1)[1]) == 12
     assert not list(tmp_path.glob("*.tmp"))                     # atomic write left no temp file
     t0 = time.perf_counter()
-    second = cached_projection(tmp_path, "fashion-mnist/test", latents, spec)
+    second = cached_projection(Cache.at(tmp_path), "fashion-mnist/test", latents, spec)
     assert time.perf_counter() - t0 < 0.2
     assert len(calls) == 1
     assert second.tobytes() == first.tobytes()
     assert messages[0][0] == 0.0 and messages[-1][0] == 1.0
     # Different latents -> a different file, a new fit.
-    cached_projection(tmp_path, "fashion-mnist/test", latents + 1.0, spec)
+    cached_projection(Cache.at(tmp_path), "fashion-mnist/test", latents + 1.0, spec)
     assert len(calls) == 2 and len(list(tmp_path.glob("projection-*.npy"))) == 2
 
 
@@ -105,15 +107,15 @@ def test_cache_reuses_file_without_refitting(tmp_path, monkeypatch):
 def test_corrupt_cache_is_recomputed(tmp_path, damage):
     latents, _ = blobs(n_per=30)
     spec = ProjectionSpec(method="pca")
-    good = cached_projection(tmp_path, "x", latents, spec)
-    path = projection.projection_path(tmp_path, "x", latents, spec)
+    good = cached_projection(Cache.at(tmp_path), "x", latents, spec)
+    path = tmp_path / projection.projection_name("x", latents, spec)
     if damage == "garbage":
         path.write_bytes(b"not a numpy file at all")
     elif damage == "truncated":
         path.write_bytes(path.read_bytes()[:100])
     else:
         np.save(path, np.zeros((5, 2), np.float32))
-    again = cached_projection(tmp_path, "x", latents, spec)
+    again = cached_projection(Cache.at(tmp_path), "x", latents, spec)
     assert again.tobytes() == good.tobytes()
     assert np.load(path).tobytes() == good.tobytes()             # and the file was repaired
 
@@ -219,7 +221,7 @@ def test_placer_rejects_mismatched_input(placer_data):
 
 
 def test_placement_of_the_rest_is_batch_independent_and_follows_the_rule():
-    from vae_core.projection import place_rest
+    from vae_core.map.projection import place_rest
 
     rng = np.random.default_rng(3)
     sample = rng.normal(size=(3000, 6))
@@ -238,7 +240,7 @@ def test_placement_of_the_rest_is_batch_independent_and_follows_the_rule():
 
 
 def test_big_umap_maps_fit_a_sample_and_place_the_rest(monkeypatch):
-    from vae_core import projection
+    from vae_core.map import projection
 
     calls = []
 
@@ -265,7 +267,7 @@ def test_big_umap_maps_fit_a_sample_and_place_the_rest(monkeypatch):
 def test_a_long_fit_moves_the_bar_while_it_runs_and_its_errors_come_back(monkeypatch):
     import time
 
-    from vae_core import projection
+    from vae_core.map import projection
     monkeypatch.setattr(projection, "TICK_SECONDS", 0.05)
     seen = []
     done = projection._with_ticks(lambda: time.sleep(0.6) or "fitted", lambda f, m: seen.append((f, m)),

@@ -4,7 +4,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ui.components import served
-from vae_core import checkpoint
+from vae_core.models.torch_vae import checkpoint
 
 
 def test_decoder_url_serves_the_display_decoder_once(tiny_models_dir, tmp_path, monkeypatch):
@@ -33,19 +33,19 @@ def test_a_map_file_is_named_by_its_content_not_by_the_dataset_name(tmp_path, mo
     (the page would blend latents that are not the map's: a million-point map got a 70,000-row table)."""
     from types import SimpleNamespace
 
-    from ui import state
-    from vae_core.placement import Placer
+    from ui import loaders
+    from vae_core.map.placement import Placer
 
     monkeypatch.setattr(served, "STATIC_MODELS", tmp_path / "static" / "models")
     rng = np.random.default_rng(0)
     urls = []
     for n in (50, 80):
-        state._results.clear()  # a new server process
+        loaders._results.clear()  # a new server process
         placer = Placer(rng.normal(size=(n, 4)).astype(np.float32), rng.normal(size=(n, 2)).astype(np.float32))
         cur = SimpleNamespace(key=("model", "hash", "digits", "all"), spec="umap", placer=lambda p=placer: p)
         urls.append(served.placement_url(cur))
         assert served.placement_url(cur) == urls[-1]  # once per map in a server
-    state._results.clear()
+    loaders._results.clear()
     assert urls[0] != urls[1]
     tables = [(tmp_path / "static" / "models" / url.rsplit("/", 1)[1]).read_bytes() for url in urls]
     assert [int.from_bytes(t[:4], "little") for t in tables] == [50, 80]  # each table holds its own map's rows

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core import checkpoint, data, train
+from vae_core import data, metrics
+from vae_core.models.torch_vae import checkpoint
 from vae_core.errors import CheckpointError
-from vae_core.model import VAEConfig
-from vae_core.train import Progress, TrainConfig, Trainer, train_model
+from vae_core.models.torch_vae.model import VAEConfig
+from vae_core.training.trainer import Progress, TrainConfig, Trainer
+from vae_core.training import train_model
 
 TINY = VAEConfig(latent_dim=4, channels=(8, 16), hidden=32)
 
@@ -25,7 +27,7 @@ def digits():
 
 @pytest.fixture(autouse=True)
 def cheap_and_single_threaded(monkeypatch):
-    monkeypatch.setattr(train, "FINAL_IW_SAMPLES", 5)
+    monkeypatch.setattr(metrics, "FINAL_IW_SAMPLES", 5)
     # Tiny models gain nothing from a second thread, and on a shared 2-core machine it costs a lot.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -117,7 +119,7 @@ def test_cancel_keeps_last_finished_epoch(digits, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(digits, tmp_path, monkeypatch):
-    from vae_core.model import VAE
+    from vae_core.models.torch_vae.model import VAE
 
     original = VAE.loss
     calls = {"n": 0}

@@ -7,16 +7,19 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from vae_core import checkpoint, data, explorer, metrics, uploads
-from vae_core.placement import Placer
-from vae_core.projection import ProjectionSpec, fit_projection
+from vae_core import data, encode, metrics
+from vae_core.models.torch_vae import checkpoint
+from vae_core.map import encodings
+from vae_core.data import uploads
+from vae_core.map.placement import Placer
+from vae_core.map.projection import ProjectionSpec, fit_projection
 
 
 @pytest.fixture(scope="module")
 def world(tiny_models_dir):
     loaded = checkpoint.load_checkpoint(tiny_models_dir / "digits-tiny")
     dataset = data.load_dataset("digits")
-    encoded = explorer.encode_split(loaded, dataset, "test")
+    encoded = encodings.encode_split(loaded, dataset, "test")
     placer = Placer(encoded.mu, fit_projection(encoded.mu, ProjectionSpec(method="pca")))
     return loaded, dataset, encoded, placer
 
@@ -39,8 +42,8 @@ def drawn_ring() -> bytes:
 def test_one_image_alone_or_in_a_batch_of_50_gets_the_same_numbers_and_place(world):
     loaded, dataset, encoded, placer = world
     files = [(f"d{i}.png", png_bytes(dataset.train_images[i])) for i in range(50)]
-    batch = uploads.encode_uploads(loaded, uploads.read_uploads(files, loaded.config.image_shape), encoded, placer)
-    alone = uploads.encode_uploads(loaded, uploads.read_uploads(files[17:18], loaded.config.image_shape),
+    batch = encode.encode_uploads(loaded, uploads.read_uploads(files, loaded.config.image_shape), encoded, placer)
+    alone = encode.encode_uploads(loaded, uploads.read_uploads(files[17:18], loaded.config.image_shape),
                                    encoded, placer)[0]
     inside = batch[17]
     assert inside.name == alone.name == "d17.png"
@@ -57,7 +60,7 @@ def test_noise_is_atypical_and_training_images_are_not(world):
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
     train = dataset.train_images[:20]
-    results = uploads.encode_uploads(loaded, list(noise) + list(train), encoded, placer)
+    results = encode.encode_uploads(loaded, list(noise) + list(train), encoded, placer)
     noise_pct = [r.percentile for r in results[:3]]
     train_pct = [r.percentile for r in results[3:]]
     assert max(noise_pct) < 1.0, noise_pct
@@ -70,7 +73,7 @@ def test_noise_is_atypical_and_training_images_are_not(world):
 def test_output_shapes_and_meaning(world):
     loaded, dataset, encoded, placer = world
     dims = loaded.config.latent_dim
-    up = uploads.encode_uploads(loaded, [dataset.test_images[3]], encoded, placer)[0]
+    up = encode.encode_uploads(loaded, [dataset.test_images[3]], encoded, placer)[0]
     assert up.mu.shape == up.logvar.shape == up.sigma.shape == (dims,) and up.mu.dtype == np.float32
     assert up.reconstruction.shape == up.input.shape == (28, 28) and up.reconstruction.dtype == np.uint8
     assert up.xy.shape == (2,) and up.neighbours.shape == up.distances.shape == (8,)
@@ -113,15 +116,15 @@ def test_bad_files_are_skipped_good_ones_encoded(world):
     read = uploads.read_uploads([("empty.png", b""), ("ring.png", drawn_ring()), ("page.png", b"<html></html>")],
                                 loaded.config.image_shape)
     assert [r.error is None for r in read] == [False, True, False]
-    done = uploads.encode_uploads(loaded, read, encoded, placer)
+    done = encode.encode_uploads(loaded, read, encoded, placer)
     assert [u.name for u in done] == ["ring.png"]
 
 
 def test_csv_and_contact_sheet(world):
     loaded, dataset, encoded, placer = world
     files = [(f"pic,{i}.png", png_bytes(dataset.test_images[i])) for i in range(18)]
-    done = uploads.encode_uploads(loaded, uploads.read_uploads(files, loaded.config.image_shape), encoded, placer)
-    rows = list(csv.reader(io.StringIO(uploads.to_csv(done).decode())))
+    done = encode.encode_uploads(loaded, uploads.read_uploads(files, loaded.config.image_shape), encoded, placer)
+    rows = list(csv.reader(io.StringIO(encode.to_csv(done).decode())))
     dims = loaded.config.latent_dim
     assert rows[0][:2] == ["file", "mu_0"] and rows[0][-6:] == ["map_x", "map_y", "elbo", "recon", "kl", "percentile"]
     assert len(rows) == 19 and all(len(r) == 1 + 2 * dims + 6 for r in rows)
@@ -129,11 +132,11 @@ def test_csv_and_contact_sheet(world):
     np.testing.assert_allclose([float(v) for v in rows[5][1:1 + dims]], done[4].mu, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([float(v) for v in rows[5][1 + dims:1 + 2 * dims]], done[4].sigma, rtol=1e-5)
     assert float(rows[5][-4]) == pytest.approx(done[4].elbo, rel=1e-5)
-    sheet = uploads.contact_sheet(done, per_row=16)
+    sheet = encode.contact_sheet(done, per_row=16)
     assert sheet.shape == (2 * 3 * 30 + 2, 16 * 30 + 2)  # two blocks of three rows of 28+2 px tiles
     top_left = sheet[2:30, 2:30]
     np.testing.assert_array_equal(sheet[32:60, 2:30], done[0].input)
     np.testing.assert_array_equal(sheet[62:90, 2:30], done[0].reconstruction)
     assert top_left.shape == (28, 28) and top_left.max() > 0
-    fitted = uploads.fit_to(np.full((10, 40), 255, np.uint8), done[0].input)  # a wide white picture
+    fitted = encode.fit_to(np.full((10, 40), 255, np.uint8), done[0].input)  # a wide white picture
     assert fitted.shape == (28, 28) and fitted[0].max() == 0 and fitted[14].min() == 255  # letterboxed, not stretched

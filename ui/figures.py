@@ -1,8 +1,6 @@
-"""Plotly figures, returned as plain dicts.
-
-The big map's spec must be byte-identical between reruns so zoom/pan and selections survive clicks
-(Streamlit keys the chart on the whole spec): build it once per (data, colouring) and cache the dict.
-Picks and cursors are never drawn on the big map; they go in side panels or small charts.
+"""Plotly figures for st.plotly_chart, returned as plain dicts: mini maps, loss curves, line charts, the 3-D view,
+and the rasters the latent pad's mini map paints. (The Map itself is drawn in the page by its component,
+ui/components/map/; `latent_map` is the st.plotly_chart map it replaced, kept as bench/map_apps.py's reference.)
 """
 from __future__ import annotations
 
@@ -172,13 +170,3 @@ def mark_raster(image: np.ndarray, bounds: tuple, xy, radius: int = 8) -> np.nda
         lo, hi = max(cx - radius, 0), min(cx + radius + 1, size)
         marked[max(cy - width, 0):cy + width + 1, lo:hi] = color
     return marked
-
-
-def map_of_split(coords: np.ndarray, encoded, names: list[str], color_mode: str) -> dict:
-    """The Map's figure for an encoded split: coloured by label, reconstruction error or KL, with a hover line per
-    point ("#row · class · −ELBO")."""
-    color = {"label": encoded.labels.astype(np.int16), "recon": encoded.recon, "kl": encoded.kl}[color_mode]
-    label_names = np.asarray(names, dtype=object)[np.clip(encoded.labels, 0, len(names) - 1)]
-    hover = [f"#{i} · {name} · −ELBO {-elbo:.1f}" if np.isfinite(elbo) else f"#{i} · {name} · ELBO n/a"
-             for i, (name, elbo) in enumerate(zip(label_names, encoded.elbo))]  # n/a: a Gaussian without σ
-    return latent_map(coords, color, color_mode, names, hover=hover)

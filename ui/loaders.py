@@ -1,13 +1,11 @@
-"""Cached loaders and the session's current selection, shared by every page.
+"""Cached loaders, shared by every page: datasets, models, and the heavy results built from them (encoded splits,
+projections, placers), plus `Current`, one selection's lazy access to them (ui/selection.py builds it).
 
-Big read-only things (datasets, models, encoded splits, projections) live in `st.cache_resource`: shared across
-sessions, never copied. Keys include the model's weights hash, so a retrained model invalidates them.
-Session-state keys are declared once, page by page, in ui/state_items.py.
+Big read-only things live in `st.cache_resource` or `memo`: shared across sessions, never copied. Keys include the
+model's weights hash, so a retrained model invalidates them. No session state is read here.
 """
 from __future__ import annotations
 
-import contextlib
-import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,43 +13,30 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae_core import checkpoint, data, data_roots, explorer
-from vae_core.errors import VAEError
-from vae_core.projection import Placer, ProjectionSpec, cached_projection
+from vae_core import data, models
+from vae_core.data import roots
+from vae_core.map import encodings
+from vae_core.map.cache import Cache
+from vae_core.map.placement import Placer
+from vae_core.map.projection import ProjectionSpec, cached_projection
 
-# Session-state keys shared between pages: declared with their page in ui/state_items.py, re-exported here.
-from .state_items import DATASET, GENERATE_START, MODEL, PICK, SELECTIONS, SPEC, SPLIT, UPLOADS, VECTORS  # noqa: F401
-from .text import md_escape
-
-log = logging.getLogger("vae_explorer")
-
-@contextlib.contextmanager
-def friendly_errors(what: str = "This step"):
-    """Show a one-line message instead of a traceback; the rest of the page goes on."""
-    try:
-        yield
-    except VAEError as err:
-        st.error(md_escape(err), icon="⚠️")  # messages name files and models: escaped, never markup
-    except Exception as err:  # the UI must never show a traceback; the log keeps it
-        log.exception("%s failed", what)
-        st.error(md_escape(f"{what} failed: {type(err).__name__}: {err}"), icon="⚠️")
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def get_dataset(name: str, image_shape: tuple = (1, 28, 28)) -> data.Dataset:
     """`image_shape` only matters for folder datasets: their pictures are fitted to the model's input."""
-    data_roots.check_app_dataset(name)  # folders and zips only from the data roots (a config names any path)
+    roots.check_app_dataset(name)  # folders and zips only from the data roots (a config names any path)
     return data.load_dataset(name, image_shape=tuple(image_shape))
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
-def _load_model(path: str, mtime: float) -> checkpoint.LoadedModel:
-    loaded = checkpoint.load_model(path)  # ours or an ONNX pair: the same interface from here on
+def _load_model(path: str, mtime: float) -> models.LoadedModel:
+    loaded = models.load_model(path)  # ours or an ONNX pair: the same interface from here on
     loaded.model.eval()
     return loaded
 
 
-def get_model(path: str | Path) -> checkpoint.LoadedModel:
+def get_model(path: str | Path) -> models.LoadedModel:
     """The model in `path`; newer weights (retrained, resumed, a replaced ONNX file) reload it."""
     files = [Path(path) / name for name in ("model.safetensors", "encoder.onnx", "decoder.onnx", "vae.json")]
     mtime = max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
@@ -106,9 +91,10 @@ def memo(key: tuple, compute, title: str | None = None):
 _MISSING = object()
 
 
-def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> explorer.EncodedSplit:
+def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> encodings.EncodedSplit:
     return memo(("encoded", path, weights_hash, dataset_name, split),
-                lambda cb: explorer.encode_split(get_model(path), _dataset_for(path, dataset_name), split, progress=cb),
+                lambda cb: encodings.encode_split(get_model(path), _dataset_for(path, dataset_name), split,
+                                                  progress=cb),
                 "Encoding the dataset with the model")
 
 
@@ -117,8 +103,7 @@ def _projection(path: str, weights_hash: str, dataset_name: str, split: str, spe
         encoded = _encoded(path, weights_hash, dataset_name, split)
         name = f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
         loaded = get_model(path)
-        coords = cached_projection(loaded.cache_folder, name, encoded.mu, spec, progress=cb,
-                                   also_read=tuple(loaded.cache_folders[:-1]))
+        coords = cached_projection(Cache.of(loaded), name, encoded.mu, spec, progress=cb)
         coords.setflags(write=False)
         return coords
     return memo(("projection", path, weights_hash, dataset_name, split, spec), compute,
@@ -139,7 +124,7 @@ def _dataset_for(path: str, dataset_name: str) -> data.Dataset:
 class Current:
     """What the sidebar and the Map selected, with lazy access to the heavy cached pieces. Built once per run,
     after the page's own choices are known (`current(spec, split)`); never changed afterwards."""
-    loaded: checkpoint.LoadedModel
+    loaded: models.LoadedModel
     dataset: data.Dataset
     split: str
     spec: ProjectionSpec
@@ -151,9 +136,9 @@ class Current:
     def images(self) -> tuple[np.ndarray, np.ndarray]:
         # memo: the "all" split concatenates 70,000 images (~55 MB); done once, not on every page rerun
         return memo(("images", self.dataset.name, self.split),
-                    lambda cb: explorer.split_images(self.dataset, self.split))
+                    lambda cb: encodings.split_images(self.dataset, self.split))
 
-    def encoded(self) -> explorer.EncodedSplit:
+    def encoded(self) -> encodings.EncodedSplit:
         return _encoded(*self.key)
 
     def coords(self, spec: ProjectionSpec | None = None) -> np.ndarray:
@@ -161,17 +146,6 @@ class Current:
 
     def placer(self, spec: ProjectionSpec | None = None) -> Placer:
         return _placer(*self.key, spec or self.spec)
-
-
-def ensure_navigation() -> None:
-    """Call first in every page. On a fresh server, a direct link to /encode (say) is routed by Streamlit's legacy
-    pages/ folder mode until app.py's st.navigation has run once: the page would run alone, without the sidebar.
-    Switch legacy mode off and rerun, so app.py runs and routes the same URL."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
 
 
 def _with_progress(title: str, compute):
@@ -198,53 +172,3 @@ def rows_in_split(dataset_name: str, split: str) -> int:
 
 def n_classes(dataset_name: str) -> int:
     return len(get_dataset(dataset_name).class_names)
-
-
-def selected_model() -> checkpoint.LoadedModel | None:
-    """The model picked in the sidebar, or None (with a message shown): what a page needs before its own choices."""
-    path = st.session_state.get(MODEL)
-    if not path or not Path(path).exists():
-        st.info("No model selected. Pick one in the sidebar, or train one on the **Train** page.", icon="🧭")
-        return None
-    with friendly_errors("Loading the model"):
-        return get_model(path)
-    return None
-
-
-def current(spec: ProjectionSpec | None = None, split: str | None = None) -> Current | None:
-    """The selected model and dataset (with the Map's projection and split unless given), or None (with a message
-    shown) when there is nothing to explore yet."""
-    path = st.session_state.get(MODEL)
-    if not path or not Path(path).exists():
-        st.info("No model selected. Pick one in the sidebar, or train one on the **Train** page.", icon="🧭")
-        return None
-    with friendly_errors("Loading the model"):
-        loaded = get_model(path)
-        dataset_name = loaded.config.dataset or st.session_state.get(DATASET) or data.default_dataset_name()
-        dataset = get_dataset(dataset_name, tuple(loaded.config.image_shape))
-        if dataset.image_shape != tuple(loaded.config.image_shape):
-            raise VAEError(f"Model {Path(path).name} expects images of shape {tuple(loaded.config.image_shape)} but "
-                           f"dataset {dataset_name} has {dataset.image_shape}.")
-        spec = spec or st.session_state.get(SPEC) or ProjectionSpec()
-        return Current(loaded, dataset, split or st.session_state.get(SPLIT) or "test", spec)
-    return None
-
-
-def current_encoded() -> tuple[Current, explorer.EncodedSplit]:
-    """The selection and its encoded split, or stop the page (the reason is already shown)."""
-    cur = current()
-    encoded = None
-    if cur is not None:
-        with friendly_errors("Encoding the dataset"):
-            encoded = cur.encoded()
-    if encoded is None:
-        st.stop()
-    return cur, encoded
-
-
-def map_figure(cur: Current, color_mode: str) -> dict:
-    """The Map's figure dict: built once per (model, split, projection, colouring), identical on every rerun."""
-    cur.coords()
-    from . import figures  # local: figures imports plotly, only needed by map pages
-    return memo(("figure", *cur.key, cur.spec, color_mode),
-                lambda cb: figures.map_of_split(cur.coords(), cur.encoded(), cur.dataset.class_names, color_mode))

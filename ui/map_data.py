@@ -1,20 +1,20 @@
 """What the Map page needs beyond the shared loaders: the published points file, PCA's explained variance.
 
-Everything heavy is memoised across sessions in state.memo, keyed like the projection it comes from.
+Everything heavy is memoised across sessions in loaders.memo, keyed like the projection it comes from.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ui import figures, state
+from ui import figures
+from ui import loaders
 from ui.components import map as map_component
-from vae_core import map_points
-from vae_core.placement import FAR_FACTOR
+from vae_core.map import points as map_points
+from vae_core.map.cache import Cache
+from vae_core.map.placement import FAR_FACTOR
 
-COLOR_MODES = {"label": "Label", "recon": "Reconstruction error", "kl": "KL (nats)"}
 
-
-def points_url(cur: state.Current) -> tuple[str, map_points.MapPoints]:
+def points_url(cur: loaders.Current) -> tuple[str, map_points.MapPoints]:
     """The map's points, written once per (model, split, projection) for the browser; (URL, the points)."""
     def compute(cb):
         encoded, coords = cur.encoded(), cur.coords()
@@ -23,23 +23,23 @@ def points_url(cur: state.Current) -> tuple[str, map_points.MapPoints]:
         points = map_points.build(coords, encoded.labels, encoded.recon, encoded.kl, encoded.elbo,
                                   meta={"classes": len(names)})
         return map_component.publish_points(points), points
-    return state.memo(("map-points", *cur.key, cur.spec), compute, "Preparing the map for the browser")
+    return loaders.memo(("map-points", *cur.key, cur.spec), compute, "Preparing the map for the browser")
 
 
-def density(cur: state.Current, points: map_points.MapPoints, frame) -> dict:
+def density(cur: loaders.Current, points: map_points.MapPoints, frame) -> dict:
     """The density layer (contour paths) and the dense regions' labels, computed once per map and written as a
     small JSON file the page fetches when the layer is first shown: {url, seconds, labels}."""
     def compute(cb):
         import json
 
-        from vae_core.density import density as find_density
+        from vae_core.map.density import density as find_density
         cb(0.2, "smoothing the point counts, finding the peaks and their classes")
         xy = np.stack([points.arrays["x"], points.arrays["y"]], axis=1)
         found = find_density(xy, points.arrays["label"], cur.dataset.class_names, bounds=tuple(frame))
         raw = json.dumps(found.to_json(), separators=(",", ":")).encode()
         return {"url": map_component.publish(raw, "json"), "seconds": round(found.seconds, 3),
                 "labels": len(found.peaks)}
-    return state.memo(("map-density", *cur.key, cur.spec), compute, "Finding the dense regions")
+    return loaders.memo(("map-density", *cur.key, cur.spec), compute, "Finding the dense regions")
 
 
 def bounds(points: map_points.MapPoints) -> tuple[float, float, float, float]:
@@ -55,21 +55,21 @@ def far_distance(points: map_points.MapPoints) -> float:
     return float(FAR_FACTOR * np.median(spacing)) if len(spacing) else 1.0
 
 
-def explained_variance(cur: state.Current) -> np.ndarray:
+def explained_variance(cur: loaders.Current) -> np.ndarray:
     """PCA: the share of the latent variance each map axis carries (and the rest), from the encoder means."""
     def compute(cb):
         mu = cur.encoded().mu.astype(np.float64)
         mu = mu[np.isfinite(mu).all(axis=1)]
         values = np.linalg.svd(mu - mu.mean(axis=0), compute_uv=False) ** 2
         return values / values.sum() if values.sum() > 0 else values
-    return state.memo(("pca-variance", *cur.key), compute)
+    return loaders.memo(("pca-variance", *cur.key), compute)
 
 
 INVERSE_NAMES = {"learned": "the learned inverse of this map", "knn": "a blend of the 8 nearest points' latents",
                  "exact": "the latent itself (this map is the 2-D latent space: exact)"}
 
 
-def inverse(cur: state.Current):
+def inverse(cur: loaders.Current):
     """The learned inverse of the current map and both guesses' measured fidelity: (MapInverse, Fidelity).
     Fitted once per (model, split, projection), seconds on CPU, then read from the model's cache folder;
     None for the 'latent' projection (exact)."""
@@ -77,22 +77,16 @@ def inverse(cur: state.Current):
         return None
 
     def compute(cb):
-        import torch
-
-        from vae_core import inverse as inv
-        from vae_core.projection import latents_hash
+        from vae_core.map import inverse as inv
+        from vae_core.map.projection import latents_hash
         encoded, coords, model = cur.encoded(), cur.coords(), cur.loaded.model
-
-        def decode(z):
-            with torch.no_grad():
-                return torch.sigmoid(model.decode(torch.as_tensor(np.asarray(z, dtype=np.float32)))).numpy()
         name = f"{cur.dataset.name}-{cur.split}-{cur.spec.key()}-{latents_hash(coords)}"
         name = name.replace(":", "_").replace("/", "_")
-        return inv.cached(cur.loaded.cache_folder, name, coords, encoded.mu, decode, progress=cb)
-    return state.memo(("map-inverse", *cur.key, cur.spec), compute, "Fitting the map's inverse")
+        return inv.cached(Cache.of(cur.loaded), name, coords, encoded.mu, model.decode_means, progress=cb)
+    return loaders.memo(("map-inverse", *cur.key, cur.spec), compute, "Fitting the map's inverse")
 
 
-def lens(cur: state.Current, method: str) -> dict:
+def lens(cur: loaders.Current, method: str) -> dict:
     """What the page needs to decode under the cursor with `method`: graph URLs for the shared engine.
     learned: one ONNX graph xy -> image (the inverse composed with the display decoder);
     knn: the display decoder plus the Placer's table (latents in map row order) for the 8-nearest blend in the page;
@@ -104,11 +98,11 @@ def lens(cur: state.Current, method: str) -> dict:
         learned, _ = inverse(cur)
 
         def compute(cb):
-            from vae_core import inverse as inv
-            from vae_core.onnx_export import _Decoder
+            from vae_core.map import inverse as inv
             cb(0.2, "the inverse and the decoder as one ONNX graph for the page")
-            return map_component.publish(inv.onnx_bytes(learned, _Decoder(cur.loaded.model, means=True)), "onnx")
-        url = state.memo(("map-lens-graph", *cur.key, cur.spec), compute, "Exporting the lens")
+            graph = inv.lens_graph(learned, served.display_decoder(cur.loaded))
+            return map_component.publish(graph, "onnx")
+        url = loaders.memo(("map-lens-graph", *cur.key, cur.spec), compute, "Exporting the lens")
         return {"method": method, "graphUrl": url, "shape": shape, "name": INVERSE_NAMES[method]}
     out = {"method": method, "decoderUrl": served.decoder_url(cur.loaded), "shape": shape,
            "name": INVERSE_NAMES[method]}
@@ -120,7 +114,7 @@ def lens(cur: state.Current, method: str) -> dict:
 ATLAS_MAX = 20_000  # thumbnails for maps up to this size (10k Fashion-MNIST images: a ~3 MB PNG, fetched once)
 
 
-def atlas(cur: state.Current) -> dict | None:
+def atlas(cur: loaders.Current) -> dict | None:
     """Every image of the split in one PNG (row-major, no padding), for thumbnails at deep zoom; {"off": why} when
     there are too many."""
     images, _ = cur.images()
@@ -137,4 +131,4 @@ def atlas(cur: state.Current) -> dict | None:
         sheet = imgs.grid(images, ncols=cols, pad=0)
         return {"url": map_component.publish(imgs.to_png(sheet, 1), "png"), "cols": cols,
                 "size": [int(images.shape[1]), int(images.shape[2])], "n": int(len(images))}
-    return state.memo(("map-atlas", cur.dataset.name, cur.split), compute, "Drawing the thumbnail atlas")
+    return loaders.memo(("map-atlas", cur.dataset.name, cur.split), compute, "Drawing the thumbnail atlas")

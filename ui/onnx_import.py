@@ -1,18 +1,28 @@
-"""The Train page's part for ONNX models: upload a zipped model folder (checked, then listed), and the plain
-"can't train this here" note with an offer to train one of ours on the same data."""
+"""The Train page's part for models trained elsewhere: upload a zipped ONNX model folder (checked, measured, then
+listed), and the plain "can't train this here" note with an offer to train one of ours on the same data."""
 from __future__ import annotations
 
 import streamlit as st
 
-from vae_core import checkpoint
-from vae_core.onnx_vae import importing, train_refusal
+from vae_core import measure, models
+from vae_core.errors import CheckpointError, VAEError
 
+from . import loaders
 from .text import md_escape as escape
-
 
 IMPORTED = "onnx_imported"   # file_id of the last zip handled: the uploader keeps its file across reruns
 DATASET_BOX = "train_dataset"  # the Train page's dataset selectbox
 MAX_UPLOAD_MB = 1024
+
+
+def _measure(loaded: models.LoadedModel) -> None:
+    """Its test metrics into metrics.json when its dataset is here (in the data roots); otherwise none yet."""
+    try:
+        dataset = loaders.get_dataset(loaded.config.dataset, tuple(loaded.config.image_shape))
+    except VAEError:
+        return
+    if dataset.image_shape == tuple(loaded.config.image_shape):
+        measure.record_metrics(loaded, dataset)
 
 
 def _import(upload) -> tuple[str, str]:
@@ -21,8 +31,8 @@ def _import(upload) -> tuple[str, str]:
         return "error", f"{escape(upload.name)} is over {MAX_UPLOAD_MB} MB: refused."
     try:
         with st.spinner("Checking the model…"):
-            folder = importing.import_zip(upload.name, upload.getvalue())
-    except checkpoint.CheckpointError as err:
+            folder = models.import_zip(upload.name, upload.getvalue(), measure=_measure)
+    except CheckpointError as err:
         return "error", f"{escape(upload.name)} was not added: {escape(err)}"
     return "ok", f"Added **{escape(folder.name)}**: it is in the list below and in the sidebar."
 
@@ -46,11 +56,12 @@ def _choose_dataset(dataset: str) -> None:
     st.session_state[DATASET_BOX] = dataset
 
 
-def render_train_note(info: checkpoint.ModelInfo, datasets: list[str]) -> None:
-    """For a selected ONNX model: training it is refused plainly, with a button to train one of ours instead."""
-    if info.source != "onnx":
+def render_train_note(info: models.ModelInfo, datasets: list[str]) -> None:
+    """For a model that can't be trained here: said plainly, with a button to train one of ours instead."""
+    refusal = models.training_refusal(info.path)
+    if refusal is None:
         return
-    st.info(escape(train_refusal(info.path)), icon="📦")
+    st.info(escape(refusal), icon="📦")
     if info.dataset in datasets:
         st.button(f"Train one of ours on {info.dataset}", key="train_like_onnx", on_click=_choose_dataset,
                   args=(info.dataset,), help="Puts this dataset in the settings above; then press Start training")

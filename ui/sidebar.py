@@ -5,10 +5,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from vae_core import checkpoint, data
+from vae_core import data, models
 from vae_core.paths import PRETRAINED_DIR
 
-from . import bundle_io, state, url
+from .session import bundles, keys, url
 from .text import md_escape
 
 
@@ -18,22 +18,19 @@ def sources() -> list[data.SourceStatus]:
     return data.list_sources()
 
 
-_sources = sources  # the old private name, for callers on other branches until they move to sources()
+def list_models() -> list[models.ModelInfo]:
+    return [m for m in models.list_models() if m.error is None]
 
 
-def list_models() -> list[checkpoint.ModelInfo]:
-    return [m for m in checkpoint.list_models() if m.error is None]
-
-
-def default_model_path(models: list[checkpoint.ModelInfo], dataset_name: str) -> str | None:
+def default_model_path(listed: list[models.ModelInfo], dataset_name: str) -> str | None:
     """Prefer a shipped model of the dataset, then the newest trained one."""
-    for info in sorted(models, key=lambda m: (not m.read_only, -m.modified)):
+    for info in sorted(listed, key=lambda m: (not m.read_only, -m.modified)):
         if info.dataset == dataset_name:
             return str(info.path)
     return None
 
 
-def _model_label(info: checkpoint.ModelInfo) -> str:
+def _model_label(info: models.ModelInfo) -> str:
     elbo = info.metrics.get("elbo")
     tag = " · shipped" if info.read_only else ""
     score = f" · ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) else ""
@@ -45,36 +42,36 @@ def _model_label(info: checkpoint.ModelInfo) -> str:
 def render(page: str = "map") -> None:
     found = sources()
     available = [s.name for s in found if s.available]
-    models = list_models()
-    model_datasets = sorted({m.dataset for m in models if m.dataset})
+    listed = list_models()
+    model_datasets = sorted({m.dataset for m in listed if m.dataset})
     choices = list(dict.fromkeys(available + model_datasets))
-    url.read(page, models, choices)   # first: a link may set the dataset and model below
-    bundle_io.load_view_from_url()  # then a ?view= bundle, which sets them too
-    if state.DATASET not in st.session_state or st.session_state[state.DATASET] not in choices:
-        st.session_state[state.DATASET] = data.default_dataset_name() if data.default_dataset_name() in choices else (
+    url.read(page, listed, choices)   # first: a link may set the dataset and model below
+    bundles.load_view_from_url()  # then a ?view= bundle, which sets them too
+    if keys.DATASET not in st.session_state or st.session_state[keys.DATASET] not in choices:
+        st.session_state[keys.DATASET] = data.default_dataset_name() if data.default_dataset_name() in choices else (
             choices[0] if choices else "digits")
 
     with st.sidebar:
         st.markdown("### 🧭 VAE latent explorer")
         missing = [s for s in found if not s.available]
         missing_help = "Missing sources: " + "; ".join(f"{s.name}: {s.how_to_get}" for s in missing)
-        st.selectbox("Dataset", choices, key=state.DATASET, help=missing_help if missing else None)
-        dataset_name = st.session_state[state.DATASET]
-        of_dataset = [m for m in models if m.dataset == dataset_name]
+        st.selectbox("Dataset", choices, key=keys.DATASET, help=missing_help if missing else None)
+        dataset_name = st.session_state[keys.DATASET]
+        of_dataset = [m for m in listed if m.dataset == dataset_name]
         paths = [str(m.path) for m in of_dataset]
-        if st.session_state.get(state.MODEL) not in paths:
-            st.session_state[state.MODEL] = default_model_path(models, dataset_name)
+        if st.session_state.get(keys.MODEL) not in paths:
+            st.session_state[keys.MODEL] = default_model_path(listed, dataset_name)
         if not of_dataset:
             st.warning(f"No model for **{md_escape(dataset_name)}** yet: train one on the Train page.", icon="🏋️")
             return
         labels = {str(m.path): _model_label(m) for m in of_dataset}
-        st.selectbox("Model", paths, key=state.MODEL, format_func=lambda p: labels.get(p, Path(p).name))
-        info = next(m for m in of_dataset if str(m.path) == st.session_state[state.MODEL])
+        st.selectbox("Model", paths, key=keys.MODEL, format_func=lambda p: labels.get(p, Path(p).name))
+        info = next(m for m in of_dataset if str(m.path) == st.session_state[keys.MODEL])
         _headline(info)
-        bundle_io.render_view_bundle(page)
+        bundles.render_view_bundle(page)
 
 
-def _headline(info: checkpoint.ModelInfo) -> None:
+def _headline(info: models.ModelInfo) -> None:
     m = info.metrics
     cols = st.columns(2)
     number = lambda key: isinstance(m.get(key), (int, float))  # noqa: E731 - mid-training metrics hold None

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae_core import checkpoint, train
+from vae_core import models, training
 from vae_core.data import Dataset
 from vae_core.errors import TrainingError, VAEError
-from vae_core.model import VAEConfig
+from vae_core.models.torch_vae.model import VAEConfig
 
 log = logging.getLogger("vae_explorer")
 
@@ -52,15 +52,15 @@ class TrainJob:
     dataset: str
     n_train: int
     model_config: VAEConfig
-    train_config: train.TrainConfig
+    train_config: training.TrainConfig
     started: float = field(default_factory=time.time)
     owner: str = ""                            # id of the session that started it (cancelling asks the others)
     resumed: bool = False                      # continues a saved model rather than a new folder
     status: str = RUNNING
     message: str = ""                          # the trainer's last epoch line, or the final outcome
-    progress: train.Progress | None = None     # the latest step
+    progress: training.Progress | None = None     # the latest step
     recon_images: np.ndarray | None = None     # (2, n, H, W[, C]) originals / reconstructions of the last epoch
-    result: train.TrainResult | None = None
+    result: training.TrainResult | None = None
     finished_at: float | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -145,9 +145,9 @@ class JobRegistry:
         return (f"The server is busy: {running} training run(s) already use its CPU (the limit is {self.limit}, "
                 f"set by ${LIMIT_VARIABLE}). Start yours when one of them ends.")
 
-    def start(self, model_config: VAEConfig, train_config: train.TrainConfig, dataset: Dataset,
+    def start(self, model_config: VAEConfig, train_config: training.TrainConfig, dataset: Dataset,
               folder: Path, owner: str = "", resume: bool = False) -> TrainJob:
-        """Train into `folder` (new and empty from checkpoint.unique_model_dir, or a saved model with resume=True)
+        """Train into `folder` (new and empty from models.unique_model_dir, or a saved model with resume=True)
         on a daemon thread. Raises TrainingBusy at the limit, TrainingError when that folder is already training."""
         job = TrainJob(id=uuid.uuid4().hex[:12], folder=Path(folder), dataset=dataset.name,
                        n_train=len(dataset.train_images), model_config=model_config, train_config=train_config,
@@ -190,7 +190,7 @@ class JobRegistry:
 
     @staticmethod
     def _run(job: TrainJob, dataset: Dataset) -> None:
-        def on_progress(progress: train.Progress) -> None:
+        def on_progress(progress: training.Progress) -> None:
             if progress.recon_images is not None:
                 job.recon_images = progress.recon_images
             if progress.message:
@@ -198,7 +198,7 @@ class JobRegistry:
             job.progress = progress
 
         try:
-            result = train.train_model(job.model_config, job.train_config, dataset, job.folder,
+            result = training.train_model(job.model_config, job.train_config, dataset, job.folder,
                                        callback=on_progress, should_stop=job.should_stop, resume=job.resumed)
             job.result = result
             job.message = result.message
@@ -210,7 +210,7 @@ class JobRegistry:
             job.message, job.status = f"Training failed: {type(err).__name__}: {err}", FAILED
         finally:
             if job.resumed:
-                checkpoint.prune_stale_caches(job.folder)  # maps of the weights it started from are stale now
+                models.prune_stale_caches(job.folder)  # maps of the weights it started from are stale now
             else:
                 _remove_if_empty(job.folder)
             job.finished_at = time.time()
@@ -247,12 +247,12 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def resume_settings(loaded: checkpoint.LoadedModel, epochs: int) -> train.TrainConfig:
+def resume_settings(loaded: models.LoadedModel, epochs: int) -> training.TrainConfig:
     """The saved run's own training settings (train.json "config"), continued up to `epochs` in total."""
     saved = loaded.train_info.get("config")
-    known = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    known = {f.name for f in dataclasses.fields(training.TrainConfig)}
     values = {k: v for k, v in saved.items() if k in known} if isinstance(saved, dict) else {}
     try:
-        return dataclasses.replace(train.TrainConfig(**values), epochs=int(epochs))
+        return dataclasses.replace(training.TrainConfig(**values), epochs=int(epochs))
     except (TypeError, ValueError):  # a hand-edited train.json: its settings are not usable, the defaults are
-        return train.TrainConfig(epochs=int(epochs))
+        return training.TrainConfig(epochs=int(epochs))

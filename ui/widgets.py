@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from vae_core.images import to_png
-from vae_core.likelihoods import NO_SIGMA
+from vae_core.models.likelihoods import NO_SIGMA
 
 from .text import md_escape
 

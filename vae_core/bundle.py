@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import VAEError
 from .files import to_builtin
-from .projection import ProjectionSpec
+from .map.projection import ProjectionSpec
 
 BUNDLE_VERSION = 1
 MAX_BYTES = 5 * 1024 * 1024     # a real bundle is kilobytes; anything bigger is a mistake or an attack

@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
     train.add_argument("--download", action="store_true", help="download the dataset if it is missing")
     # None = "not given": a fresh run takes the defaults below, --resume takes the saved run's settings
-    from .model import VAEConfig  # local: torch loads only when a parser is built
-    from .train import TrainConfig
+    from .models.torch_vae.model import VAEConfig  # local: torch loads only when a parser is built
+    from .training import TrainConfig
 
     # Every default shown in the help is read from TrainConfig / VAEConfig: the one place defaults live.
     run, net = TrainConfig(), VAEConfig()
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- train ---------------------------------------------------------------------------------------
 def _train_config(args, saved: dict):
-    from .train import TrainConfig
+    from .training import TrainConfig
 
     values = {f.name: getattr(TrainConfig(), f.name) for f in fields(TrainConfig)}
     values.update({k: v for k, v in saved.items() if k in values})  # --resume: the saved run's settings
@@ -95,7 +95,7 @@ def _train_config(args, saved: dict):
 
 
 def _model_config(args, dataset):
-    from .model import VAEConfig
+    from .models.torch_vae.model import VAEConfig
 
     defaults = VAEConfig()
     given = lambda name: getattr(defaults, name) if getattr(args, name) is None else getattr(args, name)  # noqa: E731
@@ -134,17 +134,16 @@ class _ProgressBar:
 
 
 def cmd_train(args) -> int:
-    from . import checkpoint, data
-    from .checkpoint import holds_model
-    from .train import train_model
+    from . import data, models
+    from .training import train_model
 
     rank = int(os.environ.get("RANK", "0"))
     saved = {}
     if args.resume:
         if args.out is None:
             raise UsageError("--resume needs --out, the model folder to continue")
-        if holds_model(args.out):
-            saved_info = checkpoint.load_checkpoint(args.out).train_info
+        if models.holds_model(args.out):
+            saved_info = models.load_for_training(args.out).train_info
             saved = dict(saved_info.get("config", {}))
             args.dataset = args.dataset or saved_info.get("dataset")
     dataset = data.load_dataset(args.dataset or data.default_dataset_name(), data_dir=args.data_dir,
@@ -156,7 +155,7 @@ def cmd_train(args) -> int:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UsageError("under torchrun give --out, so every process writes to the same folder")
         name = f"{dataset.name.replace(':', '-').replace('/', '-')}-z{model_config.latent_dim}"
-        args.out = checkpoint.unique_model_dir(name)
+        args.out = models.unique_model_dir(name)
     bar = _ProgressBar() if rank == 0 else None  # under torchrun only rank 0 reports
     try:
         result = train_model(model_config, train_config, dataset, args.out, callback=bar, resume=args.resume)
@@ -166,7 +165,7 @@ def cmd_train(args) -> int:
         if created and args.out.is_dir() and not any(args.out.iterdir()):
             args.out.rmdir()  # a run that saved nothing leaves no empty folder in the model list
     if args.resume and rank == 0:
-        checkpoint.prune_stale_caches(args.out)  # maps and encodings of the weights it started from
+        models.prune_stale_caches(args.out)  # maps and encodings of the weights it started from
     if result.stopped == "diverged":
         print(f"error: {result.message}", file=sys.stderr)
         return EXIT_ERROR
@@ -195,11 +194,11 @@ def _jsonable(value):
 
 
 def cmd_eval(args) -> int:
-    from . import checkpoint, data, metrics
+    from . import data, metrics, models
 
     if args.iw_samples < 0 or (args.limit is not None and args.limit < 1):
         raise UsageError("--iw-samples must be ≥ 0 and --limit ≥ 1")
-    loaded = checkpoint.load_model(args.model_dir)  # ours or an ONNX folder: the same JSON either way
+    loaded = models.load_model(args.model_dir)  # ours or an ONNX folder: the same JSON either way
     dataset = data.load_dataset(loaded.config.dataset or data.default_dataset_name(), data_dir=args.data_dir,
                                 image_shape=loaded.config.image_shape)
     if dataset.image_shape != loaded.config.image_shape:
@@ -208,18 +207,20 @@ def cmd_eval(args) -> int:
     result = metrics.evaluate(loaded.model, dataset.test_images, iw_samples=args.iw_samples, limit=args.limit)
     result = {"model": str(loaded.path), "dataset": dataset.name, "weights_hash": loaded.weights_hash, **result}
     if not math.isfinite(result["elbo"]):  # a Gaussian decoder without sigma: say why instead of a number
-        from .likelihoods import NO_SIGMA
+        from .models.likelihoods import NO_SIGMA
         result["note"] = f"ELBO and reconstruction term {NO_SIGMA}"
     print(json.dumps(_jsonable(result), allow_nan=False))
     return 0
 
 
 def cmd_export(args) -> int:
-    from . import checkpoint, onnx_export
+    from . import models
+    from .models.contract import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
+    from .models.torch_vae.export import export_model
 
-    loaded = checkpoint.load_checkpoint(args.model_dir)
-    out = onnx_export.export_model(loaded.model, args.out, description=f"exported from {loaded.path.name}")
-    written = (onnx_export.ENCODER_FILE, onnx_export.DECODER_FILE, onnx_export.MANIFEST_FILE)
+    loaded = models.load_for_training(args.model_dir)  # ours only: an ONNX folder already is the contract
+    out = export_model(loaded.model, args.out, description=f"exported from {loaded.path.name}")
+    written = (ENCODER_FILE, DECODER_FILE, MANIFEST_FILE)
     print("wrote " + ", ".join(str(out / name) for name in written))
     return 0
 

@@ -6,8 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .folder_files import new_file_mode
-
 TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"  # ".model.safetensors.abc123.tmp": hidden, recognisable, removable
 
 
@@ -49,3 +47,26 @@ def to_builtin(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def new_file_mode() -> int:
+    """0o666 less the process umask: what open() would give a new file. tempfile.mkstemp creates 0600 files, which
+    made saved models and caches unreadable to the group (a shared lab folder, a web server user). The umask is
+    read from /proc (os.umask can only be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o666 & ~_UMASK_AT_IMPORT
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK_AT_IMPORT = _read_umask()  # fallback where /proc is missing; import time is early and single-threaded

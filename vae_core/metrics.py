@@ -1,6 +1,7 @@
 """Honest numbers for a VAE, all in nats per image.
 
-ELBO = E_q[log p(x|z)] − KL(q(z|x) || p(z)) with q = N(mu, sigma^2), p(z) = N(0, I), p(x|z) = Bernoulli(logits).
+ELBO = E_q[log p(x|z)] − KL(q(z|x) || p(z)) with q = N(mu, sigma^2), p(z) = N(0, I), p(x|z) the model's own
+likelihood (models/base.py: Bernoulli logits for ours, whatever an ONNX model declares).
 The importance-weighted bound L_k (Burda et al.) tightens it: ELBO = L_1 ≤ L_k ≤ log p(x). Only on *binarised*
 pixels is −L_k a negative log-likelihood comparable to papers; on grey-level pixels the Bernoulli "likelihood" is
 a cross-entropy, so those numbers are reported as bounds, never as NLL.
@@ -14,28 +15,20 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import likelihoods
 from .data import to_tensor
 from .errors import DataError
 from .latent import active_dims
+from .models.likelihoods import gaussian_kl_per_dim
 
 LOG_2PI = math.log(2.0 * math.pi)
 MAX_DECODES = 4096  # images decoded at once in the IWAE loop: bounds memory (~100 MB for 28x28 convs)
+# The evaluation saved with a finished model (after training, an import, a bring): the IWAE bound on the first
+# FINAL_IW_LIMIT test images with FINAL_IW_SAMPLES samples each: a few seconds, not minutes.
+FINAL_IW_SAMPLES, FINAL_IW_LIMIT = 50, 1000
 
 
-# --- the terms -------------------------------------------------------------------------------------
-def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, 1)) for each latent dimension, (N, D)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
-
-def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log p(x|z) summed over pixels, (N,); x in [0, 1] (grey levels give a cross-entropy, not a likelihood)."""
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-
-
+# --- the terms (each model's own likelihood: models/base.py; the KL: models/likelihoods.py) -----------------------
 def binarize_fixed(images_float, seed: int = 777) -> torch.Tensor:
     """One fixed binarisation (pixel ~ Bernoulli(intensity)) so test-set NLLs are comparable run to run."""
     x = torch.as_tensor(images_float, dtype=torch.float32)
@@ -72,10 +65,6 @@ def as_model_input(images, image_shape=None) -> torch.Tensor:
     return x.contiguous()
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters(), torch.empty(0)).device  # an ONNX model has no torch parameters: the CPU
-
-
 class _EvalMode:
     """Evaluate in eval mode and give the model back in the mode it came in."""
     def __init__(self, model):
@@ -102,7 +91,7 @@ def per_image_stats(model, images, batch_size: int = 500, seed: int = 777, progr
     n = len(images)
     if n == 0:
         raise DataError(NO_IMAGES)
-    device = _device(model)
+    device = model.device
     noise = np.random.default_rng(seed).standard_normal((n, model.config.latent_dim), dtype=np.float32)
     out = {name: [] for name in ("mu", "logvar", "recon", "recon_sampled", "kl_per_dim")}
     report_every = max(1, n // batch_size // 100)
@@ -114,8 +103,8 @@ def per_image_stats(model, images, batch_size: int = 500, seed: int = 777, progr
             z = mu + eps * torch.exp(0.5 * logvar)
             out["mu"].append(mu)
             out["logvar"].append(logvar)
-            out["recon"].append(-likelihoods.of_model(model, model.decode(mu), xb))
-            out["recon_sampled"].append(-likelihoods.of_model(model, model.decode(z), xb))
+            out["recon"].append(-model.log_likelihood(model.decode(mu), xb))
+            out["recon_sampled"].append(-model.log_likelihood(model.decode(z), xb))
             out["kl_per_dim"].append(gaussian_kl_per_dim(mu, logvar))
             done = min(n, start + batch_size)
             if progress is not None and (batch % report_every == 0 or done == n):
@@ -136,7 +125,7 @@ def iwae_bound(model, x, k: int, batch_size: int = 100, seed: int = 777) -> torc
     if k < 1:
         raise ValueError(f"k must be ≥ 1, got {k}")
     x = as_model_input(x, model.config.image_shape)
-    device, rng, bounds = _device(model), np.random.default_rng(seed), []
+    device, rng, bounds = model.device, np.random.default_rng(seed), []
     with _EvalMode(model):
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size].to(device)
@@ -149,8 +138,8 @@ def iwae_bound(model, x, k: int, batch_size: int = 100, seed: int = 777) -> torc
                 c = min(chunk, k - done)
                 eps = torch.from_numpy(rng.standard_normal((c, b, d), dtype=np.float32)).to(device)
                 z = mu + eps * std  # (c, b, d)
-                logits = model.decode(z.reshape(c * b, d))
-                log_px = likelihoods.of_model(model, logits, xb.repeat(c, 1, 1, 1)).view(c, b)
+                x_hat = model.decode(z.reshape(c * b, d))
+                log_px = model.log_likelihood(x_hat, xb.repeat(c, 1, 1, 1)).view(c, b)
                 log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
                 log_qz = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)  # (z - mu)/sigma is eps
                 log_w = (log_px + log_pz - log_qz).double()
@@ -169,7 +158,7 @@ def evaluate(model, images, iw_samples: int = 0, limit: int | None = None, seed:
     x = as_model_input(images, model.config.image_shape)
     if limit is not None:
         x = x[:limit]
-    binarized = bool(model.config.binarize)
+    binarized = bool(model.binarized)
     if binarized:
         x = binarize_fixed(x, seed)
     stats = per_image_stats(model, x, seed=seed)
@@ -190,4 +179,16 @@ def evaluate(model, images, iw_samples: int = 0, limit: int | None = None, seed:
         result["iwae_bound"] = bound
         if binarized:
             result["nll"] = -bound
+    return result
+
+
+def final_report(model, images, limit: int | None = None, seed: int = 777) -> dict:
+    """The numbers saved with a finished model (metrics.json): the ELBO split on the first `limit` test images (all
+    when None) and the IWAE bound on the first FINAL_IW_LIMIT with FINAL_IW_SAMPLES samples. A likelihood that can't
+    be computed (a Gaussian without σ) skips the IWAE pass: it would spend minutes computing NaN."""
+    result = evaluate(model, images, iw_samples=0, limit=limit, seed=seed)
+    if FINAL_IW_SAMPLES and math.isfinite(result["elbo"]):
+        iw = evaluate(model, images, iw_samples=FINAL_IW_SAMPLES, limit=FINAL_IW_LIMIT, seed=seed)
+        result.update({k: iw[k] for k in ("iwae_bound", "iwae_k", "nll") if k in iw})
+        result["iwae_n"] = iw["n_images"]
     return result

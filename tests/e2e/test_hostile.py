@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests import hostile_corpus
-from vae_core import checkpoint
+from vae_core.models.torch_vae import checkpoint
 
 from .conftest import PAGE_TITLES, assert_no_exception, start_app, wait_idle
 
@@ -31,12 +31,12 @@ def stop(proc, sig=signal.SIGTERM, timeout: float = 150.0) -> int:
 @pytest.fixture(scope="module")
 def corpus_app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile-app")
-    models = tmp / "models"
-    expected = hostile_corpus.build(models)
-    shutil.copytree(hostile_corpus.SOURCE, models / "digits-good")  # one healthy model, with its cached map
-    proc, url = start_app(tmp, {"VAE_MODELS_DIR": str(models)})
+    models_dir = tmp / "models"
+    expected = hostile_corpus.build(models_dir)
+    shutil.copytree(hostile_corpus.SOURCE, models_dir / "digits-good")  # one healthy model, with its cached map
+    proc, url = start_app(tmp, {"VAE_MODELS_DIR": str(models_dir)})
     try:
-        yield url, expected, models, tmp
+        yield url, expected, models_dir, tmp
     finally:
         if proc.poll() is None:
             stop(proc)

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_core import map_points
-from vae_core.placement import Placer
+from vae_core.map import points as map_points
+from vae_core.map.placement import Placer
 
 pytestmark = pytest.mark.e2e
 POINTS_JS = Path(__file__).resolve().parents[2] / "ui" / "components" / "map" / "points.js"

@@ -17,7 +17,6 @@ import numpy as np
 
 from vae_core import images as imgs
 from vae_core.files import atomic_write
-from vae_core.onnx_vae import display_decoder_bytes  # ours or ONNX: z -> pixel means in [0, 1]
 
 ROOT = Path(__file__).resolve().parents[2]  # beside app.py: Streamlit serves ROOT/static at /app/static/
 STATIC_MODELS = ROOT / "static" / "models"
@@ -35,29 +34,33 @@ def _serve(name: str, make) -> str:
     return URL_PREFIX + name
 
 
+def display_decoder(loaded) -> bytes:
+    """The model's display decoder (VAEModel.display_decoder_onnx: z -> pixel means), exported on first use and
+    cached next to the model's other caches."""
+    cached = Path(loaded.cache_folder) / DECODER_CACHE_NAME
+    if cached.exists():
+        return cached.read_bytes()
+    data = loaded.model.display_decoder_onnx()
+    try:
+        atomic_write(cached, data)
+    except OSError:  # a read-only model folder: static/models/ still has it
+        pass
+    return data
+
+
 def decoder_url(loaded) -> str:
-    """URL of the model's display decoder; exported on first use and cached next to the model's other caches."""
-    def make() -> bytes:
-        cached = Path(loaded.cache_folder) / DECODER_CACHE_NAME
-        if cached.exists():
-            return cached.read_bytes()
-        data = display_decoder_bytes(loaded)
-        try:
-            atomic_write(cached, data)
-        except OSError:  # a read-only model folder: static/models/ still has it
-            pass
-        return data
-    return _serve(f"{loaded.weights_hash}.onnx", make)
+    """URL of the model's display decoder."""
+    return _serve(f"{loaded.weights_hash}.onnx", lambda: display_decoder(loaded))
 
 
 def _serve_map_file(cur, kind: str, ext: str, make) -> str:
     """A map's file, built once per (model, split, projection) and named by its content's hash."""
-    from ui import state
+    from ui import loaders
 
     def build(cb):
         data = make()
         return _serve(f"{hashlib.sha256(data).hexdigest()[:16]}-{kind}.{ext}", lambda: data)
-    return state.memo(("served-map-file", kind, *cur.key, cur.spec), build)
+    return loaders.memo(("served-map-file", kind, *cur.key, cur.spec), build)
 
 
 def placement_bytes(latents: np.ndarray, coords: np.ndarray, bounds, k: int) -> bytes:

@@ -1,6 +1,6 @@
 """View bundles in the sidebar: save the current view as JSON, reopen one from a file or from `?view=<name>`.
 
-This module knows no page's internals: each page declares its part of a bundle in ui/state_items.py, and
+This module knows no page's internals: each page declares its part of a bundle in ui/session/items.py, and
 saving asks every declaration for its part, restoring hands each its part back. Reopening is all-or-nothing:
 `restore_updates` computes and checks every new session value first (a VAEError names the problem), and only
 then are they written, so a bad file changes nothing.
@@ -19,22 +19,23 @@ from typing import Any, Callable, Mapping
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from vae_core import checkpoint, paths
+from vae_core import models, paths
 from vae_core.bundle import (MAX_BYTES, ViewBundle, bundle_from_json, bundle_to_json, check_bundle_model,
                              check_bundle_rows)
 from vae_core.errors import VAEError
 from vae_core.files import atomic_write
-from vae_core.model import VAEConfig
 
-from . import page_state, state, state_items
-from .text import md_code, md_escape
+from .. import loaders
+from ..page import log
+from ..text import md_code, md_escape
+from . import item, items, keys
 
 MESSAGE = "view_bundle_message"                   # (level, text) shown in the expander after a load
 URL_LOADED = "view_bundle_from_url"               # the ?view= name already opened in this session
 UPLOADER = "view_bundle_upload"
-# Interpolate's endpoints, kept here under their old names for callers (declared in ui/state_items.py).
-ENDPOINTS, RESTORE_ENDPOINTS = state_items.ENDPOINTS, state_items.RESTORE_ENDPOINTS
-PAGE_FILES = state_items.PAGES
+# Interpolate's endpoints, kept here under their old names for callers (declared in ui/session/items.py).
+ENDPOINTS, RESTORE_ENDPOINTS = keys.ENDPOINTS, keys.RESTORE_ENDPOINTS
+PAGE_FILES = items.PAGES
 VIEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}")
 
 
@@ -54,61 +55,52 @@ class _Session:
 
 
 # --- the current view -> bundle --------------------------------------------------------------------
-def _latent_dim(folder: Path) -> int:
-    """From the folder's own description (no model load): config.json, or an ONNX model's vae.json."""
-    if (folder / checkpoint.ONNX_MANIFEST).is_file():
-        from vae_core.onnx_vae.loader import read_manifest
-
-        return read_manifest(folder).latent_dim
-    return VAEConfig.from_json((folder / checkpoint.CONFIG).read_text()).latent_dim
-
-
 def view_bundle(session: Mapping, page: str = "map") -> ViewBundle:
-    """The view in `session` as a bundle: the model, then each page's declared part (ui/state_items.py)."""
+    """The view in `session` as a bundle: the model, then each page's declared part (ui/session/items.py)."""
     session = _Session(session)
-    model_path = session.get(state.MODEL)
+    model_path = session.get(keys.MODEL)
     if not model_path or not Path(model_path).is_dir():
         raise VAEError("no model is selected, so there is no view to save")
-    dim = _latent_dim(Path(model_path))
-    parts = page_state.bundle_parts(session, dim, state_items.ITEMS)
-    return ViewBundle(model_id=Path(model_path).name, weights_hash=checkpoint.weights_hash(model_path),
-                      dataset=str(session.get(state.DATASET) or ""), page=page if page in PAGE_FILES else "map",
+    dim = models.read_config(model_path).latent_dim  # the folder's own description: no model load
+    parts = item.bundle_parts(session, dim, items.ITEMS)
+    return ViewBundle(model_id=Path(model_path).name, weights_hash=models.weights_hash(model_path),
+                      dataset=str(session.get(keys.DATASET) or ""), page=page if page in PAGE_FILES else "map",
                       **parts)
 
 
 # --- bundle -> session values ----------------------------------------------------------------------
 def _bundle_split(bundle: ViewBundle, current_split: str) -> str:
     """Bundles carry the split inside dataset endpoints (the Map pick first); without any, keep the current."""
-    ordered = sorted(bundle.endpoints.items(), key=lambda item: item[0] != state_items.BUNDLE_PICK)
+    ordered = sorted(bundle.endpoints.items(), key=lambda entry: entry[0] != keys.BUNDLE_PICK)
     for _, endpoint in ordered:
         if endpoint["kind"] == "dataset" and "split" in endpoint:
             return endpoint["split"]
-    return current_split if current_split in state_items.SPLIT_LABELS else "test"
+    return current_split if current_split in keys.SPLIT_LABELS else "test"
 
 
-def restore_updates(bundle: ViewBundle, models: list[checkpoint.ModelInfo], rows_in_split: Callable[[str, str], int],
-                    session: Mapping) -> tuple[dict[str, Any], list[str]]:
+def restore_updates(bundle: ViewBundle, installed_models: list[models.ModelInfo],
+                    rows_in_split: Callable[[str, str], int], session: Mapping) -> tuple[dict[str, Any], list[str]]:
     """Every session value the bundle sets, checked against the installed models and the dataset's size.
 
     The bundle's identity (model, weights, dataset, split, rows) is checked here; then each declared item takes
     its part. Raises VAEError (naming the problem) before anything is changed. Returns (updates, notes); an
-    update of None removes that key (a widget then shows the restored value): apply with page_state.apply.
+    update of None removes that key (a widget then shows the restored value): apply with item.apply.
     """
     session = _Session(session)
-    installed: dict[str, checkpoint.ModelInfo] = {}
-    for info in models:
+    installed: dict[str, models.ModelInfo] = {}
+    for info in installed_models:
         if info.error is None:
             installed.setdefault(info.name, info)  # the models folder shadows a shipped model of the same name
     # Only the bundle's own model needs its weights hashed; the others are listed by name in the error.
-    check_bundle_model(bundle, {name: checkpoint.weights_hash(info.path) if name == bundle.model_id else ""
+    check_bundle_model(bundle, {name: models.weights_hash(info.path) if name == bundle.model_id else ""
                                 for name, info in installed.items()})
     info = installed[bundle.model_id]
     if info.dataset and info.dataset != bundle.dataset:
         raise VAEError(f"view bundle says dataset '{bundle.dataset}' but model '{info.name}' was trained on "
                        f"'{info.dataset}'")
-    split = _bundle_split(bundle, session.get(state.SPLIT) or "test")
-    if split not in state_items.SPLIT_LABELS:
-        raise VAEError(f"view bundle uses the '{split}' split; the map shows {' or '.join(state_items.SPLIT_LABELS)}")
+    split = _bundle_split(bundle, session.get(keys.SPLIT) or "test")
+    if split not in keys.SPLIT_LABELS:
+        raise VAEError(f"view bundle uses the '{split}' split; the map shows {' or '.join(keys.SPLIT_LABELS)}")
     notes = []
     endpoints = {}
     for name, endpoint in bundle.endpoints.items():
@@ -122,12 +114,12 @@ def restore_updates(bundle: ViewBundle, models: list[checkpoint.ModelInfo], rows
                            f"'{info.name}' has {info.latent_dim} latent dimensions")
     bundle = replace(bundle, endpoints=endpoints)
     check_bundle_rows(bundle, rows_in_split(bundle.dataset, split))
-    updates: dict[str, Any] = {state.DATASET: bundle.dataset, state.MODEL: str(info.path), state.SPLIT: split,
-                               state_items.MAP_SPLIT_WIDGET: None}
-    ctx_of = lambda s: page_state.Context(installed, s, [bundle.dataset], rows_in_split,  # noqa: E731
+    updates: dict[str, Any] = {keys.DATASET: bundle.dataset, keys.MODEL: str(info.path), keys.SPLIT: split,
+                               keys.MAP_SPLIT_WIDGET: None}
+    ctx_of = lambda s: item.Context(installed, s, [bundle.dataset], rows_in_split,  # noqa: E731
                                           lambda dataset: 0)
     try:
-        updates.update(page_state.restore_bundle(bundle, state_items.ITEMS, ctx_of, ChainMap(updates, session)))
+        updates.update(item.restore_bundle(bundle, items.ITEMS, ctx_of, ChainMap(updates, session)))
     except (TypeError, ValueError) as err:
         raise VAEError(f"view bundle cannot be opened: {err}") from None
     return updates, notes
@@ -135,8 +127,8 @@ def restore_updates(bundle: ViewBundle, models: list[checkpoint.ModelInfo], rows
 
 def apply_bundle(bundle: ViewBundle) -> str:
     """Reopen a view in this session (all or nothing); returns a one-line summary. Raises VAEError."""
-    updates, notes = restore_updates(bundle, checkpoint.list_models(), state.rows_in_split, st.session_state)
-    page_state.apply(st.session_state, updates)
+    updates, notes = restore_updates(bundle, models.list_models(), loaders.rows_in_split, st.session_state)
+    item.apply(st.session_state, updates)
     parts = [f"model {bundle.model_id}", f"{len(bundle.selections)} selections", f"{len(bundle.vectors)} vectors"]
     return "Opened the view: " + ", ".join(parts) + "." + ("".join(f" Note: {n}." for n in notes))
 
@@ -203,7 +195,7 @@ def _on_upload() -> None:
     except VAEError as err:
         st.session_state[MESSAGE] = ("error", f"{upload.name} was not opened: {err}")
     except Exception as err:  # noqa: BLE001 - never a traceback in the UI; the log keeps it
-        state.log.exception("opening a view file failed")
+        log.exception("opening a view file failed")
         st.session_state[MESSAGE] = ("error", f"{upload.name} was not opened: {type(err).__name__}: {err}")
 
 
@@ -222,7 +214,7 @@ def render_view_bundle(page: str = "map") -> None:
             st.error(md_escape(text), icon="⚠️")
         elif level == "success":
             st.success(md_escape(text), icon="🔖")
-        model_path = st.session_state.get(state.MODEL)
+        model_path = st.session_state.get(keys.MODEL)
         if model_path and Path(model_path).is_dir():
             st.download_button("Download this view", data=_bundle_json_later(page),
                                file_name=f"{Path(model_path).name}-view.json", mime="application/json",

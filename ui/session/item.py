@@ -1,4 +1,4 @@
-"""The state model: every page declares the state it owns once (ui/state_items.py), as `Item`s; this module turns
+"""The state model: every page declares the state it owns once (ui/session/items.py), as `Item`s; this module turns
 those declarations into the address bar (`st.query_params`) and into view bundles, and back.
 
 - An `Item` names one piece of state: its session key, its default, and how it travels (URL text, bundle fields).
@@ -15,10 +15,11 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from vae_core import checkpoint
 from vae_core.errors import VAEError
+from vae_core.models import ModelInfo
 
-from .text import md_escape
+from ..text import md_escape
+from .keys import DATASET, MODEL, SPLIT
 
 MAX_URL_VALUE = 16_000   # characters: a 4096-dim z fits; 10 kB of junk is refused by its parser, not here
 URL_READ = "page_state_url_read"       # the session read its link (once: later runs write the URL, never read it)
@@ -28,14 +29,13 @@ URL_PAGE = "page_state_page"           # url_path of the page this run shows: pu
 @dataclass
 class Context:
     """What a URL value or a bundle part is checked against: installed models and the session so far."""
-    models: dict[str, checkpoint.ModelInfo]                 # installed, usable models by name
+    models: dict[str, ModelInfo]                 # installed, usable models by name
     session: Mapping                                        # session values with the restore's updates on top
     datasets: list[str]                                     # dataset names the sidebar offers
     rows: Callable[[str, str], int]                         # (dataset, split) -> number of rows
     classes: Callable[[str], int]                           # dataset -> number of classes
 
-    def model(self) -> checkpoint.ModelInfo | None:
-        from .state_items import MODEL  # local: state_items imports this module
+    def model(self) -> ModelInfo | None:
         path = self.session.get(MODEL)
         return next((m for m in self.models.values() if str(m.path) == str(path)), None)
 
@@ -44,12 +44,10 @@ class Context:
         return info.latent_dim if info else None
 
     def n_rows(self) -> int | None:
-        from .state_items import DATASET, SPLIT
         dataset = self.session.get(DATASET)
         return self.rows(dataset, self.session.get(SPLIT) or "test") if dataset else None
 
     def n_classes(self) -> int | None:
-        from .state_items import DATASET
         dataset = self.session.get(DATASET)
         return self.classes(dataset) if dataset else None
 

@@ -1,5 +1,5 @@
-"""Every page's state, declared once: the session keys pages share, and the `Item`s that go in the address bar
-and in view bundles (see ui/page_state.py for how they travel). One block per page; tests import these names.
+"""Every page's state, declared once: the `Item`s that go in the address bar and in view bundles (item.py says how
+they travel; keys.py names the session keys). One block per page.
 
 URL parameters (all optional; a bad one is named in a message and its page opens on its default):
   dataset, model, split (test|all), projection (umap|pca)       every page
@@ -13,48 +13,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from vae_core.projection import ProjectionSpec
+from vae_core.map.projection import ProjectionSpec
 
-from .page_state import Context, Item, choice, fmt_floats, parse_floats, parse_row
-
-# --- shared by every page (the sidebar and the Map set them) --------------------------------------------------
-DATASET = "dataset_name"          # str: the dataset picked in the sidebar
-MODEL = "model_path"              # str: folder of the selected model
-SPLIT = "map_split"               # "test" | "all"
-SPEC = "map_spec"                 # ProjectionSpec of the Map
-SPLIT_LABELS = {"test": "Test split", "all": "All images (train + test)"}
-METHOD_LABELS = {"umap": "UMAP", "pca": "PCA", "latent": "None (the latent itself)"}  # latent: 2-D models only
-
-# --- Map -------------------------------------------------------------------------------------------------------
-PICK = "map_pick"                 # int row id of the last clicked point (Map -> detail, Generate, Interpolate)
-MAP_FOCUS = "map_focus"           # the detail panel: {"kind": "point"|"space"|"selection", ...}
-MAP_COLOUR = "map_colour"         # "label" | "recon" | "kl"
-COLOUR_LABELS = {"label": "Label", "recon": "Reconstruction error", "kl": "KL"}
-SELECTIONS = "lasso_selections"   # dict name -> list[int]: Map lasso/box selections kept for the session
-MAP_PATHS = "map_paths"           # dict name -> (N, D) latents: paths Interpolate asks the Map to draw as overlays
-MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET = "map_method", "map_split_label"  # the colour is chosen inside the map
-BUNDLE_PICK = "map pick"          # the Map's picked row travels in a bundle as a dataset endpoint of this name
-
-# --- Generate --------------------------------------------------------------------------------------------------
-GENERATE_START = "generate_start" # {"z": [...], "label": str, "row"?: int}: a latent handed to Generate, used once
-GENERATE_Z = "generate_z"         # list[float]: the z Generate shows (its sliders / live decoder)
-
-# --- Encode ----------------------------------------------------------------------------------------------------
-UPLOADS = "encoded_uploads"       # list of {"name", "mu", "input"(uint8)}: kept by Encode for other pages
-
-# --- Interpolate -----------------------------------------------------------------------------------------------
-VECTORS = "saved_vectors"         # dict name -> list[float]: named latent vectors
-ENDPOINTS = "view_endpoints"      # dict name -> bundle endpoint, written by Interpolate, saved in views
-RESTORE_ENDPOINTS = "view_endpoints_to_restore"  # dict name -> endpoint from a loaded view, consumed by Interpolate
-ENDPOINT_SOURCES = ["Dataset point", "Upload", "Class mean", "Random (prior)"]
-FROM_VIEW = "Latent from a view file"  # offered only for an endpoint restored as a raw latent
-INTERP_PATH = "interp_dl_path"    # "Linear" | "Slerp": the path shown for download
-PATH_KINDS = {"linear": "Linear", "slerp": "Slerp"}
-
-
-def endpoint_key(name: str) -> str:
-    """Widget-key prefix of an Interpolate endpoint: "A" -> "ep_a" (then _kind, _row, _class, _seed, _latent)."""
-    return "ep_" + name.lower().replace(" ", "_")
+from .item import Context, Item, choice, fmt_floats, parse_floats, parse_row
+from .keys import (BUNDLE_PICK, COLOUR_MODES, DATASET, ENDPOINTS, FROM_VIEW, GENERATE_START, GENERATE_Z, INTERP_PATH,
+                   MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, METHOD_LABELS, MODEL, PATH_KINDS, PICK,
+                   RESTORE_ENDPOINTS, SELECTIONS, SPEC, SPLIT, SPLIT_LABELS, UPLOADS, VECTORS, endpoint_key)
 
 
 # --- converters ------------------------------------------------------------------------------------------------
@@ -192,7 +156,7 @@ SHARED = [
 ]
 MAP = [
     Item("colour", MAP_COLOUR, "map", "label", "what colours the map's points",
-         to_url=_value(MAP_COLOUR), from_url=lambda t, ctx: {MAP_COLOUR: choice(t, COLOUR_LABELS)}),
+         to_url=_value(MAP_COLOUR), from_url=lambda t, ctx: {MAP_COLOUR: choice(t, COLOUR_MODES)}),
     Item("point", PICK, "map", None, "the picked row (detail panel; Generate and Interpolate start from it)",
          to_url=_value(PICK), from_url=_point_from_url, to_bundle=_pick_to_bundle, from_bundle=_pick_from_bundle),
     Item("selections", SELECTIONS, "map", {}, "kept lasso/box selections (bundle only: thousands of rows)",

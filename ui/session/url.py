@@ -1,6 +1,6 @@
 """The address bar is the view: read it once per session (before any widget), write it after every run.
 
-What travels is declared in ui/state_items.py; how, in ui/page_state.py. Wiring: `sidebar.render()` calls
+What travels is declared in ui/session/items.py; how, in ui/session/item.py. Wiring: `sidebar.render()` calls
 `read(page, ...)` first; app.py calls `publish()` after the page ran; a fragment that changes URL state (a slider's
 z, a map pick, an endpoint) calls `publish()` at its end, since fragment runs skip app.py.
 """
@@ -10,45 +10,45 @@ from typing import Mapping
 
 import streamlit as st
 
-from vae_core import checkpoint
+from vae_core import models
 from vae_core.errors import VAEError
 
-from . import page_state, state, state_items
+from .. import loaders
+from . import item, items
 
 
-def context(models: list[checkpoint.ModelInfo], datasets: list[str]):
-    installed: dict[str, checkpoint.ModelInfo] = {}
-    for info in models:
+def context(listed: list[models.ModelInfo], datasets: list[str]):
+    installed: dict[str, models.ModelInfo] = {}
+    for info in listed:
         if info.error is None:
             installed.setdefault(info.name, info)  # the models folder shadows a shipped model of the same name
 
     def rows(dataset: str, split: str) -> int:
         try:
-            return state.rows_in_split(dataset, split)
+            return loaders.rows_in_split(dataset, split)
         except VAEError as err:
             raise ValueError(f"cannot be checked: {err}") from None
 
     def classes(dataset: str) -> int:
         try:
-            return state.n_classes(dataset)
+            return loaders.n_classes(dataset)
         except VAEError as err:
             raise ValueError(f"cannot be checked: {err}") from None
 
-    return lambda session: page_state.Context(installed, session, datasets, rows, classes)
+    return lambda session: item.Context(installed, session, datasets, rows, classes)
 
 
-def read(page: str, models: list[checkpoint.ModelInfo], datasets: list[str]) -> None:
+def read(page: str, listed: list[models.ModelInfo], datasets: list[str]) -> None:
     """On a session's first run, put the link's view into the session; one message names every bad parameter."""
-    st.session_state[page_state.URL_PAGE] = page
-    if st.session_state.get(page_state.URL_READ):
+    st.session_state[item.URL_PAGE] = page
+    if st.session_state.get(item.URL_READ):
         return
-    st.session_state[page_state.URL_READ] = True
+    st.session_state[item.URL_READ] = True
     params: Mapping[str, str] = {name: st.query_params.get(name) for name in st.query_params}
     if not params:
         return
-    updates, problems = page_state.restore_url(params, state_items.ITEMS, context(models, datasets),
-                                               st.session_state)
-    page_state.apply(st.session_state, updates)
+    updates, problems = item.restore_url(params, items.ITEMS, context(listed, datasets), st.session_state)
+    item.apply(st.session_state, updates)
     if problems:
         st.warning("Part of this link was not used (the rest opened as linked): " + "; ".join(problems) + ".",
                    icon="🔗")
@@ -56,7 +56,7 @@ def read(page: str, models: list[checkpoint.ModelInfo], datasets: list[str]) -> 
 
 def publish() -> None:
     """Write the current view to the address bar (only when it changed: each write is a message to the browser)."""
-    page = st.session_state.get(page_state.URL_PAGE, "map")
-    params = page_state.url_params(st.session_state, page, state_items.ITEMS)
+    page = st.session_state.get(item.URL_PAGE, "map")
+    params = item.url_params(st.session_state, page, items.ITEMS)
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)

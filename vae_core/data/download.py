@@ -9,8 +9,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from . import paths
-from .errors import DataError
+from .. import paths
+from ..errors import DataError
 
 MIRRORS = {
     "fashion-mnist": ["https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import paths
-from .errors import DataError
+from .. import paths
+from ..errors import DataError
 
 ROOTS_VARIABLE = "VAE_DATA_ROOTS"
 

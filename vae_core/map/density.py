@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import VAEError
+from ..errors import VAEError
 
 GRID = 128          # cells per side: fine enough for UMAP's islands, coarse enough to smooth 10k points
 SIGMA = 1.5         # Gaussian smoothing in cells at 10,000 points and above; fewer points are smoothed wider

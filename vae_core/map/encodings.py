@@ -1,7 +1,7 @@
-"""The data behind the map: one encoded split per (weights, split), cached on disk beside the model.
+"""The data behind the map: one encoded split per (weights, split), cached beside the model (map/cache.py).
 
 Encoding 10k images takes seconds and 70k tens of seconds on CPU; the app asks for the same arrays on every
-page, so they are computed once per weights hash and reloaded from `<model>/cache/<hash>/` afterwards.
+page, so they are computed once per weights hash and reloaded from the model's cache afterwards.
 """
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from . import metrics
-from .checkpoint import LoadedModel
-from .data import Dataset
-from .errors import VAEError
-from .files import atomic_write
+from .. import metrics
+from ..data import Dataset
+from ..errors import VAEError
+from ..models import LoadedModel
+from .cache import Cache
 
 SPLITS = ("test", "train", "all")
 
@@ -98,30 +98,29 @@ class StackedImages:
 
 
 def encode_split(loaded: LoadedModel, dataset: Dataset, split: str = "test", progress=None) -> EncodedSplit:
-    """Encode a split with the model, or reload it from the model's cache folder."""
+    """Encode a split with the model, or reload it from the model's cache (map/cache.py)."""
     images, labels = split_images(dataset, split)
     file_name = f"encoded-{dataset.name.replace('/', '_').replace(':', '_')}-{split}-{len(images)}.npz"
     names = [f.name for f in fields(EncodedSplit)]
-    for folder in loaded.cache_folders:  # a shipped model's own cache first, then $VAE_CACHE_DIR's
-        if (folder / file_name).exists():
-            try:
-                with np.load(folder / file_name) as saved:
-                    return EncodedSplit(**{name: saved[name] for name in names})
-            except (OSError, ValueError, KeyError):
-                pass  # a corrupt or stale cache file is recomputed, never fatal
-    path = loaded.cache_folder / file_name
-    if progress:
-        progress(0.0, f"Encoding {len(images):,} {split} images…")
-    stats = metrics.per_image_stats(loaded.model, images, progress=progress)
-    encoded = EncodedSplit(
-        mu=stats["mu"].astype(np.float32), logvar=stats["logvar"].astype(np.float32),
-        recon=stats["recon"].astype(np.float32), kl=stats["kl"].astype(np.float32),
-        kl_per_dim=stats["kl_per_dim"].astype(np.float32), elbo=stats["elbo"].astype(np.float32),
-        labels=np.asarray(labels, dtype=np.int64))
-    try:
-        atomic_write(path, lambda handle: np.savez(handle, **{name: getattr(encoded, name) for name in names}))
-    except OSError:
-        pass  # a read-only install still works, just without the disk cache
-    if progress:
-        progress(1.0, "Encoded.")
-    return encoded
+
+    def read(path):
+        with np.load(path) as saved:
+            return EncodedSplit(**{name: saved[name] for name in names})
+
+    def compute() -> EncodedSplit:
+        if progress:
+            progress(0.0, f"Encoding {len(images):,} {split} images…")
+        stats = metrics.per_image_stats(loaded.model, images, progress=progress)
+        encoded = EncodedSplit(
+            mu=stats["mu"].astype(np.float32), logvar=stats["logvar"].astype(np.float32),
+            recon=stats["recon"].astype(np.float32), kl=stats["kl"].astype(np.float32),
+            kl_per_dim=stats["kl_per_dim"].astype(np.float32), elbo=stats["elbo"].astype(np.float32),
+            labels=np.asarray(labels, dtype=np.int64))
+        if progress:
+            progress(1.0, "Encoded.")
+        return encoded
+
+    def write(encoded: EncodedSplit):
+        return lambda handle: np.savez(handle, **{name: getattr(encoded, name) for name in names})
+
+    return Cache.of(loaded).get(file_name, read, compute, write)

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .errors import VAEError
+from ..errors import VAEError
+from ..models.contract import export_graph
+from .cache import Cache
 from .placement import Placer
 
 HIDDEN = 128
@@ -142,44 +144,41 @@ def measure(fit: InverseFit, coords, latents, decode, seed: int = 0) -> Fidelity
     return Fidelity(learned=error(z_learned), knn=error(z_knn), n_points=len(rows))
 
 
-def onnx_bytes(inverse: MapInverse, decoder: nn.Module | None = None) -> bytes:
-    """The inverse as ONNX: xy (n, 2) -> z, or composed with `decoder` (z -> image) into xy -> image in one graph."""
-    import io
-    import warnings
-
-    module = inverse if decoder is None else nn.Sequential(inverse, decoder)
-    buffer = io.BytesIO()
-    names = ["z"] if decoder is None else ["x_hat"]
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (torch.zeros(1, 2),), buffer, input_names=["xy"], output_names=names,
-                          dynamic_axes={"xy": {0: "n"}, names[0]: {0: "n"}}, dynamo=False, opset_version=17)
-    return buffer.getvalue()
+def onnx_bytes(inverse: MapInverse, opset: int | None = None) -> bytes:
+    """The inverse as ONNX: xy (n, 2) -> z (n, D)."""
+    kwargs = {} if opset is None else {"opset": opset}
+    return export_graph(inverse, torch.zeros(1, 2), ["xy"], ["z"], **kwargs)
 
 
-def _path(cache_folder, name: str):
-    from pathlib import Path
-    return Path(cache_folder) / f"inverse-{name}.safetensors"
+def lens_graph(inverse: MapInverse, display_decoder: bytes) -> bytes:
+    """xy -> the decoder's pixel means, as one ONNX graph: the inverse's graph feeding the model's display decoder
+    (any model's: VAEModel.display_decoder_onnx). The inverse is exported at the decoder's opset so the two graphs
+    compose; the decoder's tensors are prefixed so no name can clash."""
+    import onnx
+    from onnx import compose
+
+    decoder = onnx.load_from_string(display_decoder)
+    opset = next((o.version for o in decoder.opset_import if o.domain in ("", "ai.onnx")), 17)
+    mlp = onnx.load_from_string(onnx_bytes(inverse, opset=min(max(opset, 9), 20)))
+    if mlp.opset_import[0].version != opset:
+        mlp = onnx.version_converter.convert_version(mlp, opset)
+    mlp.ir_version = decoder.ir_version = max(mlp.ir_version, decoder.ir_version)
+    decoder = compose.add_prefix(decoder, "decoder_")
+    merged = compose.merge_models(mlp, decoder, io_map=[("z", decoder.graph.input[0].name)])
+    return merged.SerializeToString()
 
 
-def save(path, inverse: MapInverse, fidelity: Fidelity) -> None:
-    """Weights (safetensors, never pickle) with the measured fidelity in the metadata; atomic."""
-    import os
-    import tempfile
+def _file_name(name: str) -> str:
+    return f"inverse-{name}.safetensors"
 
-    from safetensors.torch import save_file
+
+def to_bytes(inverse: MapInverse, fidelity: Fidelity) -> bytes:
+    """Weights (safetensors, never pickle) with the measured fidelity in the metadata."""
+    from safetensors.torch import save
 
     meta = {"latent_dim": str(inverse.net[-1].out_features), "hidden": str(inverse.net[0].out_features),
             "learned": repr(fidelity.learned), "knn": repr(fidelity.knn), "n_points": str(fidelity.n_points)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in inverse.state_dict().items()}, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return save({k: v.contiguous() for k, v in inverse.state_dict().items()}, metadata=meta)
 
 
 def load(path) -> tuple[MapInverse, Fidelity] | None:
@@ -197,17 +196,10 @@ def load(path) -> tuple[MapInverse, Fidelity] | None:
         return None
 
 
-def cached(cache_folder, name: str, coords, latents, decode, progress=None) -> tuple[MapInverse, Fidelity]:
-    """fit_inverse + measure, stored as <cache_folder>/inverse-<name>.safetensors (name carries the projection and a
-    hash of its coordinates, so a new map never reuses an old inverse)."""
-    path = _path(cache_folder, name)
-    found = load(path) if path.is_file() else None
-    if found is not None:
-        return found
-    fit = fit_inverse(coords, latents, progress=progress)
-    fidelity = measure(fit, coords, latents, decode)
-    try:
-        save(path, fit.inverse, fidelity)
-    except OSError:
-        pass  # read-only model folder: a refit next time
-    return fit.inverse, fidelity
+def cached(cache: Cache, name: str, coords, latents, decode, progress=None) -> tuple[MapInverse, Fidelity]:
+    """fit_inverse + measure, stored in the model's cache (map/cache.py) as inverse-<name>.safetensors (name carries
+    the projection and a hash of its coordinates, so a new map never reuses an old inverse)."""
+    def compute():
+        fit = fit_inverse(coords, latents, progress=progress)
+        return fit.inverse, measure(fit, coords, latents, decode)
+    return cache.get(_file_name(name), load, compute, lambda found: to_bytes(*found))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .errors import VAEError
+from ..errors import VAEError
 
 FAR_FACTOR = 3.0  # a map point farther than 3x the typical spacing between map points is "off the map"
 

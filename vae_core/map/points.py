@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import VAEError
+from ..errors import VAEError
 
 MAGIC = b"VMAPPTS1"
 # name -> dtype. x/y in map units, label as a small int, the three colourings/hover numbers as float32.

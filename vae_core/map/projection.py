@@ -16,12 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
-from .errors import VAEError
-from .files import atomic_write
-from .placement import LatentAt, Placer  # re-exported: a map and its placer are used together
-
-__all__ = ["ProjectionSpec", "fit_projection", "cached_projection", "Placer", "LatentAt"]
+from .. import paths
+from ..errors import VAEError
+from .cache import Cache
 
 METHODS = ("umap", "pca", "latent")  # "latent": a 2-D latent space is its own map (exactly invertible)
 MAP_HALF_WIDTH = 10.0  # coordinates are centred and scaled into [-10, 10]: same axes for every map
@@ -229,41 +226,33 @@ def latents_hash(latents: np.ndarray) -> str:
     return digest.hexdigest()[:12]
 
 
-def projection_path(cache_folder: Path, name: str, latents, spec: ProjectionSpec) -> Path:
+def projection_name(name: str, latents, spec: ProjectionSpec) -> str:
+    """The cache file's name: the data's name, the spec and the latents' hash (a new model never reuses a map)."""
     safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "latents"  # names come from datasets: keep them file-safe
-    return Path(cache_folder) / f"projection-{safe_name}-{spec.key()}-{latents_hash(latents)}.npy"
+    return f"projection-{safe_name}-{spec.key()}-{latents_hash(latents)}.npy"
 
 
-def _load_cached(path: Path, expected_shape: tuple) -> np.ndarray | None:
-    """The cached map, or None when it is missing, unreadable, the wrong shape or not finite."""
-    if not path.is_file():
-        return None
-    try:
+def _read_map(expected_shape: tuple):
+    """A reader for Cache.load: the cached map, or None when it is the wrong shape or not finite."""
+    def read(path: Path) -> np.ndarray | None:
         coords = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    if coords.shape != expected_shape or coords.dtype != np.float32 or not np.isfinite(coords).all():
-        return None
-    return coords
+        if coords.shape != expected_shape or coords.dtype != np.float32 or not np.isfinite(coords).all():
+            return None
+        return coords
+    return read
 
 
-def cached_projection(cache_folder: Path, name: str, latents, spec: ProjectionSpec, progress=None,
-                      also_read: tuple[Path, ...] = ()) -> np.ndarray:
-    """fit_projection, stored as `<cache_folder>/projection-<name>-<spec.key()>-<latents hash>.npy`; the folders in
-    `also_read` (a shipped model's own cache) are looked in first and never written.
+def cached_projection(cache: Cache, name: str, latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
+    """fit_projection, stored in the model's cache (map/cache.py) as `projection_name(name, latents, spec)`.
 
     A corrupt cache file is recomputed; an unwritable cache folder only costs the next run a refit.
     """
     latents = _as_latents(latents)
-    path = projection_path(cache_folder, name, latents, spec)
-    for folder in (*also_read, cache_folder):
-        coords = _load_cached(projection_path(folder, name, latents, spec), (len(latents), spec.dims))
-        if coords is not None:
-            _report(progress, 1.0, "Loaded the cached map.")
-            return coords
+    file_name = projection_name(name, latents, spec)
+    coords = cache.load(file_name, _read_map((len(latents), spec.dims)))
+    if coords is not None:
+        _report(progress, 1.0, "Loaded the cached map.")
+        return coords
     coords = fit_projection(latents, spec, progress)
-    try:
-        atomic_write(path, lambda handle: np.save(handle, coords, allow_pickle=False))
-    except OSError:
-        pass  # read-only install: still a working map, just not cached
+    cache.save(file_name, lambda handle: np.save(handle, coords, allow_pickle=False))
     return coords

@@ -1,4 +1,7 @@
-"""Reading the files of a model folder defensively: a model folder is data anyone could have dropped in place.
+"""A model folder, whatever its format: its files read defensively, and the layout every format shares
+(metrics.json, train.json, cache/<weights hash>/, where new folders go, which ones are read-only).
+
+A model folder is data anyone could have dropped in place.
 
 Only regular files are read (a FIFO named config.json must not block the server, a device must not stream
 forever), and each kind has a size cap checked on the open file before reading. metrics.json fields of the wrong
@@ -12,7 +15,8 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import CheckpointError
+from .. import paths
+from ..errors import CheckpointError
 
 MB = 1 << 20
 CONFIG_CAP = 1 * MB          # a config.json is ~1 kB, even with a thousand class names it stays far below this
@@ -130,25 +134,54 @@ def epochs_trained(train_info: dict) -> tuple[int, list[str]]:
     return 0, [f"train.json: ignored \"epochs\" of type {type(epochs).__name__}"]
 
 
-# --- writing: the usual permissions ----------------------------------------------------------------------------
-def new_file_mode() -> int:
-    """0o666 less the process umask: what open() would give a new file. tempfile.mkstemp creates 0600 files, which
-    made saved models and caches unreadable to the group (a shared lab folder, a web server user). The umask is
-    read from /proc (os.umask can only be read by setting it, which races with other threads creating files)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o666 & ~_UMASK_AT_IMPORT
+# --- what every model folder shares, whatever its format ---------------------------------------------------------
+METRICS, TRAIN, CACHE = "metrics.json", "train.json", "cache"  # measured numbers, the run, derived data per weights
 
 
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def read_metrics(folder: Path) -> tuple[dict, list[str]]:
+    """metrics.json of a folder, cleaned (clean_metrics): (metrics, notes on fields dropped)."""
+    return clean_metrics(read_json_object(Path(folder) / METRICS))
 
 
-_UMASK_AT_IMPORT = _read_umask()  # fallback where /proc is missing; import time is early and single-threaded
+def is_read_only(folder) -> bool:
+    """Pretrained models ship with the app: never overwritten or deleted from it."""
+    return Path(folder).resolve().is_relative_to(Path(paths.PRETRAINED_DIR).resolve())
+
+
+def cache_folder(folder, weights_hash: str) -> Path:
+    """Where derived data for exactly these weights is written (created by its first writer). A shipped (read-only)
+    model's new caches go to $VAE_CACHE_DIR, never into pretrained/."""
+    folder = Path(folder)
+    if is_read_only(folder):
+        return paths.cache_dir() / "shipped" / folder.name / weights_hash
+    return folder / CACHE / weights_hash
+
+
+def cache_folders(folder, weights_hash: str) -> list[Path]:
+    """Where cached data is looked for, first hit wins: a shipped model's own cache (read, never written), then
+    `cache_folder`."""
+    shipped = [Path(folder) / CACHE / weights_hash] if is_read_only(folder) else []
+    return shipped + [cache_folder(folder, weights_hash)]
+
+
+def _safe_name(base_name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in base_name.strip()).strip(".-")
+    return cleaned or "model"
+
+
+def unique_model_dir(base_name: str, parent=None) -> Path:
+    """A new, empty folder `<parent>/<base>-<n>` with the smallest free n ≥ 1, created now.
+
+    Creating it reserves the name, so two trainings started at once never share (and overwrite) a folder.
+    """
+    parent = Path(parent) if parent is not None else paths.models_dir()
+    parent.mkdir(parents=True, exist_ok=True)
+    base = _safe_name(base_name)
+    for n in range(1, 100_000):
+        candidate = parent / f"{base}-{n}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise CheckpointError(f"no free folder name for {base!r} in {parent}; delete some old models")

@@ -1,4 +1,5 @@
-"""log p(x | x_hat) for the decoder outputs a model may declare, summed over pixels, in nats per image.
+"""The terms of every ELBO here, written once: log p(x | x_hat) for the decoder outputs a model may declare (summed
+over pixels, nats per image), the Gaussian posterior's KL to the prior, and the pixel means the app shows.
 
     bernoulli_logits  x_hat are logits (our models): −BCE with logits
     bernoulli_probs   x_hat are probabilities in [0, 1]
@@ -35,15 +36,14 @@ def log_likelihood(kind: str, x_hat: torch.Tensor, x: torch.Tensor, sigma: float
     return per_pixel.flatten(1).sum(1)
 
 
-def of_model(model, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The model's own log p(x | x_hat) for x in [0, 1]: an imported model declares its likelihood and scale
-    (`model.log_likelihood`); ours are Bernoulli logits."""
-    own = getattr(model, "log_likelihood", None)
-    return own(x_hat, x) if own is not None else log_likelihood("bernoulli_logits", x_hat, x)
+def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, 1)) for each latent dimension, (N, D)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
 def pixel_means(kind: str, x_hat: torch.Tensor, input_range=(0.0, 1.0)) -> torch.Tensor:
-    """The decoder's pixel means in [0, 1], what the app shows (the same map as onnx_export.means_decoder)."""
+    """The decoder's pixel means in [0, 1], what the app shows (the map models/onnx/display.py writes as ONNX nodes).
+    Called only through a model's own `pixel_means`."""
     if kind == "bernoulli_logits":
         return torch.sigmoid(x_hat)
     lo, hi = float(input_range[0]), float(input_range[1])

@@ -1,18 +1,17 @@
-"""Training: a model-agnostic loop (`Trainer`) and the VAE glue the CLI and the app call (`train_model`).
+"""A model-agnostic training loop (`Trainer`); the VAE glue the CLI and the app call is training/vae.py.
 
 Like minGPT's trainer, `Trainer` only needs `model.loss(x, epoch_progress)["loss"]`; the other keys of that dict
-are averaged and reported. It is seeded, cancellable between steps, writes one atomic checkpoint per finished
-epoch (so `kill -9` never leaves half a model and a run can resume), stops cleanly on a NaN/inf loss, and runs
-under `torchrun` with DistributedDataParallel. Everything VAE-specific (test metrics, preview reconstructions)
-comes in through `train_model`.
+are averaged and reported. It is seeded, cancellable between steps, hands each finished epoch to a `save` callback
+(the glue writes one atomic checkpoint, so `kill -9` never leaves half a model and a run can resume), stops cleanly
+on a NaN/inf loss, and runs under `torchrun` with DistributedDataParallel. Everything model-specific (saving, test
+metrics, preview reconstructions) comes in through callbacks.
 """
 from __future__ import annotations
 
 import math
 import os
 import time
-import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -23,11 +22,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from . import checkpoint, data, metrics
-from .errors import CheckpointError, TrainingError
-from .model import VAE, VAEConfig
-
-FINAL_IW_SAMPLES, FINAL_IW_LIMIT = 50, 1000  # IWAE bound after the last epoch: a few seconds, not minutes
+from ..errors import TrainingError
 
 
 @dataclass
@@ -116,14 +111,18 @@ class Trainer:
     def fit(self, train_x: torch.Tensor, test_x: torch.Tensor, out_dir: Path | None = None, start_epoch: int = 0,
             *, history: list[dict] | None = None, training_state: dict | None = None,
             evaluate: Callable | None = None, preview: Callable | None = None,
-            train_info: dict | None = None) -> TrainResult:
+            train_info: dict | None = None, save: Callable | None = None) -> TrainResult:
         """Train epochs start_epoch+1 .. config.epochs on float tensors (N, C, H, W).
 
         evaluate(model, test_x, final) -> dict of test metrics (default: the loss dict averaged over test_x);
         preview(model) -> uint8 (2, n, ...) originals/reconstructions; train_info: extra train.json fields;
+        save(out_dir, model, metrics=, train_info=, training_state=) writes a finished epoch (needed with out_dir);
         history/training_state: what a resumed run had. Only rank 0 evaluates, reports and saves.
         """
         cfg = self.config
+        if out_dir is not None and save is None:
+            raise ValueError("an out_dir needs a save callback (training/vae.py gives ours)")
+        self.save = save
         self.model.to(self.device)
         self.step_fn = _LossModule(self.model)
         if self.world > 1:
@@ -208,11 +207,10 @@ class Trainer:
             state = {"epoch": entry["epoch"], "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state()}
             if self.device.type == "cuda":
                 state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-            checkpoint.save_checkpoint(
-                out_dir, self.model,
-                metrics={**self.metrics, "epochs": entry["epoch"], "images_per_s": entry["images_per_s"]},
-                train_info={**(train_info or {}), "config": asdict(self.config), "history": self.history},
-                training_state=state)
+            self.save(out_dir, self.model,
+                      metrics={**self.metrics, "epochs": entry["epoch"], "images_per_s": entry["images_per_s"]},
+                      train_info={**(train_info or {}), "config": asdict(self.config), "history": self.history},
+                      training_state=state)
         if self.callback:
             pictures = _without_grad(self.model, self.device, lambda: preview(self.model)) if preview else None
             means = {k[len("train_"):]: v for k, v in entry.items() if k.startswith("train_")}
@@ -268,83 +266,3 @@ def _epoch_message(entry: dict) -> str:
     test = f", test -ELBO {-entry['test_elbo']:.2f}" if "test_elbo" in entry else ""
     return (f"epoch {entry['epoch']}: train -ELBO {-entry.get('train_elbo', float('nan')):.2f}{test} "
             f"({entry['images_per_s']:.0f} img/s)")
-
-
-# --- the VAE glue ----------------------------------------------------------------------------------
-def init_distributed(device_name: str = "auto") -> bool:
-    """Under torchrun (WORLD_SIZE > 1): start the process group (nccl on CUDA, gloo otherwise). True if started."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    else:  # N processes share the cores: more threads than cores would only thrash
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return True
-
-
-def train_model(model_config: VAEConfig, train_config: TrainConfig, dataset, out_dir, callback=None,
-                should_stop=None, resume: bool = False) -> TrainResult:
-    """Train a VAE on `dataset` (data.Dataset), saving each finished epoch to out_dir (None: keep in memory).
-
-    A folder that already holds a model is continued with resume=True (its saved VAEConfig wins over
-    model_config) and refused otherwise: a saved model is never overwritten by a new run.
-    """
-    out_dir = Path(out_dir) if out_dir is not None else None
-    started_group = init_distributed(train_config.device)
-    try:
-        return _train(model_config, train_config, dataset, out_dir, callback, should_stop, resume)
-    finally:
-        if started_group:
-            dist.destroy_process_group()
-
-
-def _train(model_config, train_config, dataset, out_dir, callback, should_stop, resume) -> TrainResult:
-    history, state, start_epoch = [], None, 0
-    if out_dir is not None and checkpoint.holds_model(out_dir):
-        if not resume:
-            raise CheckpointError(f"{out_dir} already holds a model; choose a new folder, or resume training it")
-        loaded = checkpoint.load_checkpoint(out_dir)
-        if loaded.config.dataset and loaded.config.dataset != dataset.name:
-            raise CheckpointError(f"{out_dir} was trained on {loaded.config.dataset!r}, not {dataset.name!r}; "
-                                  "resume it on the same dataset")
-        model, model_config = loaded.model, loaded.config
-        history = list(loaded.train_info.get("history", []))
-        state = checkpoint.load_training_state(out_dir)
-        if state is None:
-            warnings.warn(f"{out_dir} has no matching optimizer state; resuming with a fresh optimizer")
-        start_epoch = int(state["epoch"]) if state else len(history)
-        history = history[:start_epoch] + [{"epoch": n, "lost": "interrupted save"}  # killed mid-save
-                                           for n in range(len(history) + 1, start_epoch + 1)]
-        if start_epoch >= train_config.epochs:
-            return TrainResult(out_dir, start_epoch, history, "finished",
-                               f"Already trained for {start_epoch} epoch(s); ask for more epochs to continue.",
-                               loaded.metrics)
-    else:
-        model_config = replace(model_config, image_shape=dataset.image_shape, dataset=dataset.name,
-                               class_names=list(dataset.class_names))
-        torch.manual_seed(train_config.seed)  # same seed -> same initial weights
-        model = VAE(model_config)
-
-    originals = dataset.test_images[:train_config.recon_batch]
-
-    def evaluate(m, _test_x, final):
-        result = metrics.evaluate(m, dataset.test_images, iw_samples=0, limit=train_config.test_limit)
-        if final and FINAL_IW_SAMPLES:
-            iw = metrics.evaluate(m, dataset.test_images, iw_samples=FINAL_IW_SAMPLES, limit=FINAL_IW_LIMIT)
-            result.update({k: iw[k] for k in ("iwae_bound", "iwae_k", "nll") if k in iw})
-            result["iwae_n"] = iw["n_images"]
-        result["dataset"] = dataset.name
-        return result
-
-    def preview(m):
-        x = data.to_tensor(originals).to(next(m.parameters()).device)
-        return np.stack([originals, m.decode_images(m.encode(x)[0].cpu())])
-
-    trainer = Trainer(model, train_config, callback, should_stop)
-    return trainer.fit(data.to_tensor(dataset.train_images), data.to_tensor(dataset.test_images), out_dir,
-                       start_epoch, history=history, training_state=state, evaluate=evaluate, preview=preview,
-                       train_info={"dataset": dataset.name})

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from ui.components import component_js
-from vae_core import map_points
+from vae_core.map import points as map_points
 
 HERE = Path(__file__).resolve().parent
 STATIC_MAPS = HERE.parents[2] / "static" / "maps"  # <repo>/static/maps: Streamlit serves static/ at /app/static/

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from ..errors import CheckpointError
+from ...errors import CheckpointError
 
 MAX_GRAPH_BYTES = 512_000_000     # one .onnx file; our 3.5 MB models are far below
 MAX_EXTERNAL_BYTES = 1_000_000_000  # all external weights of one graph together

@@ -2,21 +2,21 @@
 
 The zip is read in memory by the same traversal- and bomb-proof reader as picture zips (zips.py). Its files go
 to a hidden staging folder, the model is loaded with every check, and only a model that loads is renamed into
-the list; a refused one leaves nothing behind. When its dataset is on this machine, the test metrics are measured
-once (as after our trainings) into metrics.json, so the model list and the sidebar show them.
+the list; a refused one leaves nothing behind. The caller's `measure(loaded)` runs on the staged model before it
+joins the list (vae_core/measure.py writes the test metrics, as after our trainings).
 """
 from __future__ import annotations
 
-import json
-import math
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
-from .. import data, metrics, paths
-from ..checkpoint import METRICS, LoadedModel, unique_model_dir
-from ..errors import CheckpointError, VAEError
-from ..zips import UploadLimits, iter_zip
+from ... import paths
+from ...errors import CheckpointError
+from ...zips import UploadLimits, iter_zip
+from ..base import LoadedModel
+from ..folder import unique_model_dir
 from .graph_checks import MAX_EXTERNAL_BYTES, MAX_GRAPH_BYTES
 from .loader import MANIFEST, load_onnx_model
 
@@ -45,7 +45,7 @@ def _members(name: str, data: bytes) -> dict[PurePosixPath, bytes]:
     return {path.relative_to(root): content for path, content in files.items() if path.is_relative_to(root)}
 
 
-def import_zip(name: str, data: bytes, parent=None) -> Path:
+def import_zip(name: str, data: bytes, parent=None, measure: Callable[[LoadedModel], object] | None = None) -> Path:
     """Check and install an uploaded model zip; returns the new model folder. Raises CheckpointError on refusal."""
     members = _members(name, data)
     parent = Path(parent) if parent is not None else paths.models_dir()
@@ -60,7 +60,8 @@ def import_zip(name: str, data: bytes, parent=None) -> Path:
             loaded = load_onnx_model(staging)
         except CheckpointError as err:  # name the upload, not the hidden staging folder
             raise CheckpointError(str(err).replace(str(staging), name)) from None
-        record_metrics(loaded)
+        if measure is not None:
+            measure(loaded)
         base = PurePosixPath(name).stem or "onnx-model"
         folder = unique_model_dir(base, parent)
         folder.rmdir()
@@ -69,19 +70,3 @@ def import_zip(name: str, data: bytes, parent=None) -> Path:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def record_metrics(loaded: LoadedModel) -> dict:
-    """Test ELBO split and IWAE bound into <folder>/metrics.json, as after our trainings; {} when the dataset is
-    not on this machine (the model still works once it is). Numbers that can't be computed are saved as null."""
-    from ..train import FINAL_IW_LIMIT, FINAL_IW_SAMPLES  # one definition of the final evaluation's size
-
-    try:
-        dataset = data.load_dataset(loaded.config.dataset, image_shape=loaded.config.image_shape)
-    except VAEError:
-        return {}
-    result = metrics.evaluate(loaded.model, dataset.test_images, iw_samples=FINAL_IW_SAMPLES, limit=FINAL_IW_LIMIT)
-    result.update(dataset=dataset.name, iwae_n=result["n_images"])
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
-    (loaded.path / METRICS).write_text(json.dumps(clean, indent=2))
-    return clean

@@ -11,14 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import onnx_export
-from ..checkpoint import METRICS, LoadedModel, ModelInfo, _read_json, is_read_only
-from ..errors import CheckpointError
+from ...errors import CheckpointError
+from .. import folder as folder_files
+from ..base import LoadedModel, ModelInfo
+from ..contract import DECODER_FILE as DECODER
+from ..contract import ENCODER_FILE as ENCODER
+from ..contract import MANIFEST_FILE as MANIFEST
+from ..folder import METRICS
 from . import graph_checks
 from .manifest import MAX_MANIFEST_BYTES, ManifestError, OnnxConfig, parse_manifest
 from .runtime import OnnxVAE
 
-ENCODER, DECODER, MANIFEST = onnx_export.ENCODER_FILE, onnx_export.DECODER_FILE, onnx_export.MANIFEST_FILE
+OWN_SUFFIXES = (".onnx", ".json", ".data", ".bin", ".weights", ".pb")  # graphs, their external data, the manifest
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 PROBE_TIMEOUT_S = 60.0            # import onnxruntime + one tiny batch: ~1 s; a minute even on a crowded machine
 PROBE_MEMORY_BYTES = 3_000_000_000  # address space of the child, on top of 3x the graphs' size
@@ -97,8 +101,8 @@ def load_onnx_model(folder) -> LoadedModel:
     decoder = graph_checks.read_graph(folder / DECODER).SerializeToString()
     batch = dummy_run(config, encoder, decoder)
     model = OnnxVAE(encoder, decoder, config, batch).eval()
-    return LoadedModel(model=model, config=config, metrics=_read_json(folder / METRICS), train_info={},
-                       path=folder, weights_hash=folder_hash(folder))
+    return LoadedModel(model=model, metrics=folder_files.read_metrics(folder)[0], train_info={}, path=folder,
+                       weights_hash=folder_hash(folder))
 
 
 def folder_hash(folder) -> str:
@@ -146,12 +150,12 @@ def describe(folder) -> ModelInfo:
     folder = Path(folder)
     newest = max(((folder / n).stat().st_mtime for n in (MANIFEST, ENCODER, DECODER) if (folder / n).exists()),
                  default=folder.stat().st_mtime)
-    info = ModelInfo(path=folder, name=folder.name, dataset="", latent_dim=0, epochs=0, metrics={},
-                     read_only=is_read_only(folder), modified=newest, source="onnx")
+    info = ModelInfo.blank(folder, OnnxVAE.kind)
+    info.read_only, info.modified = folder_files.is_read_only(folder), newest
     try:
         config = read_manifest(folder)
         info.dataset, info.latent_dim = config.dataset, config.latent_dim
-        info.metrics = _read_json(folder / METRICS)
+        info.metrics, info.notes = folder_files.read_metrics(folder)
     except CheckpointError as err:
         info.error = str(err)
         return info
@@ -159,12 +163,19 @@ def describe(folder) -> ModelInfo:
     return info
 
 
-def display_decoder_bytes(loaded: LoadedModel) -> bytes:
-    """A decoder graph z (N, D) -> pixel means in [0, 1] (N, C, H, W), for any loaded model (ours or ONNX).
+class OnnxFormat:
+    """An ONNX folder, as models/registry.py sees it."""
+    kind, marker, required = OnnxVAE.kind, MANIFEST, (MANIFEST, ENCODER, DECODER)
 
-    For the browser's decoding engine: it runs this graph and never a hand-written copy of the network.
-    """
-    model = loaded.model
-    if isinstance(model, OnnxVAE):
-        return onnx_export.means_decoder(model.decoder_graph, model.likelihood, model.config.input_range, model.names)
-    return onnx_export.decoder_bytes(model, means=True)
+    @staticmethod
+    def own_file(name: str) -> bool:
+        return name.endswith(OWN_SUFFIXES) or name == folder_files.CACHE
+
+    load = staticmethod(load_onnx_model)
+    read_config = staticmethod(read_manifest)
+    describe = staticmethod(describe)
+    weights_hash = staticmethod(folder_hash)
+    training_refusal = staticmethod(train_refusal)
+
+
+FORMAT = OnnxFormat()

@@ -7,8 +7,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from ..errors import CheckpointError
-from ..onnx_export import FORMAT, MANIFEST_FILE, NAMES
+from ...errors import CheckpointError
+from ..contract import FORMAT, MANIFEST_FILE, NAMES
 
 LIKELIHOODS = ("bernoulli_logits", "bernoulli_probs", "gaussian")
 INPUT_RANGES = ((0, 1), (-1, 1))
@@ -26,7 +26,7 @@ class ManifestError(CheckpointError):
 
 @dataclass
 class OnnxConfig:
-    """The manifest, shaped like our VAEConfig where the pages read it (image_shape, latent_dim, dataset, ...)."""
+    """The manifest; its first four fields are models/base.py's ModelConfig."""
     image_shape: tuple[int, int, int]
     latent_dim: int
     likelihood: str
@@ -36,7 +36,6 @@ class OnnxConfig:
     class_names: list[str] = field(default_factory=list)
     description: str = ""
     tensor_names: dict = field(default_factory=lambda: dict(NAMES))
-    binarize: bool = False  # metrics.evaluate asks; an imported model is evaluated on the pixels as they are
 
 
 def _fail(problem: str) -> ManifestError:

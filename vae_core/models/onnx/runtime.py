@@ -1,16 +1,16 @@
-"""An ONNX encoder/decoder pair run by onnxruntime, with the interface the pages use for our VAE.
+"""An ONNX encoder/decoder pair run by onnxruntime, behind the one model interface (models/base.py's VAEModel).
 
-The pages and the metrics call `encode`, `decode`, `decode_images`, `encode_means`, `config` and (through
-likelihoods.of_model) `log_likelihood`: an OnnxVAE answers all of them, so no page branches on the model's kind.
-Inputs arrive in [0, 1] as for our models and are rescaled to the manifest's input_range here.
+It implements encode, decode and the display decoder; the rest (log_likelihood on the manifest's likelihood and
+scale, pixel_means, decode_images, encode_means) is the interface's shared code. Inputs arrive in [0, 1] as for
+every model and are rescaled to the manifest's input_range here.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn as nn
 
-from .. import likelihoods
+from ..base import VAEModel
+from .display import means_decoder
 from .manifest import OnnxConfig
 
 CHUNK = 1024  # rows per onnxruntime call when the graph's batch size is free: bounds memory like encode_means
@@ -26,8 +26,10 @@ def make_session(data: bytes, threads: int):
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-class OnnxVAE(nn.Module):
+class OnnxVAE(VAEModel):
     """A VAE from encoder.onnx + decoder.onnx; parameter-free as far as torch knows (it runs on the CPU)."""
+
+    kind = "onnx"
 
     def __init__(self, encoder: bytes, decoder: bytes, config: OnnxConfig, batch: dict | None = None,
                  threads: int | None = None):
@@ -41,9 +43,7 @@ class OnnxVAE(nn.Module):
         batch = batch or {}
         self.encoder_batch, self.decoder_batch = batch.get("encoder"), batch.get("decoder")
         self.names = config.tensor_names
-        self.likelihood = config.likelihood
-        lo, hi = config.input_range
-        self._scale, self._shift = float(hi - lo), float(lo)
+        self.likelihood, self.sigma, self.input_range = config.likelihood, config.sigma, tuple(config.input_range)
 
     # --- onnxruntime calls, in chunks (a graph exported with a fixed batch size gets padded chunks) -----------
     def _run(self, session, fixed: int | None, inputs: np.ndarray, input_name: str, outputs: list[str]):
@@ -60,11 +60,7 @@ class OnnxVAE(nn.Module):
             return [np.zeros((0,), np.float32) for _ in outputs]
         return [np.concatenate([part[i] for part in parts]) for i in range(len(outputs))]
 
-    def to_input_range(self, x: torch.Tensor) -> torch.Tensor:
-        """[0, 1] images -> the scale the graphs were trained on."""
-        return x * self._scale + self._shift
-
-    # --- the VAE interface (ours: model.VAE) ---------------------------------------------------------------------
+    # --- the model interface (models/base.py) --------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: float (N, C, H, W) in [0, 1] -> mu, logvar, each (N, D)."""
@@ -80,26 +76,9 @@ class OnnxVAE(nn.Module):
         (x_hat,) = self._run(self.decoder_session, self.decoder_batch, array, self.names["z"], [self.names["x_hat"]])
         return torch.from_numpy(x_hat)
 
-    def log_likelihood(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x | x_hat) for x in [0, 1], on the graph's own scale (input_range)."""
-        return likelihoods.log_likelihood(self.likelihood, x_hat, self.to_input_range(x), self.config.sigma)
-
     def forward(self, x: torch.Tensor):
         mu, logvar = self.encode(x)
         return self.decode(mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)), mu, logvar
 
-    @torch.no_grad()
-    def decode_images(self, z) -> np.ndarray:
-        """Latents (D,) or (N, D) -> uint8 images (N, H, W) or (N, H, W, C): the mean of p(x|z)."""
-        z = np.asarray(z, dtype=np.float32)
-        if z.ndim == 1:
-            z = z[None]
-        means = likelihoods.pixel_means(self.likelihood, self.decode(torch.from_numpy(z)), self.config.input_range)
-        images = (means * 255.0).round().to(torch.uint8).numpy()
-        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
-
-    @torch.no_grad()
-    def encode_means(self, x: torch.Tensor, batch_size: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
-        """Float images (N, C, H, W) in [0, 1] -> (mu, logvar) as float32 numpy."""
-        mu, logvar = self.encode(x)
-        return mu.numpy(), logvar.numpy()
+    def display_decoder_onnx(self) -> bytes:
+        return means_decoder(self.decoder_graph, self.likelihood, self.input_range, self.names)

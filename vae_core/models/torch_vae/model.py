@@ -10,12 +10,12 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, field, fields
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from .errors import CheckpointError, NumericError
-from .metrics import bernoulli_log_likelihood, gaussian_kl_per_dim
+from ...errors import CheckpointError
+from .. import likelihoods
+from ..base import VAEModel
 
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp() finite when a run starts to diverge
 
@@ -130,7 +130,12 @@ def _parameter_estimate(config: VAEConfig) -> int:
     return convs + dense
 
 
-class VAE(nn.Module):
+class VAE(VAEModel):
+    """Our VAE; the interface (models/base.py) gives it decode_images, encode_means, log_likelihood, pixel_means."""
+
+    kind = "ours"
+    likelihood = "bernoulli_logits"  # decode gives logits
+
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
@@ -154,6 +159,10 @@ class VAE(nn.Module):
             nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.SiLU(),
             nn.ConvTranspose2d(c1, c, 4, 2, 1),
         )
+
+    @property
+    def binarized(self) -> bool:
+        return bool(self.config.binarize)
 
     # --- the three maps of a VAE -------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,8 +197,8 @@ class VAE(nn.Module):
         if self.config.binarize and self.training:
             x = torch.bernoulli(x)  # dynamic binarisation: a fresh binary image every epoch
         logits, mu, logvar = self(x)
-        recon = -bernoulli_log_likelihood(logits, x)  # the same terms the reported metrics use (metrics.py)
-        kl_per_dim = gaussian_kl_per_dim(mu, logvar)
+        recon = -self.log_likelihood(logits, x)  # the same terms the reported metrics use (models/likelihoods.py)
+        kl_per_dim = likelihoods.gaussian_kl_per_dim(mu, logvar)
         kl = kl_per_dim.sum(1)
         kl_term = kl_per_dim.mean(0)
         if self.config.free_bits > 0:
@@ -198,31 +207,7 @@ class VAE(nn.Module):
         return {"loss": loss, "recon": recon.detach().mean(), "kl": kl.detach().mean(),
                 "elbo": -(recon + kl).detach().mean()}
 
-    # --- conveniences for the app ------------------------------------------------------------
-    @torch.no_grad()
-    def decode_images(self, z) -> np.ndarray:
-        """Latents (D,) or (N, D), numpy or torch -> uint8 images (N, H, W) or (N, H, W, C): the mean of p(x|z)."""
-        device = next(self.parameters()).device
-        z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
-        if z.ndim == 1:
-            z = z[None]
-        logits = self.decode(z)
-        if not bool(torch.isfinite(logits).all()):  # NaN would cast to 0: a black image and not a word about it
-            raise NumericError("The model produces non-finite values (NaN or infinity) when decoding this latent: "
-                               "its weights overflow float32. Retrain it with a lower learning rate, or pick "
-                               "another model.")
-        probs = torch.sigmoid(logits)
-        images = (probs * 255.0).round().to(torch.uint8).cpu().numpy()
-        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+    def display_decoder_onnx(self) -> bytes:
+        from .export import decoder_bytes  # local: the ONNX exporter loads only when a page asks for it
 
-    @torch.no_grad()
-    def encode_means(self, x: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """Float images (N, C, H, W) -> (mu, logvar) as float32 numpy, batched to bound memory."""
-        device = next(self.parameters()).device
-        mus, logvars = [], []
-        for start in range(0, len(x), batch_size):
-            mu, logvar = self.encode(x[start:start + batch_size].to(device))
-            mus.append(mu.cpu())
-            logvars.append(logvar.cpu())
-        return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
-
+        return decoder_bytes(self, means=True)

@@ -14,7 +14,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors_bytes
 
-from .errors import CheckpointError
+from ...errors import CheckpointError
 
 FORMAT = "vae-explorer-training-state"
 
