@@ -25,6 +25,7 @@ test: setup-dev data browser assets lint
 
 lint: setup-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # README's pictures come from the browser tests, but only here: `make test` must leave the work tree clean.
 screenshots: setup-dev data browser assets
