@@ -60,6 +60,7 @@ def build(models: Path) -> dict[str, bool]:
     make("unknown-field", surprise=1)
     _fifo(make("fifo-weights") / "model.safetensors")
     _fifo(make("fifo-config") / "config.json")
+    _fifo(make("fifo-manifest") / "vae.json")  # an ONNX marker that would block a plain read
     config_dir = make("config-is-a-folder") / "config.json"
     config_dir.unlink()
     config_dir.mkdir()

@@ -385,7 +385,7 @@ def test_a_good_view_file_opens_through_the_sidebar_uploader(sidebar, tiny_model
     assert sidebar.session_state[keys.SPEC].method == "pca"
     assert sidebar.session_state[keys.VECTORS] == {"mine": [1.0, 2.0, 3.0, 4.0], "mine (view)": [0.0, 0.0, 0.0, 1.0],
                                                     "new": [1.0, 0.0, 0.0, 0.0]}
-    assert sidebar.session_state[bundles.RESTORE_ENDPOINTS] == {"A": {"kind": "dataset", "index": 4,
+    assert sidebar.session_state[keys.RESTORE_ENDPOINTS] == {"A": {"kind": "dataset", "index": 4,
                                                                         "split": "test"}}
 
 

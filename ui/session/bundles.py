@@ -33,8 +33,6 @@ from . import item, items, keys
 MESSAGE = "view_bundle_message"                   # (level, text) shown in the expander after a load
 URL_LOADED = "view_bundle_from_url"               # the ?view= name already opened in this session
 UPLOADER = "view_bundle_upload"
-# Interpolate's endpoints, kept here under their old names for callers (declared in ui/session/items.py).
-ENDPOINTS, RESTORE_ENDPOINTS = keys.ENDPOINTS, keys.RESTORE_ENDPOINTS
 PAGE_FILES = items.PAGES
 VIEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}")
 

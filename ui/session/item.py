@@ -3,10 +3,11 @@ those declarations into the address bar (`st.query_params`) and into view bundle
 
 - An `Item` names one piece of state: its session key, its default, and how it travels (URL text, bundle fields).
   Widgets that show it are listed too: a restore drops them, so they are drawn again from the restored value.
-- `read_url()` runs once per session, before any widget: every parameter is checked against what is installed
-  (models, latent sizes, row counts); a bad one is named in one message and its page opens on the default.
-- `publish()` writes the current view back to the address bar: after every full run (app.py) and at the end of a
-  fragment that changes URL state, so a reload or a pasted link opens the same view.
+- `restore_url()` turns a link's parameters into session values, each checked against what is installed (models,
+  latent sizes, row counts); a bad one is named in one message and its page opens on the default (url.read calls
+  it once per session, before any widget).
+- `url_params()` is the view as the address bar's parameters (url.publish writes them after every run).
+- `bundle_parts()` and `restore_bundle()` do the same for view bundles (bundles.py).
 """
 from __future__ import annotations
 
@@ -69,10 +70,6 @@ class Item:
     @property
     def in_url(self) -> bool:
         return self.to_url is not None
-
-    @property
-    def in_bundle(self) -> bool:
-        return self.to_bundle is not None
 
     def get(self, session: Mapping):
         return session.get(self.key, self.default)

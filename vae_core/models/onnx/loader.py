@@ -45,19 +45,17 @@ def train_refusal(folder) -> str:
 
 
 def read_manifest(folder) -> OnnxConfig:
+    """vae.json, read defensively (a regular file within its cap: a FIFO named vae.json must not block the server),
+    then parsed against the schema."""
     path = Path(folder) / MANIFEST
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise ManifestError(f"{MANIFEST} is {size:,} bytes, over the {MAX_MANIFEST_BYTES:,}-byte limit")
-        data = path.read_bytes()
-    except OSError as err:
-        raise ManifestError(f"{path} cannot be read ({err.strerror or err}); an ONNX model folder needs encoder.onnx, "
-                            "decoder.onnx and vae.json") from None
-    try:
-        return parse_manifest(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ManifestError(f"{MANIFEST} is not UTF-8 text (is it really the JSON manifest?)") from None
+        text = folder_files.read_text(path, MAX_MANIFEST_BYTES)
+    except FileNotFoundError:
+        raise ManifestError(f"{path} is missing; an ONNX model folder needs encoder.onnx, decoder.onnx and "
+                            "vae.json") from None
+    except CheckpointError as err:
+        raise ManifestError(str(err)) from None
+    return parse_manifest(text)
 
 
 def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes) -> dict:
