@@ -49,18 +49,28 @@ def to_builtin(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def new_file_mode() -> int:
-    """0o666 less the process umask: what open() would give a new file. tempfile.mkstemp creates 0600 files, which
-    made saved models and caches unreadable to the group (a shared lab folder, a web server user). The umask is
-    read from /proc (os.umask can only be read by setting it, which races with other threads creating files)."""
+def current_umask() -> int:
+    """The process umask, read from /proc (os.umask can only be read by setting it, which races with other threads
+    creating files)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
+                    return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return 0o666 & ~_UMASK_AT_IMPORT
+    return _UMASK_AT_IMPORT
+
+
+def new_file_mode() -> int:
+    """0o666 less the umask: what open() would give a new file. tempfile.mkstemp creates 0600 files, which made saved
+    models and caches unreadable to the group (a shared lab folder, a web server user)."""
+    return 0o666 & ~current_umask()
+
+
+def new_dir_mode() -> int:
+    """0o777 less the umask: what mkdir() would give; tempfile.mkdtemp's staging folders are 0700."""
+    return 0o777 & ~current_umask()
 
 
 def _read_umask() -> int:

@@ -210,6 +210,24 @@ def preprocess(image: Image.Image, image_shape=(1, 28, 28), invert: bool | None 
     return _frame(values, tuple(image_shape), invert, crop, notes)
 
 
+def fit_picture(image: Image.Image, image_shape) -> tuple[np.ndarray, bool]:
+    """A dataset's picture as it is: (uint8 array of the model's shape, whether it was resized). Same size: its pixels,
+    unchanged. Another size: the whole picture resized to the model's size (no cropping, aspect not kept). Channels
+    follow the model (grey from colour by luminance, colour from grey by repetition); transparency is flattened.
+    Never inverted or cropped: a dataset is what the model learns from (Encode's uploads are another matter)."""
+    channels, height, width = tuple(image_shape)
+    values = _working_array(image, [])
+    if channels == 1 and values.shape[2] == 3:
+        values = _luminance(values)[..., None]
+    elif channels == 3 and values.shape[2] == 1:
+        values = np.repeat(values, 3, axis=2)
+    resized = values.shape[:2] != (height, width)
+    if resized:
+        values = _resize_float(values, (width, height))
+    array = np.round(values * 255).astype(np.uint8)
+    return (array[..., 0] if channels == 1 else array), resized
+
+
 def preprocess_with_thumbnail(image: Image.Image, image_shape, invert: bool | None = None,
                               crop: bool = True) -> tuple[Preprocessed, np.ndarray]:
     """`preprocess`, plus a display thumbnail (<= THUMBNAIL_SIDE px, uint8) of the picture as it was read."""

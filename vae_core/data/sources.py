@@ -6,6 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import DataError
+from . import roots
+from .arrays import load_arrays
 from .dataset import Dataset, SourceStatus
 from .digits import load_digits
 from .download import how_to_get
@@ -17,20 +19,23 @@ DATASET_NAMES = ("fashion-mnist", "mnist", "digits")
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False, progress=None,
                  image_shape=(1, 28, 28)) -> Dataset:
-    """Load a named dataset, "folder:<path>", or a path to a .zip. progress(fraction, message) is optional;
-    image_shape applies to user pictures only (the built-in datasets are 1x28x28)."""
+    """Load a named dataset, "folder:<path>" (or a path to a .zip) of pictures, or "npz:<path>" of arrays; a
+    relative path is looked for under the data roots (roots.locate). progress(fraction, message) is optional;
+    image_shape applies to pictures only (the built-in datasets are 1x28x28; arrays are what they are)."""
     text = str(name).strip()
-    if text.startswith("folder:"):
-        return load_pictures(text[len("folder:"):], tuple(image_shape), progress)
-    if text.lower().endswith(".zip"):
-        return load_pictures(text, tuple(image_shape), progress)
+    location = roots.user_location(text)
+    if location is not None:
+        path = roots.locate(location)
+        if text.startswith("npz:"):
+            return load_arrays(text, path, progress)
+        return load_pictures(text, path, tuple(image_shape), progress)
     key = text.lower().replace("_", "-")
     if key == "digits":
         return dataclasses.replace(load_digits())
     if key in ("fashion-mnist", "mnist"):
         return load_idx_dataset(key, data_dir, download, progress)
     raise DataError(f"Unknown dataset {name!r}. Choose one of {', '.join(DATASET_NAMES)}, "
-                    "'folder:<path>' for your own pictures, or a path to a .zip.")
+                    "'folder:<path>' for your own pictures (or a path to a .zip), or 'npz:<path>' for arrays.")
 
 
 def list_sources(data_dir=None) -> list[SourceStatus]:

@@ -18,7 +18,8 @@ from ..contract import DECODER_FILE as DECODER
 from ..contract import ENCODER_FILE as ENCODER
 from ..contract import MANIFEST_FILE as MANIFEST
 from ..folder import METRICS
-from . import graph_checks
+from . import graph_checks, layouts
+from ..contract import NAMES
 from .manifest import MAX_MANIFEST_BYTES, ManifestError, OnnxConfig, parse_manifest
 from .runtime import OnnxVAE
 
@@ -58,11 +59,13 @@ def read_manifest(folder) -> OnnxConfig:
     return parse_manifest(text)
 
 
-def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes) -> dict:
-    """Run a small batch through both graphs in a child process; returns their fixed batch sizes (None = free)."""
+def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes, names: dict | None = None) -> dict:
+    """Run a small batch through both graphs in a child process: {"batch": their fixed batch sizes (None = free),
+    "warnings": [...]} (a Gaussian decoder far outside input_range), or a CheckpointError saying what failed."""
     timeout_s, memory_bytes = PROBE_TIMEOUT_S, PROBE_MEMORY_BYTES  # read per call: a test may shorten them
     limit = int(memory_bytes + 3 * (len(encoder) + len(decoder)))
-    spec = {"names": config.tensor_names, "image_shape": list(config.image_shape), "latent_dim": config.latent_dim,
+    spec = {"names": names or config.tensor_names, "image_shape": list(config.image_shape),
+            "latent_dim": config.latent_dim, "likelihood": config.likelihood,
             "input_range": list(config.input_range), "memory_bytes": limit,
             "encoder_bytes": len(encoder), "decoder_bytes": len(decoder)}
     payload = json.dumps(spec).encode() + b"\n" + encoder + decoder
@@ -82,11 +85,12 @@ def dummy_run(config: OnnxConfig, encoder: bytes, decoder: bytes) -> dict:
         raise CheckpointError(f"the test run of the model needed more than {limit / 1e9:.1f} GB of memory and was "
                               "stopped; a test batch of two images needs far less: check the exported graphs")
     if result.get("error"):
-        raise CheckpointError(f"{result['error']}. Fix the export or vae.json")
+        error = result["error"]  # a question already names the fix; otherwise say where it lies
+        raise CheckpointError(error if error.endswith("?") else f"{error}. Fix the export or vae.json")
     if not result.get("ok"):
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
         raise CheckpointError(f"the test run of the model failed ({tail[0][:300]}); check the exported graphs")
-    return result["batch"]
+    return result
 
 
 def load_onnx_model(folder) -> LoadedModel:
@@ -95,12 +99,35 @@ def load_onnx_model(folder) -> LoadedModel:
     if not folder.is_dir():
         raise CheckpointError(f"model folder {folder} does not exist; pick one from the model list")
     config = read_manifest(folder)
-    encoder = graph_checks.read_graph(folder / ENCODER).SerializeToString()
-    decoder = graph_checks.read_graph(folder / DECODER).SerializeToString()
-    batch = dummy_run(config, encoder, decoder)
-    model = OnnxVAE(encoder, decoder, config, batch).eval()
+    encoder, decoder, names, notes = contract_graphs(folder, config)
+    probed = dummy_run(config, encoder, decoder, names)
+    model = OnnxVAE(encoder, decoder, config, probed["batch"], names=names).eval()
     return LoadedModel(model=model, metrics=folder_files.read_metrics(folder)[0], train_info={}, path=folder,
-                       weights_hash=folder_hash(folder))
+                       weights_hash=folder_hash(folder), notes=notes + probed.get("warnings", []))
+
+
+def contract_graphs(folder: Path, config: OnnxConfig) -> tuple[bytes, bytes, dict, list[str]]:
+    """(encoder, decoder, tensor names, notes): both graphs read safely and, when they are not in the contract's
+    layout and names (vae.json's "layout"; names taken by position), adapted to it (layouts.py)."""
+    graphs = {role: graph_checks.read_graph(folder / name) for role, name in (("encoder", ENCODER),
+                                                                              ("decoder", DECODER))}
+    for role, graph in graphs.items():
+        layouts.resolve_names(graph, role, config.tensor_names)  # a graph whose names can't be resolved: refused
+        hint = layouts.layout_hint(graph, role, config.layout, config.image_shape)
+        if hint:
+            raise graph_checks.GraphError(hint)
+    if not any(layouts.needs_adapting(g, role, config.layout, config.tensor_names) for role, g in graphs.items()):
+        return (graphs["encoder"].SerializeToString(), graphs["decoder"].SerializeToString(), config.tensor_names,
+                [])
+    notes = []
+    for role, graph in graphs.items():
+        found, by_position = layouts.resolve_names(graph, role, config.tensor_names)
+        if by_position:
+            notes.append(f"{role}.onnx's tensors taken by position: " + ", ".join(f"{k} = {v}" for k, v in found.items()))
+        graphs[role] = layouts.adapt_graph(graph, config.layout, role, config.image_shape, config.tensor_names)
+    if config.layout != "NCHW":
+        notes.append(f"graphs in layout {config.layout}, adapted to (N, C, H, W) at load")
+    return graphs["encoder"].SerializeToString(), graphs["decoder"].SerializeToString(), dict(NAMES), notes
 
 
 def folder_hash(folder) -> str:
@@ -116,7 +143,8 @@ def folder_hash(folder) -> str:
     return digest.hexdigest()[:16]
 
 
-_checked: dict[tuple, str | None] = {}  # file stats -> None (loads) or the refusal: the list is redrawn often
+_checked: dict[tuple, tuple[str | None, list[str]]] = {}  # file stats -> (refusal or None, notes): the list is
+# redrawn often, and a load runs the probe
 
 
 def _stats_key(folder: Path) -> tuple:
@@ -130,16 +158,16 @@ def _stats_key(folder: Path) -> tuple:
     return tuple(key)
 
 
-def check_folder(folder) -> str | None:
-    """None when the folder loads, else the message why not; remembered until one of its files changes."""
+def check_folder(folder) -> tuple[str | None, list[str]]:
+    """(None when the folder loads, else the message why not; what loading noted), remembered until one of its
+    files changes."""
     folder = Path(folder)
     key = _stats_key(folder)
     if key not in _checked:
         try:
-            load_onnx_model(folder)
-            _checked[key] = None
+            _checked[key] = (None, load_onnx_model(folder).notes)
         except CheckpointError as err:
-            _checked[key] = str(err)
+            _checked[key] = (str(err), [])
     return _checked[key]
 
 
@@ -148,7 +176,7 @@ def describe(folder) -> ModelInfo:
     folder = Path(folder)
     newest = max(((folder / n).stat().st_mtime for n in (MANIFEST, ENCODER, DECODER) if (folder / n).exists()),
                  default=folder.stat().st_mtime)
-    info = ModelInfo.blank(folder, OnnxVAE.kind)
+    info = ModelInfo.blank(folder, OnnxVAE.kind, kind_label="ONNX", trainable=False)
     info.read_only, info.modified = folder_files.is_read_only(folder), newest
     try:
         config = read_manifest(folder)
@@ -157,7 +185,8 @@ def describe(folder) -> ModelInfo:
     except CheckpointError as err:
         info.error = str(err)
         return info
-    info.error = check_folder(folder)
+    info.error, notes = check_folder(folder)
+    info.notes += notes
     return info
 
 

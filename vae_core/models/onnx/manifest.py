@@ -8,15 +8,12 @@ import math
 from dataclasses import dataclass, field
 
 from ...errors import CheckpointError
-from ..contract import FORMAT, MANIFEST_FILE, NAMES
+from ..contract import CHANNELS, FORMAT, LATENT_RANGE, LAYOUTS, MANIFEST_FILE, NAMES, SIDE_RANGE
 
 LIKELIHOODS = ("bernoulli_logits", "bernoulli_probs", "gaussian")
 INPUT_RANGES = ((0, 1), (-1, 1))
 REQUIRED = ("format", "image_shape", "latent_dim", "likelihood", "dataset")
-OPTIONAL = ("sigma", "input_range", "class_names", "description", "tensor_names")
-LATENT_RANGE = (2, 512)
-SIDE_RANGE = (8, 256)
-CHANNELS = (1, 3)
+OPTIONAL = ("sigma", "input_range", "class_names", "description", "tensor_names", "layout")
 MAX_MANIFEST_BYTES = 1_000_000  # a manifest is a few hundred bytes; class names for 10k classes still fit
 
 
@@ -36,6 +33,7 @@ class OnnxConfig:
     class_names: list[str] = field(default_factory=list)
     description: str = ""
     tensor_names: dict = field(default_factory=lambda: dict(NAMES))
+    layout: str = "NCHW"
 
 
 def _fail(problem: str) -> ManifestError:
@@ -70,6 +68,9 @@ def parse_manifest(text: str) -> OnnxConfig:
         raise _fail(f"image_shape must be [C, H, W], got {json.dumps(shape)}")
     c, h, w = (_int(v, "image_shape") for v in shape)
     if c not in CHANNELS:
+        if w in CHANNELS and c > 4:  # [28, 28, 1]: the shape as a channels-last exporter reports it
+            raise _fail(f"image_shape {json.dumps(shape)} looks channels-last (H, W, C): write it as "
+                        f"[{w}, {c}, {h}] (C, H, W) and add \"layout\": \"NHWC\" if the graphs take (N, H, W, C)")
         raise _fail(f"image_shape channels must be 1 (grey) or 3 (colour), got {c}")
     if not (SIDE_RANGE[0] <= h <= SIDE_RANGE[1] and SIDE_RANGE[0] <= w <= SIDE_RANGE[1]):
         raise _fail(f"image sides must be {SIDE_RANGE[0]}–{SIDE_RANGE[1]} pixels, got {h}×{w}")
@@ -104,7 +105,11 @@ def parse_manifest(text: str) -> OnnxConfig:
     unknown_names = sorted(set(names) - set(NAMES))
     if unknown_names:
         raise _fail(f"tensor_names has unknown key(s) {', '.join(unknown_names)}; allowed: {', '.join(NAMES)}")
+    layout = data.get("layout", "NCHW")
+    if layout not in LAYOUTS:
+        raise _fail(f"layout must be one of {', '.join(LAYOUTS)} (how encoder.onnx takes and decoder.onnx gives "
+                    f"images), got {json.dumps(layout)}")
     return OnnxConfig(image_shape=(c, h, w), latent_dim=latent_dim, likelihood=likelihood, dataset=data["dataset"],
                       sigma=None if sigma is None else float(sigma),
                       input_range=(float(input_range[0]), float(input_range[1])), class_names=list(class_names),
-                      description=description, tensor_names={**NAMES, **names})
+                      description=description, tensor_names={**NAMES, **names}, layout=layout)

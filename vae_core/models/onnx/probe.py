@@ -23,6 +23,11 @@ def _out_of_memory(err: Exception) -> bool:
     return isinstance(err, MemoryError) or "allocate" in text or "bad_alloc" in text
 
 
+def _message(err: Exception) -> str:
+    """onnxruntime's whole message on one line (its useful part is often not the last line), capped."""
+    return " ".join(str(err).split())[:1500]
+
+
 def _batch_of(io) -> int | None:
     first = io.shape[0] if io.shape else None
     return first if isinstance(first, int) and first > 0 else None
@@ -61,13 +66,13 @@ def probe(spec: dict, encoder: bytes, decoder: bytes) -> dict:
     except Exception as err:  # noqa: BLE001 - onnxruntime's own message is the most precise one
         if _out_of_memory(err):
             return {"error": "memory"}
-        return {"error": f"onnxruntime cannot load encoder.onnx: {str(err).strip().splitlines()[-1][:300]}"}
+        return {"error": f"onnxruntime cannot load encoder.onnx: {_message(err)}"}
     try:
         dec = _session(ort, decoder)
     except Exception as err:  # noqa: BLE001
         if _out_of_memory(err):
             return {"error": "memory"}
-        return {"error": f"onnxruntime cannot load decoder.onnx: {str(err).strip().splitlines()[-1][:300]}"}
+        return {"error": f"onnxruntime cannot load decoder.onnx: {_message(err)}"}
     enc_batch, problem = _check_io("encoder.onnx", enc, [names["x"]], [names["mu"], names["logvar"]],
                                    {names["x"]: 4, names["mu"]: 2, names["logvar"]: 2})
     if problem:
@@ -85,7 +90,7 @@ def probe(spec: dict, encoder: bytes, decoder: bytes) -> dict:
         if _out_of_memory(err):
             return {"error": "memory"}
         return {"error": f"encoder.onnx fails on a batch of {n_enc} images of shape {list(shape)} (C, H, W) from "
-                         f"vae.json: {str(err).strip().splitlines()[-1][:300]}"}
+                         f"vae.json: {_message(err)}"}
     for name, out in ((names["mu"], mu), (names["logvar"], logvar)):
         if out.shape != (n_enc, dim):
             return {"error": f"encoder.onnx's '{name}' came out {list(out.shape)} for {n_enc} images; vae.json's "
@@ -99,13 +104,58 @@ def probe(spec: dict, encoder: bytes, decoder: bytes) -> dict:
         if _out_of_memory(err):
             return {"error": "memory"}
         return {"error": f"decoder.onnx fails on z of shape [{n_dec}, {dim}] (latent_dim {dim} from vae.json; does "
-                         f"its input size match the encoder's?): {str(err).strip().splitlines()[-1][:300]}"}
+                         f"its input size match the encoder's?): {_message(err)}"}
     if x_hat.shape != (n_dec, *shape):
         return {"error": f"decoder.onnx's '{names['x_hat']}' came out {list(x_hat.shape)} for {n_dec} latents; "
                          f"vae.json's image_shape means it must be [{n_dec}, {', '.join(map(str, shape))}]"}
     if not np.isfinite(x_hat).all():
         return {"error": "decoder.onnx gives NaN/inf on a test batch: the exported weights are broken"}
-    return {"ok": True, "batch": {"encoder": enc_batch, "decoder": dec_batch}}
+    values = _prior_decodes(dec, names, dim, n_dec)
+    problem, warnings = _likelihood_check(spec, values)
+    if problem:
+        return {"error": problem}
+    return {"ok": True, "batch": {"encoder": enc_batch, "decoder": dec_batch}, "warnings": warnings}
+
+
+PRIOR_SAMPLES = 64  # decoded to see what the decoder's outputs are: probabilities, logits or image means
+
+
+def _prior_decodes(dec, names, dim: int, step: int):
+    """The decoder's outputs on PRIOR_SAMPLES z ~ N(0, I), in chunks of its batch size."""
+    import numpy as np
+
+    n = max(step, PRIOR_SAMPLES // step * step)  # whole batches: a graph may have a fixed batch size
+    z = np.random.default_rng(2).standard_normal((n, dim)).astype(np.float32)
+    parts = [dec.run([names["x_hat"]], {names["z"]: z[i:i + step]})[0] for i in range(0, n, step)]
+    return np.concatenate(parts)
+
+
+def _likelihood_check(spec: dict, values) -> tuple[str | None, list[str]]:
+    """(refusal, warnings) for what vae.json declares against what the decoder gives: probabilities read as logits
+    score about twice as badly and nothing else would say so (pytorch/examples' VAE declared bernoulli_logits scored
+    ELBO −542 instead of −254)."""
+    import numpy as np
+
+    if not values.size or not np.isfinite(values).all():
+        return None, []
+    lo, hi = float(values.min()), float(values.max())
+    seen = f"on {PRIOR_SAMPLES} prior samples z ~ N(0, I) decoder.onnx gives values in [{lo:.4g}, {hi:.4g}]"
+    kind = spec.get("likelihood")
+    if kind == "bernoulli_logits" and lo >= 0.0 and hi <= 1.0:
+        return (f"vae.json declares bernoulli_logits, but {seen}, all inside [0, 1]: these look like probabilities "
+                "(a sigmoid at the decoder's end). Read as logits every number would be far too low. Did you mean "
+                "\"likelihood\": \"bernoulli_probs\"?"), []
+    if kind == "bernoulli_probs" and (lo < -1e-3 or hi > 1 + 1e-3):
+        return (f"vae.json declares bernoulli_probs, but {seen}, outside [0, 1]: these are not probabilities. Did "
+                "you mean \"likelihood\": \"bernoulli_logits\"?"), []
+    if kind == "gaussian":
+        low, high = spec["input_range"]
+        span = high - low
+        outside = float(((values < low - 0.5 * span) | (values > high + 0.5 * span)).mean())
+        if outside > 0.05:
+            return None, [f"the Gaussian decoder's means leave input_range [{low:g}, {high:g}] by far ({seen}; "
+                          f"{outside:.0%} beyond half a range outside): check input_range and the output scale"]
+    return None, []
 
 
 def main() -> None:

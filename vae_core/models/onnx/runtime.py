@@ -32,7 +32,7 @@ class OnnxVAE(VAEModel):
     kind = "onnx"
 
     def __init__(self, encoder: bytes, decoder: bytes, config: OnnxConfig, batch: dict | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, names: dict | None = None):
         super().__init__()
         self.config = config
         threads = torch.get_num_threads() if threads is None else threads
@@ -42,7 +42,7 @@ class OnnxVAE(VAEModel):
         self.encoder_graph, self.decoder_graph = encoder, decoder
         batch = batch or {}
         self.encoder_batch, self.decoder_batch = batch.get("encoder"), batch.get("decoder")
-        self.names = config.tensor_names
+        self.names = names or config.tensor_names  # the contract's, once the loader adapted the graphs
         self.likelihood, self.sigma, self.input_range = config.likelihood, config.sigma, tuple(config.input_range)
 
     # --- onnxruntime calls, in chunks (a graph exported with a fixed batch size gets padded chunks) -----------
