@@ -103,6 +103,7 @@ bench: setup-dev data browser assets
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/encode.py
 	$(BIN)/python bench/onnx_encode.py
+	$(BIN)/python bench/bring.py
 	$(BIN)/python bench/lab.py
 	$(BIN)/python -m bench.map
 

@@ -11,4 +11,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import CheckpointError, DataError, ImageError, TrainingError, VAEError
 
-__all__ = ["VAEError", "DataError", "ImageError", "CheckpointError", "TrainingError"]
+
+def bring(model, out, image_shape, dataset, **options):
+    """A VAE as its author wrote it -> an explorable model folder (vae_core/bringing.py; imported on first use, so
+    `import vae_core` stays light)."""
+    from .bringing import bring as _bring
+
+    return _bring(model, out, image_shape, dataset, **options)
+
+
+__all__ = ["VAEError", "DataError", "ImageError", "CheckpointError", "TrainingError", "bring"]

@@ -1,4 +1,4 @@
-"""`python -m vae_core`: train, eval, export and datasets from a shell (also under `torchrun` for several processes).
+"""`python -m vae_core`: train, eval, export, bring and datasets from a shell (train also under `torchrun`).
 
 Errors a user can fix (missing data, a refused checkpoint, bad arguments) end as one line on stderr and a
 non-zero exit code, never a traceback. `eval` prints exactly one JSON object on stdout so it can be piped.
@@ -76,8 +76,36 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("model_dir", type=Path)
     export.add_argument("--out", type=Path, required=True, help="folder to write (created)")
 
+    measure = commands.add_parser("measure", help="measure a model folder's test metrics into its metrics.json")
+    measure.add_argument("model_dir", type=Path)
+    measure.add_argument("--data-dir", default=None)
+    measure.add_argument("--progress-json", action="store_true",
+                         help="progress as JSON lines on stdout (how the app follows a measurement it started)")
+
     commands.add_parser("datasets", help="where each dataset is found, or how to get it")
+    _bring_parser(commands)
     return parser
+
+
+def _bring_parser(commands) -> None:
+    bring = commands.add_parser("bring", help="a VAE written elsewhere (a torch module you build) -> a model folder")
+    bring.add_argument("builder", help="module:function that returns the model (e.g. my_pkg.my_module:build_vae), "
+                                       "importable from the current folder")
+    bring.add_argument("--weights", type=Path, default=None, help="its state_dict: .safetensors, or .pt/.pth read "
+                                                                  "with torch.load(weights_only=True)")
+    bring.add_argument("--out", type=Path, required=True, help="the new model folder (never overwritten)")
+    bring.add_argument("--image-shape", type=int, nargs=3, required=True, metavar=("C", "H", "W"))
+    bring.add_argument("--dataset", required=True, help="fashion-mnist, mnist, digits, folder:<path> or npz:<path>")
+    bring.add_argument("--encode", default="encode", help="the encoder's method name (default encode)")
+    bring.add_argument("--decode", default="decode", help="the decoder's method name (default decode)")
+    bring.add_argument("--layout", default="auto", choices=("auto", "NCHW", "NHWC", "flat"))
+    bring.add_argument("--likelihood", default="auto",
+                       choices=("auto", "bernoulli_logits", "bernoulli_probs", "gaussian"))
+    bring.add_argument("--sigma", type=float, default=None, help="a Gaussian decoder's fixed σ (README: from the loss)")
+    bring.add_argument("--input-range", type=float, nargs=2, default=(0, 1), metavar=("LO", "HI"),
+                       help="the scale the model takes images on: 0 1 (default) or -1 1")
+    bring.add_argument("--class-names", nargs="+", default=None)
+    bring.add_argument("--description", default=None)
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -213,6 +241,35 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_measure(args) -> int:
+    """metrics.json for any model folder (ours, ONNX, brought); with --progress-json each line on stdout is one JSON
+    object: {"fraction", "message"} while it runs, then {"result": metrics} or {"error": message}."""
+    from . import data, models
+    from .measure import record_metrics
+
+    def say(**message) -> None:
+        if args.progress_json:
+            print(json.dumps(_jsonable(message)), flush=True)
+
+    try:
+        loaded = models.load_model(args.model_dir)
+        dataset = data.load_dataset(loaded.config.dataset, data_dir=args.data_dir,
+                                    image_shape=loaded.config.image_shape)
+        if dataset.image_shape != tuple(loaded.config.image_shape):
+            raise VAEError(f"{dataset.name} images are {dataset.image_shape}, the model expects "
+                           f"{tuple(loaded.config.image_shape)}")
+        result = record_metrics(loaded, dataset, lambda f, m: say(fraction=round(float(f), 4), message=m))
+    except VAEError as err:
+        if not args.progress_json:
+            raise
+        say(error=str(err))
+        return EXIT_ERROR
+    say(result=result)
+    if not args.progress_json:
+        print(json.dumps(_jsonable(result)))
+    return 0
+
+
 def cmd_export(args) -> int:
     from . import models
     from .models.contract import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
@@ -223,6 +280,71 @@ def cmd_export(args) -> int:
     written = (ENCODER_FILE, DECODER_FILE, MANIFEST_FILE)
     print("wrote " + ", ".join(str(out / name) for name in written))
     return 0
+
+
+def _build(spec: str, weights: Path | None):
+    """The user's model: `module:function` called with no arguments, then its state_dict loaded (strictly)."""
+    import importlib
+
+    import torch
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise UsageError(f"builder must be module:function, got {spec!r}")
+    sys.path.insert(0, os.getcwd())  # the user's own modules, as `python -c "import my_pkg"` would find them
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as err:
+        raise UsageError(f"cannot import {spec}: {err}") from None
+    model = target() if callable(target) and not isinstance(target, torch.nn.Module) else target
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"{spec} gave a {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(weights))
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)  # tensors only: no code runs
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        try:
+            model.load_state_dict(state)
+        except (RuntimeError, TypeError) as err:
+            raise VAEError(f"{weights} does not fit {spec}'s model: {str(err).splitlines()[0]}") from None
+    return model
+
+
+def cmd_bring(args) -> int:
+    from .bringing import bring
+
+    bar = _StepBar()
+    try:
+        out = bring(_build(args.builder, args.weights), args.out, tuple(args.image_shape), args.dataset,
+                    encode=args.encode, decode=args.decode, layout=args.layout, likelihood=args.likelihood,
+                    sigma=args.sigma, input_range=tuple(args.input_range), class_names=args.class_names,
+                    description=args.description, progress=bar)
+    finally:
+        bar.close()
+    print(f"brought {out}")
+    return 0
+
+
+class _StepBar:
+    """A tqdm bar on stderr for a progress(fraction, message) callback."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=100, dynamic_ncols=True, file=sys.stderr, bar_format="{l_bar}{bar}| {desc}")
+        self.bar.n = int(round(100 * fraction))
+        self.bar.set_description_str(message[:80], refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def cmd_datasets(args) -> int:
@@ -240,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         command = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export,
-                   "datasets": cmd_datasets}[args.command]
+                   "datasets": cmd_datasets, "bring": cmd_bring, "measure": cmd_measure}[args.command]
         code = command(args)
         sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
         return code

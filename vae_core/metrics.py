@@ -116,11 +116,12 @@ def per_image_stats(model, images, batch_size: int = 500, seed: int = 777, progr
 
 
 @torch.no_grad()
-def iwae_bound(model, x, k: int, batch_size: int = 100, seed: int = 777) -> torch.Tensor:
+def iwae_bound(model, x, k: int, batch_size: int = 100, seed: int = 777, progress=None) -> torch.Tensor:
     """L_k per image, (N,): logsumexp_i(log p(x|z_i) + log p(z_i) − log q(z_i|x)) − log k, z_i ~ q(z|x).
 
     Samples are processed in chunks (at most MAX_DECODES decodes at once) with a running logsumexp, so memory
     does not grow with k. x must already be what the model's likelihood is about (binarised for NLL).
+    `progress(fraction, message)` after each batch of images.
     """
     if k < 1:
         raise ValueError(f"k must be ≥ 1, got {k}")
@@ -145,23 +146,29 @@ def iwae_bound(model, x, k: int, batch_size: int = 100, seed: int = 777) -> torc
                 log_w = (log_px + log_pz - log_qz).double()
                 total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
             bounds.append(total - math.log(k))
+            if progress is not None:
+                done = min(len(x), start + batch_size)
+                progress(done / len(x), f"IWAE bound (k={k}): {done:,} of {len(x):,} images")
     return torch.cat(bounds).cpu()
 
 
 # --- the test-set report ---------------------------------------------------------------------------
-def evaluate(model, images, iw_samples: int = 0, limit: int | None = None, seed: int = 777) -> dict:
+def evaluate(model, images, iw_samples: int = 0, limit: int | None = None, seed: int = 777, progress=None) -> dict:
     """Test-set numbers in nats per image, averaged over the first `limit` images (all when None).
 
     A model trained on binarised pixels is evaluated on one fixed binarisation (seeded with `seed`), and only
     then is −L_k reported as "nll". Same inputs -> same numbers (no global RNG is used or changed).
+    `progress(fraction, message)`: the ELBO pass, then the IWAE pass (when asked for), each half of the bar.
     """
+    share = 0.5 if iw_samples > 0 else 1.0
+    part = (lambda lo: lambda f, m: progress(lo + share * f, m)) if progress is not None else (lambda lo: None)
     x = as_model_input(images, model.config.image_shape)
     if limit is not None:
         x = x[:limit]
     binarized = bool(model.binarized)
     if binarized:
         x = binarize_fixed(x, seed)
-    stats = per_image_stats(model, x, seed=seed)
+    stats = per_image_stats(model, x, seed=seed, progress=part(0.0))
     result = {
         "n_images": len(x),
         "binarized": binarized,
@@ -175,20 +182,25 @@ def evaluate(model, images, iw_samples: int = 0, limit: int | None = None, seed:
         "iwae_bound": None,
     }
     if iw_samples > 0:
-        bound = float(iwae_bound(model, x, iw_samples, seed=seed + 1).mean())
+        bound = float(iwae_bound(model, x, iw_samples, seed=seed + 1, progress=part(0.5)).mean())
         result["iwae_bound"] = bound
         if binarized:
             result["nll"] = -bound
     return result
 
 
-def final_report(model, images, limit: int | None = None, seed: int = 777) -> dict:
+def final_report(model, images, limit: int | None = None, seed: int = 777, progress=None) -> dict:
     """The numbers saved with a finished model (metrics.json): the ELBO split on the first `limit` test images (all
     when None) and the IWAE bound on the first FINAL_IW_LIMIT with FINAL_IW_SAMPLES samples. A likelihood that can't
-    be computed (a Gaussian without σ) skips the IWAE pass: it would spend minutes computing NaN."""
-    result = evaluate(model, images, iw_samples=0, limit=limit, seed=seed)
+    be computed (a Gaussian without σ) skips the IWAE pass: it would spend minutes computing NaN.
+    `progress(fraction, message)`: the ELBO pass is the first half of the bar, the IWAE pass the second."""
+    half = (lambda lo: lambda f, m: progress(lo + 0.5 * f, m)) if progress is not None else (lambda lo: None)
+    result = evaluate(model, images, iw_samples=0, limit=limit, seed=seed, progress=half(0.0))
     if FINAL_IW_SAMPLES and math.isfinite(result["elbo"]):
-        iw = evaluate(model, images, iw_samples=FINAL_IW_SAMPLES, limit=FINAL_IW_LIMIT, seed=seed)
+        iw = evaluate(model, images, iw_samples=FINAL_IW_SAMPLES, limit=FINAL_IW_LIMIT, seed=seed,
+                      progress=half(0.5))
         result.update({k: iw[k] for k in ("iwae_bound", "iwae_k", "nll") if k in iw})
         result["iwae_n"] = iw["n_images"]
+    if progress is not None:
+        progress(1.0, "measured")
     return result

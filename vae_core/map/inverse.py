@@ -26,6 +26,7 @@ STEPS = 1500
 BATCH = 512
 HOLDOUT = 0.1          # share of points kept out of both guesses to measure them
 MAX_FIDELITY_POINTS = 1000
+MIN_POINTS = 10      # fewer and there is nothing to learn a map's inverse from (nor to hold out)
 
 
 class MapInverse(nn.Module):
@@ -76,8 +77,8 @@ def fit_inverse(coords, latents, seed: int = 0, steps: int = STEPS, progress=Non
         raise VAEError(f"the inverse needs (N, 2) map coordinates and (N, D) latents, got {coords.shape} and "
                        f"{latents.shape}")
     good = np.flatnonzero(np.isfinite(coords).all(axis=1) & np.isfinite(latents).all(axis=1))
-    if len(good) < 10:
-        raise VAEError(f"the inverse needs at least 10 points with finite coordinates, got {len(good)}")
+    if len(good) < MIN_POINTS:
+        raise VAEError(f"the inverse needs at least {MIN_POINTS} points with finite coordinates, got {len(good)}")
     train_idx, held_idx = _split(len(good), seed)
     train_rows, held_rows = good[train_idx], good[held_idx]
     start = time.perf_counter()
