@@ -24,16 +24,24 @@ OVERRIDES = "encode_overrides"  # name -> (invert label, crop): the toggles' val
 RESULT = "encode_result"   # (key, bad files, encoded uploads) of the last run: widgets elsewhere don't redo it
 FOCUS = "encode_focus"     # name of the upload last clicked on the map
 PER_PAGE = 10
+PICTURES_MB = 50           # per uploaded file (a zip of pictures included): the reader caps pixels further
 MAX_KEPT = 200             # encoded uploads kept in the session for other pages
+
+
+def model_input_rule() -> str:
+    """What a picture becomes for this model, in words: it follows the model's own input (grey or colour, size)."""
+    channels, height, width = cur.loaded.config.image_shape
+    kind = "grey, light object on black" if channels == 1 else "colour"
+    return f"{kind}, cropped to the object and centred at {height}×{width}"
 
 
 def choose_pictures() -> tuple[list, object]:
     """The uploader and the camera: the picked files, and the photo (if one was taken)."""
     st.markdown("#### Encode your own pictures")
-    st.caption("Each picture is turned into exactly what the model receives (grey, light object on black, cropped "
-               f"and centred at {cur.loaded.config.image_shape[1]}×{cur.loaded.config.image_shape[2]}), then "
-               "encoded, redrawn and placed on the map. Pictures are processed in memory and never saved.")
+    st.caption(f"Each picture is turned into exactly what the model receives ({model_input_rule()}), then encoded, "
+               "redrawn and placed on the map. Pictures are processed in memory and never saved.")
     files = st.file_uploader("Pictures, or a zip of them", type=TYPES, accept_multiple_files=True,
+                             max_upload_size=PICTURES_MB,
                              key="encode_files",
                              help="PNG, JPEG, GIF, BMP, WebP, TIFF, or a .zip of those. Up to 200 images at once.")
     with st.expander("📷 Take a photo"):
@@ -195,9 +203,11 @@ def picture_card(up: encode.EncodedUpload) -> None:
                       help="share of test images whose ELBO is at most this one's: low = unusual for this model")
         o1, o2, o3, o4 = st.columns([1.4, 1, 1.6, 1.2])
         invert_label, crop = st.session_state.get(OVERRIDES, {}).get(up.name, ("Auto", True))
+        grey = cur.loaded.config.image_shape[0] == 1
         o1.segmented_control("Invert", list(INVERT), default=invert_label, key=INVERT_KEY + up.name,
                              on_change=remember, args=(up.name,),
-                             help="The model expects a light object on black. Auto decides from the picture's border.")
+                             help=("The model expects a light object on black. " if grey else "")
+                             + "Auto inverts a picture whose border is light.")
         o2.toggle("Auto-crop", value=crop, key=CROP_KEY + up.name, on_change=remember, args=(up.name,),
                   help="Crop to the object and centre it (off: the whole picture, scaled to fit)")
         what = [n for n in up.notes if n]

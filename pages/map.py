@@ -10,6 +10,7 @@ from ui.session.keys import (COLOUR_MODES, MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WID
 from ui.text import md_escape
 from ui.widgets import explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
+from vae_core.map.inverse import MIN_POINTS
 from vae_core.map.projection import ProjectionSpec
 
 page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
@@ -160,6 +161,10 @@ def point_detail(row: int) -> None:
 
 def inverse_choice() -> tuple[str, object]:
     """How empty space is decoded (the lens and a click): the better of the two measured guesses by default."""
+    if len(encoded) < MIN_POINTS:  # a tiny test split (a small folder of pictures): the 8-nearest blend alone
+        st.caption(f"Empty space is decoded from the nearest points' latents: {len(encoded)} points are too few to "
+                   "learn the map's inverse from.")
+        return "knn", None
     fitted = map_data.inverse(cur)
     if fitted is None:  # the map is the latent space
         return "exact", None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import figures, loaders, onnx_import, page, sidebar, training
+from ui import figures, loaders, measuring, onnx_import, page, sidebar, training
 from ui.session import keys
 from ui.text import md_code, md_escape
 from ui.widgets import show_image
@@ -275,9 +275,9 @@ def kind(info: models.ModelInfo) -> str:
         return "broken"
     if registry.is_training(info.path):
         return "training…"
-    if info.source == "onnx":
-        return "ONNX"
-    return "shipped" if info.read_only else "yours"
+    status = measuring.status_text(info)
+    label = info.kind_label if not info.trainable else "shipped" if info.read_only else "yours"
+    return f"{label} · {status.split(':')[0]}" if status else label
 
 
 def number(value, digits: int = 1):
@@ -327,6 +327,22 @@ def resume_controls(info: models.ModelInfo) -> None:
                 st.rerun()
 
 
+def measurement(info: models.ModelInfo) -> None:
+    """A model without numbers (imported, dropped in): its measurement's progress, or why it stopped and a button to
+    measure it (again)."""
+    if info.error is not None or info.read_only or registry.is_training(info.path):
+        return
+    measuring.progress_panel(info.path, "train")
+    status = measuring.status_text(info)
+    if status and status.startswith(measuring.FAILED):
+        st.warning(f"Its test metrics were not measured: {md_escape(status.split(': ', 1)[-1])}", icon="📏")
+    if (status and status.startswith(measuring.FAILED)) or ("elbo" not in info.metrics and not status):
+        st.button("Measure its test metrics", icon="📏", key="measure_listed",
+                  on_click=lambda: measuring.shared_measurements().start(info.path, measuring.session_id(), again=True),
+                  help="The test split's ELBO split and IWAE bound, in the background (a child process, bounded in "
+                       "time and memory)")
+
+
 def model_actions(info: models.ModelInfo, target: str) -> None:
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -347,8 +363,10 @@ def model_actions(info: models.ModelInfo, target: str) -> None:
             st.caption("Being trained right now: cancel the run first.")
         elif st.button("Delete…", icon="🗑️", key="delete_listed"):
             st.session_state[CONFIRM] = target
-    if info.error is None and info.source == "ours" and not info.read_only and not registry.is_training(info.path):
+    if (info.error is None and models.training_refusal(info.path) is None and not info.read_only
+            and not registry.is_training(info.path)):
         resume_controls(info)
+    measurement(info)
     if st.session_state.get(CONFIRM) == target:
         st.warning(f"Delete **{md_escape(info.name)}** and everything in {md_code(info.path)}? This cannot be undone.",
                    icon="🗑️")

@@ -1,28 +1,19 @@
-"""The Train page's part for models trained elsewhere: upload a zipped ONNX model folder (checked, measured, then
-listed), and the plain "can't train this here" note with an offer to train one of ours on the same data."""
+"""The Train page's part for models trained elsewhere: upload a zipped ONNX model folder (checked, listed, then
+measured in the background), and the plain "can't train this here" note with an offer to train one of ours on the
+same data."""
 from __future__ import annotations
 
 import streamlit as st
 
-from vae_core import measure, models
-from vae_core.errors import CheckpointError, VAEError
+from vae_core import models
+from vae_core.errors import CheckpointError
 
-from . import loaders
+from . import measuring
 from .text import md_escape as escape
 
 IMPORTED = "onnx_imported"   # file_id of the last zip handled: the uploader keeps its file across reruns
 DATASET_BOX = "train_dataset"  # the Train page's dataset selectbox
-MAX_UPLOAD_MB = 1024
-
-
-def _measure(loaded: models.LoadedModel) -> None:
-    """Its test metrics into metrics.json when its dataset is here (in the data roots); otherwise none yet."""
-    try:
-        dataset = loaders.get_dataset(loaded.config.dataset, tuple(loaded.config.image_shape))
-    except VAEError:
-        return
-    if dataset.image_shape == tuple(loaded.config.image_shape):
-        measure.record_metrics(loaded, dataset)
+MAX_UPLOAD_MB = 512  # a model zip; .streamlit/config.toml's server.maxUploadSize lets exactly this through
 
 
 def _import(upload) -> tuple[str, str]:
@@ -31,16 +22,18 @@ def _import(upload) -> tuple[str, str]:
         return "error", f"{escape(upload.name)} is over {MAX_UPLOAD_MB} MB: refused."
     try:
         with st.spinner("Checking the model…"):
-            folder = models.import_zip(upload.name, upload.getvalue(), measure=_measure)
+            folder = models.import_zip(upload.name, upload.getvalue())
     except CheckpointError as err:
         return "error", f"{escape(upload.name)} was not added: {escape(err)}"
-    return "ok", f"Added **{escape(folder.name)}**: it is in the list below and in the sidebar."
+    started = measuring.shared_measurements().start(folder, owner=measuring.session_id())
+    measured = " Its test metrics are being measured (progress below)." if started else ""
+    return "ok", f"Added **{escape(folder.name)}**: it is in the list below and in the sidebar.{measured}"
 
 
 def render_upload() -> None:
     """A zip of encoder.onnx + decoder.onnx + vae.json: every load check runs before it joins the list."""
     upload = st.file_uploader("Add a VAE trained elsewhere: a .zip of its folder (encoder.onnx, decoder.onnx, "
-                              "vae.json; see the README)", type=["zip"], key="onnx_zip",
+                              "vae.json; see the README)", type=["zip"], key="onnx_zip", max_upload_size=MAX_UPLOAD_MB,
                               help="Checked first (schema, graphs, a test run); a refused zip leaves nothing behind")
     if upload is None:
         return

@@ -8,6 +8,7 @@ import streamlit as st
 from vae_core import data, models
 from vae_core.paths import PRETRAINED_DIR
 
+from . import measuring
 from .session import bundles, keys, url
 from .text import md_escape
 
@@ -33,16 +34,19 @@ def default_model_path(listed: list[models.ModelInfo], dataset_name: str) -> str
 def _model_label(info: models.ModelInfo) -> str:
     elbo = info.metrics.get("elbo")
     tag = " · shipped" if info.read_only else ""
+    status = measuring.status_text(info)
+    tag += f" · {status.split(':')[0]}" if status else ""
     score = f" · ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) else ""
-    if info.source == "onnx":  # trained elsewhere: no epochs here, run by onnxruntime
-        return f"{info.name} (z={info.latent_dim} · ONNX{score}{tag})"
-    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep · ours{score}{tag})"
+    if not info.trainable:  # trained elsewhere: no epochs here
+        return f"{info.name} (z={info.latent_dim} · {info.kind_label}{score}{tag})"
+    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep · {info.kind_label}{score}{tag})"
 
 
 def render(page: str = "map") -> None:
     found = sources()
     available = [s.name for s in found if s.available]
     listed = list_models()
+    measuring.measure_unmeasured(listed)  # folders dropped in by hand: their numbers, once, in the background
     model_datasets = sorted({m.dataset for m in listed if m.dataset})
     choices = list(dict.fromkeys(available + model_datasets))
     url.read(page, listed, choices)   # first: a link may set the dataset and model below
@@ -68,6 +72,7 @@ def render(page: str = "map") -> None:
         st.selectbox("Model", paths, key=keys.MODEL, format_func=lambda p: labels.get(p, Path(p).name))
         info = next(m for m in of_dataset if str(m.path) == st.session_state[keys.MODEL])
         _headline(info)
+        measuring.progress_panel(info.path, "sidebar")
         bundles.render_view_bundle(page)
 
 
@@ -87,8 +92,8 @@ def _headline(info: models.ModelInfo) -> None:
         cols[0].metric("Recon", f"{m['recon']:.1f}", help="−log p(x|z), nats")
     if number("kl"):
         cols[1].metric("KL", f"{m['kl']:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
-    if info.source == "onnx":
-        st.caption("📦 An **ONNX** model trained elsewhere, run with onnxruntime: explore it on every page; "
+    if not info.trainable:
+        st.caption(f"📦 An **{md_escape(info.kind_label)}** model trained elsewhere: explore it on every page; "
                    "it cannot be trained further here."
                    + (f" Active units: **{m['active_units']} / {info.latent_dim}**" if "active_units" in m else ""))
     elif "active_units" in m:
