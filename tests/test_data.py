@@ -199,7 +199,7 @@ def test_digits_are_framed_like_mnist_and_keep_their_labels():
 # ---------------------------------------------------------------- user folders and zips
 def picture_bytes(ink_box=(8, 10, 40, 50), fmt="PNG") -> bytes:
     picture = Image.new("L", (48, 60), 255)
-    ImageDraw.Draw(picture).rectangle(ink_box, fill=0)  # dark on light: preprocess must invert it
+    ImageDraw.Draw(picture).rectangle(ink_box, fill=0)  # dark on light: an upload would be inverted, a dataset not
     buffer = io.BytesIO()
     picture.save(buffer, fmt)
     return buffer.getvalue()
@@ -222,7 +222,8 @@ def test_folder_dataset_labels_split_and_skips(tmp_path):
     labels = np.concatenate([dataset.train_labels, dataset.test_labels])
     assert np.bincount(labels).tolist() == [12, 7, 1]
     assert dataset.train_images.shape[1:] == (28, 28) and dataset.train_images.dtype == np.uint8
-    assert dataset.train_images[0, 14, 14] == 255 and dataset.train_images[0, 0, 0] == 0  # inverted, cropped
+    # as it is, resized whole: light background, dark ink (an upload's inversion and cropping never apply)
+    assert dataset.train_images[0, 0, 0] == 255 and dataset.train_images[0, 14, 14] == 0
     assert len(dataset.skipped) == 2
     assert any(s.startswith("README.txt: not an image") for s in dataset.skipped)
     assert any(s.startswith("dog/broken.png") and "empty" in s for s in dataset.skipped)

@@ -140,7 +140,8 @@ def test_its_caches_are_read_not_recomputed(legacy, digits, monkeypatch):
 
 
 # --- only models/ knows which kind a model is ----------------------------------------------------------------------
-KIND_CHECKS = re.compile(r"OnnxVAE|isinstance\([^)]*model|sigmoid|_Decoder|onnx_vae")
+KIND_CHECKS = re.compile(r"OnnxVAE|isinstance\([^,]*,\s*\(?(VAE|VAEModel|TorchFormat|OnnxFormat)\b|sigmoid|_Decoder"
+                         r"|onnx_vae|\.source == \"(ours|onnx)\"")
 
 
 def test_no_model_kind_check_outside_models():

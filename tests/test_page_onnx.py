@@ -152,3 +152,17 @@ def test_a_view_bundle_of_an_onnx_model_round_trips(onnx_models):
     assert list(bundle.vectors) == ["up"]  # latents of another size are left out: z=5 came from vae.json
     updates, _ = bundles.restore_updates(bundle, models.list_models([onnx_models]), lambda d, s: 300, {})
     assert updates[keys.MODEL] == path and updates[keys.PICK] == 7
+
+
+def test_model_zips_up_to_the_stated_cap_can_upload():
+    """The server refuses any upload past server.maxUploadSize whatever a widget says, so the model uploader's cap
+    (what the page states) must be what the server lets through, and no uploader may promise more."""
+    import tomllib
+
+    from pages_helpers import uploader_caps
+    from ui.onnx_import import MAX_UPLOAD_MB
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    server_cap = config["server"]["maxUploadSize"]
+    assert server_cap == MAX_UPLOAD_MB
+    assert all(cap <= server_cap for cap in uploader_caps().values())

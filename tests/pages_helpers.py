@@ -1,0 +1,23 @@
+"""Helpers that read the page scripts as text (tests only)."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def uploader_caps() -> dict[str, int]:
+    """{file: max_upload_size in MB} for every st.file_uploader in pages/ and ui/ whose cap is a number or a
+    module constant; an uploader without one gets the server's cap (counted as 0 here)."""
+    caps = {}
+    for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py")]:
+        text = path.read_text()
+        for match in re.finditer(r"file_uploader\((?:[^()]|\([^()]*\))*\)", text):
+            found = re.search(r"max_upload_size=([A-Z_]+|\d+)", match.group(0))
+            value = 0
+            if found and found.group(1).isdigit():
+                value = int(found.group(1))
+            elif found:
+                constant = re.search(rf"^{found.group(1)} = (\d+)", text, re.M)
+                value = int(constant.group(1)) if constant else 0
+            caps[f"{path.relative_to(ROOT)}:{match.start()}"] = value
+    return caps
