@@ -9,7 +9,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint screenshots setup setup-dev data browser node assets bench default-model clean help
+.PHONY: run test lint screenshots setup setup-dev data browser node assets modules bench default-model clean help
 
 help:
 	@echo "make run   - set up everything and open the app on http://127.0.0.1:$(PORT)"
@@ -70,7 +70,8 @@ browser:
 	  echo "Chromium is missing: install Debian's 'chromium' package for the browser tests."; \
 	fi
 
-# Browser assets (onnxruntime-web, Plotly.js) from the committed package-lock.json; Node and npm from apt when missing.
+# Browser assets: onnxruntime-web and Plotly.js from the committed package-lock.json (Node and npm from apt when
+# missing), and the components' modules.
 # static/vendor/ is served by Streamlit at /app/static/vendor/ (enableStaticServing); nothing is fetched at run time.
 VENDOR := static/vendor
 ORT_DIST := node_modules/onnxruntime-web/dist
@@ -87,7 +88,7 @@ node:
 	  echo "npm is missing: install Debian's 'nodejs' and 'npm' packages (the browser decoder needs them)."; exit 1; \
 	fi
 
-assets: $(VENDOR)/.installed
+assets: $(VENDOR)/.installed modules
 
 node_modules/.package-lock.json: package-lock.json | node
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
@@ -96,6 +97,12 @@ $(VENDOR)/.installed: node_modules/.package-lock.json
 	@mkdir -p $(VENDOR)
 	cp $(VENDOR_FILES) $(VENDOR)/
 	@touch $@
+
+# The components' own JS: the ES modules ui/components/**/*.mjs, copied as they are (no bundler) to
+# static/components/<hash of them all>/, which the components import by URL (ui/components/modules.py says why).
+# The standard library only, so no virtual environment is needed; idempotent and fast, so it runs every time.
+modules:
+	@$(PYTHON) ui/components/modules.py
 
 bench: setup-dev data browser assets
 	$(BIN)/python bench/train_vs_reference.py
@@ -115,4 +122,4 @@ default-model: setup data
 	  --channels 32 64 --hidden 128 --lr 1e-3 --out pretrained/digits-z8
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache node_modules $(VENDOR)
+	rm -rf $(VENV) .cache .pytest_cache node_modules $(VENDOR) static/components

@@ -138,7 +138,7 @@ def generate_steps(page, url: str, deadline: float) -> dict[str, list[float]]:
 def map_work(page, url: str, deadline: float) -> dict[str, list[float]]:
     """Click isolated points of the Map component in turn, each until the detail panel shows its index."""
     open_map(page, url)
-    page.evaluate("() => Plotly.relayout(window.__vmap.gd, {'xaxis.range': [-9, 9], 'yaxis.range': [-9, 9]})")
+    page.evaluate("() => Plotly.relayout(__vae.maps.at(-1).gd, {'xaxis.range': [-9, 9], 'yaxis.range': [-9, 9]})")
     page.wait_for_timeout(300)
     points = page.evaluate(ISOLATED_JS, [8, 24])
     assert len(points) >= 2, f"only {len(points)} isolated points on the map"

@@ -169,8 +169,8 @@ def slider_steps(app_page, app_url: str, ref_page, ref_url: str, repeats: int) -
 
 def map_clicks(page, url: str, repeats: int) -> tuple[list[float], list[float]]:
     open_page(page, url, MAP)
-    page.wait_for_function("() => window.__vmap && window.__vmap.ready", timeout=120_000)
-    page.evaluate("() => window.__vmap.gd.scrollIntoView({block: 'end'})")
+    page.wait_for_function("() => window.__vae && __vae.maps.at(-1)?.ready", timeout=120_000)
+    page.evaluate("() => __vae.maps.at(-1).gd.scrollIntoView({block: 'end'})")
     for gap in (8.0, 6.0, 4.0):  # the click lands on a point's centre: the page picks the closest point
         points = [{"id": p["row"], **p} for p in page.evaluate(ISOLATED_JS, [gap, repeats + 2])]
         if len(points) >= repeats + 2:
@@ -237,7 +237,7 @@ def load_70k(page, url: str, pid: int) -> tuple[float, float]:
     start = time.time()
     page.locator(".st-key-map_split_label [role=combobox]").click()
     page.locator("[role=option]", has_text="All images").click()
-    done = "() => !!(window.__vmap && window.__vmap.ready && window.__vmap.pts.n > 60000)"
+    done = "() => !!(window.__vae && __vae.maps.at(-1)?.ready && __vae.maps.at(-1).pts.n > 60000)"
     while not page.evaluate(done):
         if page.locator("[data-testid=stException], [data-testid=stAlertContentError]").count():
             raise RuntimeError(page.locator("[data-testid=stException], [data-testid=stAlertContentError]")

@@ -47,7 +47,7 @@ FRAME_TIMES_JS = """async (root, n) => {
 
 # The engine alone, as the issue defines a frame: decode z with the page's cached session, paint the canvas.
 DECODE_PAINT_JS = """async ([n, d]) => {
-  const decoders = [...window.__vaeEngine.decoders.values()], decoder = await decoders[decoders.length - 1];
+  const decoders = [...window.__vae.engine.decoders.values()], decoder = await decoders[decoders.length - 1];
   const canvas = document.createElement('canvas'), times = [];
   for (let i = 0; i < n; i++) {
     const z = new Float32Array(d).map((_, j) => Math.sin(i * 0.37 + j));

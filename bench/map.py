@@ -66,7 +66,7 @@ class App:
         start = time.perf_counter()
         page.goto(f"{self.url}/?n={n}")
         if self.kind == "ours":
-            page.wait_for_function("() => window.__vmap && window.__vmap.ready", timeout=600_000)
+            page.wait_for_function("() => window.__vae && __vae.maps.at(-1)?.ready", timeout=600_000)
         else:
             page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
                                    " return gd && gd._fullData && gd._fullData[1] && gd._fullData[1].x.length > 0; }",
@@ -77,7 +77,7 @@ class App:
         return page, first
 
     def gd(self):
-        return "window.__vmap.gd" if self.kind == "ours" else "document.querySelector('.js-plotly-plot')"
+        return "__vae.maps.at(-1).gd" if self.kind == "ours" else "document.querySelector('.js-plotly-plot')"
 
 
 def frame_times(page, gd: str, repeats: int) -> list[float]:
@@ -107,7 +107,7 @@ def rss_mb(page) -> float:
 def click_detail(kind: str, page, repeats: int) -> list[float]:
     """Click isolated points; time until the detail title shows that row."""
     if kind == "ours":  # our component, in a twin app or the real app
-        page.evaluate("() => window.__vmap.gd.scrollIntoView({block: 'end'})")
+        page.evaluate("() => __vae.maps.at(-1).gd.scrollIntoView({block: 'end'})")
         page.wait_for_timeout(200)
         from tests.e2e.test_map import ISOLATED_JS
         for gap in (10, 8, 6, 4):  # the densest maps have no point 10 px from all others
@@ -144,7 +144,8 @@ def colour_change(app: App, page, repeats: int) -> list[float]:
     for i in range(repeats):
         mode = ["recon", "kl", "label"][i % 3]
         if app.kind == "ours":
-            times.append(page.evaluate("""async (mode) => { const t0 = performance.now(); window.__vmap.setColor(mode);
+            times.append(page.evaluate("""async (mode) => { const t0 = performance.now();
+                __vae.maps.at(-1).setColor(mode);
                 await new Promise(r => requestAnimationFrame(r)); return performance.now() - t0; }""", mode))
         else:
             page.evaluate(WATCH_RUN_JS)
@@ -160,29 +161,29 @@ def colour_change(app: App, page, repeats: int) -> list[float]:
 
 def lens(page, moves: int = 60) -> dict:
     """The lens on a loaded map (the real app): decode + paint per call, how often a mouse move changes the picture."""
-    page.wait_for_function("() => window.__vmap.lensFn", timeout=300_000)
-    page.evaluate("() => window.__vmap.gd.scrollIntoView({block: 'end'})")
+    page.wait_for_function("() => __vae.maps.at(-1).lens.ready", timeout=300_000)
+    page.evaluate("() => __vae.maps.at(-1).gd.scrollIntoView({block: 'end'})")
     # bad: spots whose lens latent is not finite (the picture is then blank, whatever the timing says)
-    decode, bad = page.evaluate("""async () => { const c = window.__vmap, fl = c.gd._fullLayout, out = [];
+    decode, bad = page.evaluate("""async () => { const c = __vae.maps.at(-1), fl = c.gd._fullLayout, out = [];
       let bad = 0;
       for (let i = 0; i < 200; i++) {
         const xy = [fl.xaxis.range[0] + (fl.xaxis.range[1] - fl.xaxis.range[0]) * ((i * 37) % 200) / 200,
                     fl.yaxis.range[0] + (fl.yaxis.range[1] - fl.yaxis.range[0]) * ((i * 91) % 200) / 200];
-        if (!Array.from(c.lensZ(xy)).every(Number.isFinite)) bad += 1;
-        const t0 = performance.now(); c.lensTimes = []; await c.lensFn(xy, t0); out.push(c.lensTimes[0]); }
+        if (!Array.from(c.lens.zOf(xy)).every(Number.isFinite)) bad += 1;
+        const t0 = performance.now(); c.lens.times = []; await c.lens.show(xy, t0); out.push(c.lens.times[0]); }
       return [out, bad]; }""")
     # the kNN lens's latent table (served from static/models/) must have one row per map point
-    table_rows = page.evaluate("""async () => { const l = window.__vmap.data.lens;
+    table_rows = page.evaluate("""async () => { const l = __vae.maps.at(-1).data.lens;
       if (!l || !l.placementUrl) return null;
       const r = await fetch(new URL(l.placementUrl, document.baseURI).href, {headers: {Range: 'bytes=0-47'}});
       return new DataView(await r.arrayBuffer(), 0, 4).getUint32(0, true); }""")
-    box = page.evaluate("() => { const r = window.__vmap.gd.querySelector('.nsewdrag').getBoundingClientRect();"
+    box = page.evaluate("() => { const r = __vae.maps.at(-1).gd.querySelector('.nsewdrag').getBoundingClientRect();"
                         " return [r.left, r.top, r.width, Math.min(r.height, innerHeight - r.top - 10)]; }")
     from tests.e2e.test_map import sweep_lens
     changed = sweep_lens(page, box, moves, margin=20, band=(0.2, 0.8), rows=5)
     page.mouse.move(0, 0)
     return {"decode": decode, "changed": changed / moves, "moves": moves, "bad": bad, "spots": len(decode),
-            "table rows": table_rows, "points": page.evaluate("() => window.__vmap.pts.n"),
+            "table rows": table_rows, "points": page.evaluate("() => __vae.maps.at(-1).pts.n"),
             "method": page.locator(".vmap-lens-caption").inner_text().removeprefix("Lens: ").split(". Click")[0]}
 
 
@@ -190,7 +191,7 @@ def lens_problem(found: dict) -> str:
     """Why the lens figures are not valid, or ''."""
     problems = []
     if found["table rows"] is not None and found["table rows"] != found["points"]:
-        problems.append(f"its latent table (static/models/…-placement.bin) has {found['table rows']:,} rows for a map "
+        problems.append(f"its latent table (static/models/<hash>.bin) has {found['table rows']:,} rows for a map "
                         f"of {found['points']:,} points")
     if found["bad"]:
         problems.append(f"its latent was not finite at {found['bad']} of {found['spots']} spots (a blank picture)")
@@ -220,7 +221,7 @@ def real_app(browser, n: int, folder: Path, repeats: int) -> dict:
         page = browser.new_page(viewport={"width": 1400, "height": 950})
         start = time.perf_counter()
         page.goto(address)
-        page.wait_for_function("() => window.__vmap && window.__vmap.ready", timeout=FIRST_LOAD_MS)
+        page.wait_for_function("() => window.__vae && __vae.maps.at(-1)?.ready", timeout=FIRST_LOAD_MS)
         page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         seconds = time.perf_counter() - start
         wait_idle(page, FIRST_LOAD_MS)
@@ -228,12 +229,12 @@ def real_app(browser, n: int, folder: Path, repeats: int) -> dict:
 
     try:
         page, out["first load"] = visit()
-        points = page.evaluate("() => window.__vmap.pts.n")
+        points = page.evaluate("() => __vae.maps.at(-1).pts.n")
         if points != n:
             raise RuntimeError(f"the real app's map has {points:,} points, not {n:,}")
         page.close()
         page, out["first paint"] = visit()
-        out["frames"] = frame_times(page, "window.__vmap.gd", repeats)
+        out["frames"] = frame_times(page, "__vae.maps.at(-1).gd", repeats)
         out["clicks"] = click_detail("ours", page, max(3, repeats // 3))
         out["lens"] = lens(page)
         out["rss"], out["peak"] = proc_memory_mb(proc.pid)

@@ -100,7 +100,7 @@ def test_arrow_keys_step_the_slider_and_redraw(page, app_url):
     fetched = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
     assert sum(name.endswith(".onnx") for name in fetched) == 1, [n for n in fetched if "static" in n]
     assert sum(name.endswith("ort.wasm.min.mjs") for name in fetched) == 1
-    assert page.evaluate("() => window.__vaeEngine.decoders.size") == 1
+    assert page.evaluate("() => window.__vae.engine.decoders.size") == 1
     assert_no_exception(page)
 
 

@@ -1,18 +1,25 @@
-"""Browser components (st.components.v2): each keeps its JS source beside its Python wrapper, with the shared
-engine (engine.js: onnxruntime-web decoding and map placement) inlined in front of it."""
+"""Browser components (st.components.v2): each keeps its JS source, an ES module, beside its Python wrapper.
+
+Design note: the modules are served as they are, not bundled. `make assets` copies ui/components/**/*.mjs to
+static/components/<version>/ (modules.py); each component registers a few-line loader that imports its entry module
+by absolute URL (Streamlit runs a component's JS as a blob module, where relative imports do not resolve), and the
+entry imports engine.mjs and its other parts by relative paths. We chose this over an esbuild bundle because a
+module imported by URL is one instance per page: the engine's state (the onnxruntime runtime, one InferenceSession
+per decoder URL, parsed placement tables) is shared by the map, the pad and the scrubber, and survives reruns and
+page switches, with no window global. Per-component bundles would each carry their own copy of the engine (a second
+0.9 s session for the same decoder after a page switch). It also means no build tool to pin, and the page runs the
+very files the tests import (node and Chromium alike).
+
+`renderer(name, stem)` registers one component: its loader and `<stem>.css`, once per process.
+"""
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
+from . import modules
+
 HERE = Path(__file__).resolve().parent
-ENGINE_JS = HERE / "engine.js"
-
-
-@cache
-def component_js(path: str) -> str:
-    """engine.js followed by the component's own module (its path relative to ui/components/)."""
-    return ENGINE_JS.read_text(encoding="utf-8") + "\n" + (HERE / path).read_text(encoding="utf-8")
 
 
 def read_asset(path: str) -> str:
@@ -20,9 +27,11 @@ def read_asset(path: str) -> str:
 
 
 @cache
-def renderer(name: str, stem: str):
-    """The components-v2 renderer `name` from `<stem>.js` (after engine.js) and `<stem>.css`, registered once, on
-    first use (registering needs a running Streamlit)."""
+def renderer(name: str, stem: str, isolate_styles: bool = True):
+    """The components-v2 renderer `name`: module `<stem>.mjs`, style `<stem>.css` (paths under ui/components/),
+    registered once, on first use (registering needs a running Streamlit)."""
     import streamlit as st
 
-    return st.components.v2.component(name, css=read_asset(f"{stem}.css"), js=component_js(f"{stem}.js"))
+    modules.install()  # normally done by `make assets`; a checkout that skipped it still gets this version's files
+    return st.components.v2.component(name, css=read_asset(f"{stem}.css"), js=modules.loader(f"{stem}.mjs"),
+                                      isolate_styles=isolate_styles)

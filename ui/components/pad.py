@@ -1,4 +1,4 @@
-"""The latent pad (pad.js): sliders that decode in the page on every input event; Python hears the final z.
+"""The latent pad (pad.mjs): sliders that decode in the page on every input event; Python hears the final z.
 
 `latent_pad(...)` mounts it and returns what the page sent: {"z": {"z": [...], "seq": n, "rev": r}} once a drag or
 key press ended, and {"engine": "<one line>"} if the in-page engine could not load (the page then paints the
@@ -34,7 +34,7 @@ def _renderer():
 
 
 def pixels_b64(image: np.ndarray) -> str:
-    """uint8 (H, W) or (H, W, C) -> base64 of its bytes in H×W×C order (pad.js paints it until the engine runs)."""
+    """uint8 (H, W) or (H, W, C) -> base64 of its bytes in H×W×C order (pad.mjs paints it until the engine runs)."""
     return base64.b64encode(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).decode("ascii")
 
 

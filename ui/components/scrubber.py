@@ -1,4 +1,4 @@
-"""The path scrubber (scrubber.js): any t in [0, 1] along a lerp or slerp path, decoded in the page while dragged.
+"""The path scrubber (scrubber.mjs): any t in [0, 1] along a lerp or slerp path, decoded in the page while dragged.
 
 `path_scrubber(...)` returns the component's state: {"t": float} once a drag or key press ended, and
 {"engine": "<one line>"} if the in-page engine could not load (the page then paints `pixels`, the server's decode

@@ -1,16 +1,18 @@
-"""Files the page fetches by URL, written once under static/models/ (git-ignored; served at /app/static/models/):
-a model's display decoder (ONNX), and per map the placement table and the mini map picture.
+"""Files the page fetches by URL, all written by one function, `publish`: bytes under static/<folder>/ (git-ignored;
+Streamlit serves static/ at /app/static/), named by the hash of their own content and written atomically.
 
 Components get only URLs (relative to the page's base: `new URL(url, document.baseURI)`), so a rerun never
-re-sends a model. The decoder is named by the weights hash; a map's files by their own content's hash, made once per
-(model, split, projection) in a server: a dataset that changed under the same name (another $VAE_DATA_DIR, a
-folder that gained pictures) never gets the old map's table.
+re-sends a model, and a name that is the content's hash never serves stale bytes: a dataset that changed under the
+same name (another $VAE_DATA_DIR, a folder that gained pictures) never gets the old map's table. What is published:
+- static/models/ (here): a model's display decoder (ONNX), exported once per weights hash (also kept in the
+  model's cache folder), and per map (model, split, projection) the placement table and the mini map picture;
+- static/maps/: the map component's points, density layer, thumbnail atlas and lens graph (ui/components/map,
+  ui/map_data.py).
 """
 from __future__ import annotations
 
 import hashlib
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,19 +21,19 @@ from vae_core import images as imgs
 from vae_core.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]  # beside app.py: Streamlit serves ROOT/static at /app/static/
-STATIC_MODELS = ROOT / "static" / "models"
-URL_PREFIX = "app/static/models/"
+STATIC = ROOT / "static"
 DECODER_CACHE_NAME = "display-decoder.onnx"  # beside the model's other caches (loaded.cache_folder)
-_LOCK = threading.Lock()  # two sessions opening the same new model export it once
 
 
-def _serve(name: str, make) -> str:
-    target = STATIC_MODELS / name
+def publish(data: bytes, folder: str, ext: str) -> str:
+    """Write `data` as static/<folder>/<sha256[:16]>.<ext> unless it is there; returns its URL path
+    ("app/static/<folder>/<name>"). Atomic: a browser never fetches half a file, and two sessions writing the same
+    bytes at once both succeed."""
+    name = f"{hashlib.sha256(data).hexdigest()[:16]}.{ext}"
+    target = STATIC / folder / name
     if not target.exists():
-        with _LOCK:
-            if not target.exists():
-                atomic_write(target, make())
-    return URL_PREFIX + name
+        atomic_write(target, data)
+    return f"app/static/{folder}/{name}"
 
 
 def display_decoder(loaded) -> bytes:
@@ -49,22 +51,24 @@ def display_decoder(loaded) -> bytes:
 
 
 def decoder_url(loaded) -> str:
-    """URL of the model's display decoder."""
-    return _serve(f"{loaded.weights_hash}.onnx", lambda: display_decoder(loaded))
+    """URL of the model's display decoder: exported (or read from the model's cache folder) once per weights hash in
+    a server, then named by its own bytes like every published file."""
+    from ui import loaders
+
+    return loaders.memo(("served-decoder", loaded.weights_hash),
+                        lambda cb: publish(display_decoder(loaded), "models", "onnx"))
 
 
 def _serve_map_file(cur, kind: str, ext: str, make) -> str:
-    """A map's file, built once per (model, split, projection) and named by its content's hash."""
+    """A map's file, built and published once per (model, split, projection) in a server."""
     from ui import loaders
 
-    def build(cb):
-        data = make()
-        return _serve(f"{hashlib.sha256(data).hexdigest()[:16]}-{kind}.{ext}", lambda: data)
-    return loaders.memo(("served-map-file", kind, *cur.key, cur.spec), build)
+    return loaders.memo(("served-map-file", kind, *cur.key, cur.spec), lambda cb: publish(make(), "models", ext))
 
 
 def placement_bytes(latents: np.ndarray, coords: np.ndarray, bounds, k: int) -> bytes:
-    """engine.js's placement table: uint32 n, d, dims, k; float64 bounds (4); float32 latents, float32 coords."""
+    """The page's placement table (the engine parses it): uint32 n, d, dims, k; float64 bounds (4); float32
+    latents, float32 coords."""
     latents = np.ascontiguousarray(latents, dtype="<f4")
     coords = np.ascontiguousarray(coords, dtype="<f4")
     n, d = latents.shape

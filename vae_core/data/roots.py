@@ -1,7 +1,7 @@
 """Which folders the app may read pictures from, and where a dataset's path points: dataset folders, zips and array
-files opened by the web app must lie inside a data root. Without this, a path typed on the Train page, or `"dataset": "folder:<path>"` in any model's
-config.json, made the server show pictures from anywhere it can read. The CLI takes any path: it is the user's
-own shell.
+files opened by the web app must lie inside a data root. Without this, a path typed on the Train page, or
+`"dataset": "folder:<path>"` in any model's config.json, made the server show pictures from anywhere it can read.
+The CLI takes any path: it is the user's own shell.
 
 Data roots: the project's data/, $VAE_DATA_DIR, and every folder in $VAE_DATA_ROOTS (separated by os.pathsep).
 """

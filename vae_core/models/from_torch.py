@@ -269,7 +269,7 @@ def guess_likelihood(decode_fn, latent_dim: int, declared: str = "auto", sigma=N
     return declared, evidence
 
 
-# --- export ------------------------------------------------------------------------------------------------------------
+# --- export ---------------------------------------------------------------------------------------------------------
 
 def _export(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]) -> bytes:
     try:

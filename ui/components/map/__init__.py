@@ -1,48 +1,32 @@
-"""The Map component: Plotly.js in the page, fed a binary points file once per map (see map.js).
+"""The Map component: Plotly.js in the page, fed a binary points file once per map (see map.mjs).
 
-Python's side: write the points buffer to static/maps/<hash>.bin (served at /app/static/maps/, git-ignored) once per
+Python's side: publish the points buffer (served.publish: static/maps/<hash>.bin, git-ignored) once per
 (model, split, projection), mount the component with a small JSON (the buffer's URL, highlights, overlays), and
 read back the user's last click/selection as the component state "event". AppTest cannot run the JavaScript: tests
 set `session_state[key] = {"event": {...}}`, exactly what the page would have sent.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 
-from ui.components import component_js
+from ui.components import renderer, served
 from vae_core.map import points as map_points
 
-HERE = Path(__file__).resolve().parent
-STATIC_MAPS = HERE.parents[2] / "static" / "maps"  # <repo>/static/maps: Streamlit serves static/ at /app/static/
-URL_PREFIX = "app/static/maps/"
+STATIC_MAPS = served.STATIC / "maps"  # where `publish` writes: tests read the files back from here
 MAX_MARKERS = 100_000   # maps up to this size draw every point as a marker (70k: ~0.2 s a zoom on SwiftShader)
 LOD_MARKERS = 20_000    # bigger maps: a density image of the view and at most this many markers over it
 MAX_SELECTION = 200_000  # rows a box/lasso hands to Python
 
-# engine.js (issue 11's shared onnxruntime-web owner) + our pure helpers + the component module + its layers
-_JS = "\n".join([component_js("map/points.js"), (HERE / "map.js").read_text(), (HERE / "layers.js").read_text()])
-_COMPONENT = st.components.v2.component("vae_latent_map", js=_JS, css=(HERE / "map.css").read_text(),
-                                        isolate_styles=False)  # Plotly styles itself through document.head
+
+def publish_points(points: map_points.MapPoints) -> str:
+    """Write the buffer where the browser can fetch it; returns its URL path."""
+    return publish(map_points.pack(points), "bin")
 
 
-def publish_points(points: map_points.MapPoints, folder: Path = STATIC_MAPS) -> str:
-    """Write the buffer where the browser can fetch it (content-addressed: never stale); returns its URL path."""
-    return publish(map_points.pack(points), "bin", folder)
-
-
-def publish(buffer: bytes, ext: str, folder: Path = STATIC_MAPS) -> str:
-    """Any file for the map's page (points, the lens graph), named by its content's hash; returns its URL path."""
-    name = f"{map_points.digest(buffer)}.{ext}"
-    path = folder / name
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(buffer)
-        tmp.replace(path)  # atomic: a browser never fetches half a file
-    return URL_PREFIX + name
+def publish(buffer: bytes, ext: str) -> str:
+    """Any file for the map's page (points, density layer, atlas, lens graph): served.publish under static/maps/."""
+    return served.publish(buffer, "maps", ext)
 
 
 def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list[str], color_modes: dict[str, str],
@@ -56,7 +40,8 @@ def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list
         "focus": focus or {}, "overlays": overlays or {},
         "lens": lens, "atlas": atlas, "density": density,
     }
-    return _COMPONENT(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
+    component = renderer("vae_latent_map", "map/map", isolate_styles=False)  # Plotly styles itself via document.head
+    return component(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
 
 
 def new_event(key: str, seen_key: str) -> dict | None:

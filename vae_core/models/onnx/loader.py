@@ -123,7 +123,8 @@ def contract_graphs(folder: Path, config: OnnxConfig) -> tuple[bytes, bytes, dic
     for role, graph in graphs.items():
         found, by_position = layouts.resolve_names(graph, role, config.tensor_names)
         if by_position:
-            notes.append(f"{role}.onnx's tensors taken by position: " + ", ".join(f"{k} = {v}" for k, v in found.items()))
+            named = ", ".join(f"{k} = {v}" for k, v in found.items())
+            notes.append(f"{role}.onnx's tensors taken by position: {named}")
         graphs[role] = layouts.adapt_graph(graph, config.layout, role, config.image_shape, config.tensor_names)
     if config.layout != "NCHW":
         notes.append(f"graphs in layout {config.layout}, adapted to (N, C, H, W) at load")

@@ -1,10 +1,16 @@
 // The path scrubber: t in [0, 1] along the chosen path from A to B (vae_core.latent.lerp / slerp, same formulas),
-// decoded in the page on every input event (engine.js); on the mini map the path is drawn and the current point
+// decoded in the page on every input event (engine.mjs); on the mini map the path is drawn and the current point
 // moves along it, placed by the Placer's rule. State "t" goes to Python when a drag or key press ends; if the
 // engine cannot load, state "engine" says why and the page paints the server's decode of that t (data.pixels).
 //
 // data: {rev, a, b, kind: "linear" | "slerp", t, shape, size, decoder, placement, minimap, minimapSize,
 //        path: [[x, y], ...] (the strip's steps on the map), pixels, serverOnly}
+// One scrubber per parent element (Streamlit's container for this mount), kept in `scrubbers` across reruns.
+
+import { base64Bytes, engineFailed, liveView, loadDecoder, loadImage, loadPlacement, paintBytes, rasterPoint }
+  from "./engine.mjs";
+
+const scrubbers = new WeakMap();
 
 const PARALLEL_COS = 1 - 1e-7; // vae_core.latent.PARALLEL_COS
 
@@ -114,17 +120,22 @@ async function startScrubber(sc, data) {
   }
 }
 
+// A new decoder or placement table (another model or map) builds a new scrubber; any other rerun updates this one.
+function scrubberFor(parentElement, data) {
+  let sc = scrubbers.get(parentElement);
+  if (sc && sc.decoderURL === data.decoder && sc.placementURL === data.placement) return [sc, false];
+  if (sc) sc.root.remove();
+  sc = buildScrubber(parentElement);
+  sc.decoderURL = data.decoder;
+  sc.placementURL = data.placement;
+  scrubbers.set(parentElement, sc);
+  return [sc, true];
+}
+
 export default function (component) {
   const { parentElement, data, setStateValue } = component;
-  let sc = parentElement.__vaeScrubber;
-  const fresh = !sc || sc.decoderURL !== data.decoder || sc.placementURL !== data.placement;
-  if (fresh) {
-    if (sc) sc.root.remove();
-    sc = parentElement.__vaeScrubber = buildScrubber(parentElement);
-    sc.decoderURL = data.decoder;
-    sc.placementURL = data.placement;
-  }
-  sc.setStateValue = setStateValue;
+  const [sc, fresh] = scrubberFor(parentElement, data);
+  sc.setStateValue = setStateValue; // a rerun hands a fresh setter; events must use the current one
   sc.input.setAttribute("aria-label", data.aria);
   sc.decoded.style.width = sc.decoded.style.height = `${data.size}px`;
   const endpointsChanged = !sc.data || sc.data.rev !== data.rev;
@@ -134,4 +145,8 @@ export default function (component) {
   if (!sc.view) paintBytes(sc.decoded, base64Bytes(data.pixels), data.shape);
   scrubTo(sc, t);
   if (fresh) startScrubber(sc, data);
+  return () => {
+    sc.root.remove();
+    if (scrubbers.get(parentElement) === sc) scrubbers.delete(parentElement);
+  };
 }

@@ -1,11 +1,17 @@
 // The latent pad: one <input type=range> per latent dimension; every input event decodes z in the page and paints
-// it (engine.js), moves the mini map's marker (the Placer's rule) and shows z's values. Python hears the final z
+// it (engine.mjs), moves the mini map's marker (the Placer's rule) and shows z's values. Python hears the final z
 // only when a drag or key press ends (`change`), as state "z": {z: [...], seq}. If the engine cannot load, state
 // "engine" says why, and the page paints the server's decode of each z it receives (data.pixels) instead.
 //
 // data: {rev, z, dims: [{d, name, aria, help, min, max, step, inactive}], top, shape: [C, H, W], size,
 //        decoder, placement, minimap, minimapSize, pixels (base64 uint8 H×W×C of z, decoded by the server),
 //        serverOnly (skip the engine: the server path)}
+// One pad per parent element (Streamlit's container for this mount), kept in `pads` across reruns.
+
+import { base64Bytes, engineFailed, liveView, loadDecoder, loadImage, loadPlacement, paintBytes, rasterPoint }
+  from "./engine.mjs";
+
+const pads = new WeakMap();
 
 function fmt(v) {
   return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2);
@@ -147,17 +153,22 @@ async function startMap(pad, data) {
   }
 }
 
+// A new decoder or placement table (another model or map) builds a new pad; any other rerun updates this one.
+function padFor(parentElement, data) {
+  let pad = pads.get(parentElement);
+  if (pad && pad.decoderURL === data.decoder && pad.placementURL === data.placement) return [pad, false];
+  if (pad) pad.root.remove();
+  pad = buildPad(parentElement, data);
+  pad.decoderURL = data.decoder;
+  pad.placementURL = data.placement;
+  pads.set(parentElement, pad);
+  return [pad, true];
+}
+
 export default function (component) {
   const { parentElement, data, setStateValue } = component;
-  let pad = parentElement.__vaePad;
-  const fresh = !pad || pad.decoderURL !== data.decoder || pad.placementURL !== data.placement;
-  if (fresh) {
-    if (pad) pad.root.remove();
-    pad = parentElement.__vaePad = buildPad(parentElement, data);
-    pad.decoderURL = data.decoder;
-    pad.placementURL = data.placement;
-  }
-  pad.setStateValue = setStateValue;
+  const [pad, fresh] = padFor(parentElement, data);
+  pad.setStateValue = setStateValue; // a rerun hands a fresh setter; events must use the current one
   pad.decoded.style.width = pad.decoded.style.height = `${data.size}px`;
   const layoutKey = JSON.stringify(data.dims);
   if (pad.layoutKey !== layoutKey) {
@@ -179,4 +190,8 @@ export default function (component) {
   } else {
     update(pad);
   }
+  return () => {
+    pad.root.remove();
+    if (pads.get(parentElement) === pad) pads.delete(parentElement);
+  };
 }

@@ -3,111 +3,126 @@
 // a small JSON (highlights, overlays), applied with Plotly.restyle/relayout so zoom and pan survive.
 // Colour, hover, legend filtering, search and level of detail happen here with no Streamlit rerun.
 // Events go to Python as the component state "event": {kind: point|space|selection, row|xy|rows, seq}.
-// points.js (window.VMapPoints) is prepended to this module by the Python wrapper.
+//
+// The controller owns its layers, each a module: the lens (lens.mjs), thumbnails at deep zoom (thumbnails.mjs), the
+// decoded map (decoded.mjs), density contours, labels and the level-of-detail image (density.mjs). One controller
+// per parent element (Streamlit's container for this mount), kept in `controllers` across reruns.
 
-const asset = (path) => new URL(path, document.baseURI).href;
-const scripts = (window.__vmapScripts = window.__vmapScripts || {});
+import { absoluteURL, fetchOnce, testHook } from "../engine.mjs";
+import { DecodedMap } from "./decoded.mjs";
+import { DensityLayer, densityImage } from "./density.mjs";
+import { Lens } from "./lens.mjs";
+import { buildIndex, nearest, parse, percentile, pointInPolygon } from "./points.mjs";
+import { THUMBS_MAX, Thumbnails } from "./thumbnails.mjs";
 
-function loadScript(path, ready) {
-  if (ready()) return Promise.resolve();
-  if (!scripts[path]) {
-    scripts[path] = new Promise((resolve, reject) => {
-      const tag = document.createElement("script");
-      tag.src = asset(path);
-      tag.onload = () => resolve();
-      tag.onerror = () => { delete scripts[path]; reject(new Error(`could not load ${path}`)); };
-      document.head.appendChild(tag);
-    });
-  }
-  return scripts[path];
+// Plotly.js's bundle is UMD: imported as a module it still defines window.Plotly (once per page, like any module).
+async function loadPlotly() {
+  await import(absoluteURL("app/static/vendor/plotly.min.js"));
+  return window.Plotly;
 }
 
-// The Placer's latents, in map row order, from issue 11's placement table (uint32 n, d, dims, k; float64 bounds[4];
-// float32 latents n×d; float32 coords): the 8-nearest blend needs them, the engine's placer keeps them private.
-const latentsCache = new Map();
-function loadLatents(url) {
-  if (!latentsCache.has(url)) {
-    latentsCache.set(url, fetch(asset(url)).then((r) => {
-      if (!r.ok) throw new Error(`the lens's latents could not be fetched (${r.status})`);
-      return r.arrayBuffer();
-    }).then((buffer) => {
-      const head = new DataView(buffer, 0, 48), n = head.getUint32(0, true), d = head.getUint32(4, true);
-      return { n, d, k: head.getUint32(12, true), latents: new Float32Array(buffer.slice(48, 48 + 4 * n * d)) };
-    }).catch((err) => { latentsCache.delete(url); throw err; }));
-  }
-  return latentsCache.get(url);
-}
-
-const pointsCache = new Map();  // url -> Promise<points>: one fetch per map per page, shared by remounts
-
+// One fetch and parse per map per page, shared by remounts.
 function loadPoints(url) {
-  if (!pointsCache.has(url)) {
-    pointsCache.set(url, fetch(asset(url)).then((r) => {
-      if (!r.ok) throw new Error(`the map's points could not be fetched (${r.status})`);
-      return r.arrayBuffer();
-    }).then((buffer) => {
-      const pts = window.VMapPoints.parse(buffer);
-      pts.index = window.VMapPoints.buildIndex(pts.x, pts.y);
-      pts.nnSorted = Float32Array.from(pts.nn.filter(Number.isFinite)).sort();
-      return pts;
-    }).catch((err) => { pointsCache.delete(url); throw err; }));
-  }
-  return pointsCache.get(url);
+  return fetchOnce(url, async (response) => {
+    const pts = parse(await response.arrayBuffer());
+    pts.index = buildIndex(pts.x, pts.y);
+    pts.nnSorted = Float32Array.from(pts.nn.filter(Number.isFinite)).sort();
+    return pts;
+  }, "the map's points");
 }
 
-const THUMBS_MAX = 150;      // when this few points are in view, each is drawn as its own image (if the atlas is on)
-const THUMB_PX = 36;
 const PICK_PX = 8;            // a click or hover within this many pixels of a point is on the point
 const DOUBLE_CLICK_MS = 250;  // a click on empty space waits this long: the first half of a double-click (Plotly's
                               // zoom reset) must not decode the spot. A click on a point is sent at once.
 const PREFS = "vmap-prefs";   // the layer toggles, kept for the tab: a new projection or split must not reset them
+const TOGGLES = ["thumbs", "decoded", "contours", "labels"];
 const TRACE = { main: 0, selection: 1, neighbours: 2, pick: 3, uploads: 4, paths: 5 };
 const controllers = new WeakMap();
+
+const TEMPLATE = `
+<div class="vmap">
+  <div class="vmap-bar">
+    <label>Colour by <select class="vmap-color"></select></label>
+    <label>Find index <input class="vmap-search" type="search" inputmode="numeric" placeholder="e.g. 42"></label>
+    <button class="vmap-go" type="button">Go</button>
+    <label title="When you zoom in this far that at most ${THUMBS_MAX} points are in view"><input class="vmap-thumbs"
+      type="checkbox" checked> Images when zoomed in</label>
+    <label title="Tile the view with images decoded on a grid, by the lens's method"><input class="vmap-decoded"
+      type="checkbox"> Decoded map</label>
+    <label class="vmap-density-toggle" title="Lines of equal point density (1 %, 3 %, 10 %, 30 % and 60 % of the densest spot), of all points, hidden classes too"><input
+      class="vmap-contours" type="checkbox"> Density</label>
+    <label class="vmap-labels-toggle" title="Each dense region's classes, named where each is densest (its share of the points there shown when under 60 %)"><input
+      class="vmap-labels" type="checkbox" checked> Labels</label>
+    <span class="vmap-note"></span>
+  </div>
+  <div class="vmap-body">
+    <div class="vmap-plot"></div>
+    <div class="vmap-side">
+      <canvas class="vmap-lens" width="28" height="28"></canvas>
+      <div class="vmap-lens-caption">Move over the map</div>
+      <div class="vmap-readout"></div>
+    </div>
+  </div>
+  <div class="vmap-legend"></div>
+  <div class="vmap-status"></div>
+  <div class="vmap-tip"></div>
+</div>`;
+
+const PLOT_CONFIG = { displaylogo: false, scrollZoom: true, responsive: true, doubleClick: "reset",
+                      doubleClickDelay: DOUBLE_CLICK_MS, modeBarButtonsToRemove: ["autoScale2d", "toImage"] };
+
+// The plot's traces, in TRACE's order, empty: the main one is filled before newPlot, the marks by applyExtras.
+function plotTraces(n) {
+  const empty = () => ({ type: "scattergl", mode: "markers", x: [], y: [], hoverinfo: "skip" });
+  return [
+    { ...empty(), name: "points", marker: { size: n <= 12000 ? 5 : 3, opacity: 0.85, line: { width: 0 } },
+      selected: { marker: { opacity: 0.85 } }, unselected: { marker: { opacity: 0.85 } } },
+    { ...empty(), name: "selection", marker: { size: 7, color: "rgba(0,0,0,0)", line: { width: 1.2, color: "#fff" } } },
+    { ...empty(), name: "neighbours", marker: { size: 12, symbol: "circle-open", color: "#ffb000", line: { width: 2 } } },
+    { ...empty(), name: "picked", marker: { size: 20, symbol: "circle-open", color: "#ffffff", line: { width: 3 } } },
+    // stars and paths are WebGL traces too: an SVG trace would be drawn under the WebGL points and hidden by them
+    { ...empty(), mode: "markers+text", name: "uploads", textposition: "top center",
+      textfont: { color: "#fff", size: 11 },
+      marker: { size: 16, symbol: "star", color: "#ffe14d", line: { width: 1, color: "#000" } } },
+    { ...empty(), mode: "lines+markers", name: "paths",
+      line: { width: 2, color: "#fff" }, marker: { size: 6, color: "#fff" } },
+  ];
+}
+
+function plotLayout(d) {
+  const [x0, x1, y0, y1] = d.bounds;
+  return {
+    height: d.height, margin: { l: 0, r: 0, t: 8, b: 0 }, dragmode: "zoom", hovermode: false,
+    xaxis: { visible: false, range: [x0, x1] }, yaxis: { visible: false, range: [y0, y1] },
+    plot_bgcolor: "rgba(0,0,0,0)", paper_bgcolor: "rgba(0,0,0,0)", showlegend: false, uirevision: "map",
+    images: [],
+  };
+}
 
 class MapController {
   constructor(root) {
     this.root = root;
     this.hidden = new Set();
     this.seq = 0;
-    const holder = document.createElement("div");  // appended, not root.innerHTML: root also holds our <style>
-    root.appendChild(holder);
-    holder.innerHTML = `
-      <div class="vmap">
-        <div class="vmap-bar">
-          <label>Colour by <select class="vmap-color"></select></label>
-          <label>Find index <input class="vmap-search" type="search" inputmode="numeric" placeholder="e.g. 42"></label>
-          <button class="vmap-go" type="button">Go</button>
-          <label title="When you zoom in this far that at most ${THUMBS_MAX} points are in view"><input class="vmap-thumbs"
-            type="checkbox" checked> Images when zoomed in</label>
-          <label title="Tile the view with images decoded on a grid, by the lens's method"><input class="vmap-decoded"
-            type="checkbox"> Decoded map</label>
-          <label class="vmap-density-toggle" title="Lines of equal point density (1 %, 3 %, 10 %, 30 % and 60 % of the densest spot), of all points, hidden classes too"><input
-            class="vmap-contours" type="checkbox"> Density</label>
-          <label class="vmap-labels-toggle" title="Each dense region's classes, named where each is densest (its share of the points there shown when under 60 %)"><input
-            class="vmap-labels" type="checkbox" checked> Labels</label>
-          <span class="vmap-note"></span>
-        </div>
-        <div class="vmap-body">
-          <div class="vmap-plot"></div>
-          <div class="vmap-side">
-            <canvas class="vmap-lens" width="28" height="28"></canvas>
-            <div class="vmap-lens-caption">Move over the map</div>
-            <div class="vmap-readout"></div>
-          </div>
-        </div>
-        <div class="vmap-legend"></div>
-        <div class="vmap-status"></div>
-        <div class="vmap-tip"></div>
-      </div>`;
-    const q = (sel) => root.querySelector(sel);
+    this.holder = document.createElement("div");  // appended, not root.innerHTML: root also holds our <style>
+    root.appendChild(this.holder);
+    this.holder.innerHTML = TEMPLATE;
+    const q = (sel) => this.holder.querySelector(sel);
     this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"),
                 note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), decoded: q(".vmap-decoded"), legend: q(".vmap-legend"),
                 status: q(".vmap-status"), tip: q(".vmap-tip"), contours: q(".vmap-contours"), labels: q(".vmap-labels"),
                 lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
+    this.lens = new Lens(this.el.lens, this.el.lensCaption);
+    this.thumbnails = new Thumbnails();
+    this.decodedMap = new DecodedMap();
+    this.densityLayer = new DensityLayer();
+    this.lodImages = [];  // the level-of-detail density image, when a big map shows a sample of its points
     this.restorePrefs();
-    for (const name of ["thumbs", "decoded", "contours", "labels"]) {
-      this.el[name].addEventListener("change", () => this.savePrefs());
-    }
+    this.bindControls();
+  }
+
+  bindControls() {
+    for (const name of TOGGLES) this.el[name].addEventListener("change", () => this.savePrefs());
     this.el.color.addEventListener("change", () => this.setColor(this.el.color.value));
     this.el.thumbs.addEventListener("change", () => this.refreshThumbs(true));
     this.el.decoded.addEventListener("change", () => this.refreshDecoded());
@@ -127,9 +142,9 @@ class MapController {
       this.ready = false;
       this.status("Loading the map…");
       try {
-        await loadScript("app/static/vendor/plotly.min.js", () => !!window.Plotly);
+        await loadPlotly();
         const pts = await loadPoints(data.url);
-        if (this.url !== data.url) return;  // a newer map arrived meanwhile
+        if (this.url !== data.url || this.destroyed) return;  // a newer map arrived meanwhile, or the map is gone
         this.pts = pts;
         this.hidden.clear();
         await this.draw();
@@ -139,14 +154,29 @@ class MapController {
       }
     }
     if (this.ready) {
-      const thumbs = this.el.thumbs;
-      thumbs.disabled = !data.atlas || !!data.atlas.off;  // shown, greyed, saying why: not silently gone
-      thumbs.parentElement.title = (data.atlas && data.atlas.off) ||
-        `When you zoom in this far that at most ${THUMBS_MAX} points are in view`;
       this.applyExtras();
       this.setupLens(data.lens);
       this.refreshDensity();
-      this.loadAtlas().catch(() => { this.el.thumbs.disabled = true; this.el.thumbs.parentElement.title = "The images could not be fetched"; });
+      this.loadAtlas(data.atlas);
+    }
+  }
+
+  // The lens, for this map's spec; a newly ready lens also redraws the decoded map (it decodes by the lens's rule).
+  async setupLens(spec) {
+    if (await this.lens.setup(spec, () => this.pts.index) && this.el.decoded.checked) this.refreshDecoded();
+  }
+
+  // The thumbnails' atlas. Its toggle is greyed out, saying why, when there is none: not silently gone.
+  async loadAtlas(atlas) {
+    const thumbs = this.el.thumbs;
+    thumbs.disabled = !atlas || !!atlas.off;
+    thumbs.parentElement.title = (atlas && atlas.off) ||
+      `When you zoom in this far that at most ${THUMBS_MAX} points are in view`;
+    try {
+      if (await this.thumbnails.load(atlas)) this.refreshThumbs(true);
+    } catch (err) {
+      thumbs.disabled = true;
+      thumbs.parentElement.title = "The images could not be fetched";
     }
   }
 
@@ -159,7 +189,7 @@ class MapController {
 
   savePrefs() {
     const prefs = {};
-    for (const name of ["thumbs", "decoded", "contours", "labels"]) prefs[name] = this.el[name].checked;
+    for (const name of TOGGLES) prefs[name] = this.el[name].checked;
     try { window.sessionStorage.setItem(PREFS, JSON.stringify(prefs)); } catch (err) { /* not kept: fine */ }
   }
 
@@ -206,46 +236,22 @@ class MapController {
   }
 
   async draw() {
-    const d = this.data, pts = this.pts;
+    const d = this.data;
     this.el.color.innerHTML = Object.entries(d.colorModes)
       .map(([k, v]) => `<option value="${k}">${v}</option>`).join("");
     this.mode = d.colorModes[this.mode] ? this.mode : d.color;
     this.el.color.value = this.mode;
     const [x0, x1, y0, y1] = d.bounds;
     this.fullRange = { x: [x0, x1], y: [y0, y1] };
-    const layout = {
-      height: d.height, margin: { l: 0, r: 0, t: 8, b: 0 }, dragmode: "zoom", hovermode: false,
-      xaxis: { visible: false, range: [x0, x1] }, yaxis: { visible: false, range: [y0, y1] },
-      plot_bgcolor: "rgba(0,0,0,0)", paper_bgcolor: "rgba(0,0,0,0)", showlegend: false, uirevision: "map",
-      images: [],
-    };
-    const config = { displaylogo: false, scrollZoom: true, responsive: true, doubleClick: "reset", doubleClickDelay: DOUBLE_CLICK_MS,
-                     modeBarButtonsToRemove: ["autoScale2d", "toImage"] };
-    const empty = () => ({ type: "scattergl", mode: "markers", x: [], y: [], hoverinfo: "skip" });
-    const traces = [
-      { ...empty(), name: "points", marker: { size: pts.n <= 12000 ? 5 : 3, opacity: 0.85, line: { width: 0 } },
-        selected: { marker: { opacity: 0.85 } }, unselected: { marker: { opacity: 0.85 } } },
-      { ...empty(), name: "selection", marker: { size: 7, color: "rgba(0,0,0,0)", line: { width: 1.2, color: "#fff" } } },
-      { ...empty(), name: "neighbours", marker: { size: 12, symbol: "circle-open", color: "#ffb000", line: { width: 2 } } },
-      { ...empty(), name: "picked", marker: { size: 20, symbol: "circle-open", color: "#ffffff", line: { width: 3 } } },
-      // stars and paths are WebGL traces too: an SVG trace would be drawn under the WebGL points and hidden by them
-      { ...empty(), mode: "markers+text", name: "uploads", textposition: "top center",
-        textfont: { color: "#fff", size: 11 },
-        marker: { size: 16, symbol: "star", color: "#ffe14d", line: { width: 1, color: "#000" } } },
-      { ...empty(), mode: "lines+markers", name: "paths",
-        line: { width: 2, color: "#fff" }, marker: { size: 6, color: "#fff" } },
-    ];
-    const gd = this.el.plot;
+    const gd = this.el.plot, traces = plotTraces(this.pts.n), layout = plotLayout(d);
     if (this.gd) window.Plotly.purge(gd);
     this.extrasSignature = null;  // a new plot starts with no marks
-    this.densityKey = null;       // nor contours or labels
+    this.densityLayer.reset();    // nor contours or labels
     const main = this.refreshPoints(true);  // drawn by newPlot itself: one draw, not an empty one then a restyle
     Object.assign(traces[0], { x: main.x, y: main.y, marker: main.marker });
     layout.images = main.images;
-    await window.Plotly.newPlot(gd, traces, layout, config);
+    await window.Plotly.newPlot(gd, traces, layout, PLOT_CONFIG);
     this.gd = gd;
-    gd.__vmap = this;
-    window.__vmap = this;
     if (!this.bound) { this.bindDom(); this.bound = true; }
     this.bindPlotly();  // newPlot after purge drops Plotly's own handlers
     this.drawLegend();
@@ -256,29 +262,11 @@ class MapController {
   // over a density image of everything in view (level of detail: Plotly never draws more than `maxMarkers`).
   // first: before newPlot (the whole map in view); returns the main trace's data instead of restyling it.
   refreshPoints(first = false) {
-    const pts = this.pts, gd = this.gd, max = this.data.maxMarkers;
+    const pts = this.pts, gd = this.gd;
     const xr = first ? this.fullRange.x : gd._fullLayout.xaxis.range;
     const yr = first ? this.fullRange.y : gd._fullLayout.yaxis.range;
-    const [xa, xb] = [Math.min(...xr), Math.max(...xr)], [ya, yb] = [Math.min(...yr), Math.max(...yr)];
-    const keep = this.keepFn();
-    const all = pts.n - pts.leftOut <= max && !this.hidden.size;
-    const bound = pts.n - pts.leftOut <= max ? max : this.data.lodMarkers;  // past max: a bounded sample in view
-    let shown = null, inView = 0;
-    if (!all) {
-      const chosen = [];
-      for (let i = 0; i < pts.n; i++) {
-        const a = pts.x[i], b = pts.y[i];
-        if (!(a >= xa && a <= xb && b >= ya && b <= yb) || (keep && !keep(i))) continue;
-        chosen.push(i);
-      }
-      inView = chosen.length;
-      const stride = Math.max(1, Math.ceil(chosen.length / bound));
-      shown = stride === 1 ? Int32Array.from(chosen) : Int32Array.from(chosen.filter((_, k) => k % stride === 0));
-      this.lod = stride > 1;
-    } else {
-      this.lod = false;
-    }
-    this.shown = shown;  // null: every point, in row order
+    const range = [Math.min(...xr), Math.max(...xr), Math.min(...yr), Math.max(...yr)];
+    const keep = this.keepFn(), inView = this.choosePoints(range, keep), shown = this.shown;
     const values = this.colorValues(this.mode);
     let x = pts.x, y = pts.y, c = values;
     if (shown) {
@@ -287,16 +275,93 @@ class MapController {
     }
     const marker = { ...this.markerFor(this.mode, c), size: (shown ? shown.length : pts.n) <= 12000 ? 5 : 3,
                      opacity: 0.85, line: { width: 0 } };
-    this.density = this.lod ? [this.densityImage(xa, xb, ya, yb, keep)] : [];
-    const images = first ? this.density : (this.decodedImages || []).concat(this.density, this.thumbnailImages());
+    const H = Math.round(320 * (this.data.height / Math.max(this.el.plot.clientWidth, 1))) || 240;
+    this.lodImages = this.lod ? [densityImage(pts, range, keep, this.data.palette, 320, H)] : [];
+    const images = first ? this.lodImages : this.layoutImages(this.thumbnailImages());
     if (!first) window.Plotly.update(gd, { x: [x], y: [y], marker: [marker] }, { images }, [TRACE.main]);  // one redraw
     this.drawn = shown ? shown.length : pts.n - pts.leftOut;
-    const parts = [`${(pts.n - pts.leftOut).toLocaleString()} points`];
+    this.status(...this.pointsStatus(inView));
+    return { x, y, marker, images };
+  }
+
+  // Sets this.shown (the rows drawn, null: every point in row order) and this.lod; returns how many are in view.
+  choosePoints([xa, xb, ya, yb], keep) {
+    const pts = this.pts, max = this.data.maxMarkers;
+    const fits = pts.n - pts.leftOut <= max;
+    this.shown = null;
+    this.lod = false;
+    if (fits && !this.hidden.size) return 0;
+    const bound = fits ? max : this.data.lodMarkers;  // past max: a bounded sample in view
+    const chosen = [];
+    for (let i = 0; i < pts.n; i++) {
+      const a = pts.x[i], b = pts.y[i];
+      if (!(a >= xa && a <= xb && b >= ya && b <= yb) || (keep && !keep(i))) continue;
+      chosen.push(i);
+    }
+    const stride = Math.max(1, Math.ceil(chosen.length / bound));
+    this.shown = stride === 1 ? Int32Array.from(chosen) : Int32Array.from(chosen.filter((_, k) => k % stride === 0));
+    this.lod = stride > 1;
+    return chosen.length;
+  }
+
+  pointsStatus(inView) {
+    const pts = this.pts, parts = [`${(pts.n - pts.leftOut).toLocaleString()} points`];
     if (this.lod) parts.push(`${this.drawn.toLocaleString()} of ${inView.toLocaleString()} in view drawn as markers over their density (zoom in for all)`);
     if (this.hidden.size) parts.push(`${this.hidden.size} class${this.hidden.size > 1 ? "es" : ""} hidden`);
     if (pts.leftOut) parts.push(`${pts.leftOut.toLocaleString()} left out: NaN/infinite map coordinates`);
-    this.status(parts.join(" · "), pts.leftOut > 0);
-    return { x, y, marker, images };
+    return [parts.join(" · "), pts.leftOut > 0];
+  }
+
+  // The plot's images, bottom to top: decoded tiles, the level-of-detail density image, thumbnails.
+  layoutImages(thumbnails) {
+    return this.decodedMap.images.concat(this.lodImages, thumbnails);
+  }
+
+  thumbnailImages() {
+    if (!this.gd) { this.thumbnails.rows = []; return []; }
+    return this.thumbnails.images(this.pts, this.gd._fullLayout, this.keepFn(), this.el.thumbs.checked);
+  }
+
+  refreshThumbs(force) {
+    if (!this.gd) return;
+    const before = this.thumbnails.rows.join(","), images = this.thumbnailImages();
+    const zoom = this.gd._fullLayout.xaxis._m;
+    if (!force && before === this.thumbnails.rows.join(",") && (!images.length || zoom === this.thumbZoom)) return;
+    this.thumbZoom = zoom;
+    window.Plotly.relayout(this.gd, { images: this.layoutImages(images) });
+  }
+
+  // The decoded map, by the lens's rule, over the view; off (or no lens yet): no tiles.
+  async refreshDecoded() {
+    if (!this.gd) return;
+    if (!this.el.decoded.checked || !this.lens.ready) {
+      if (this.decodedMap.clear()) this.refreshThumbs(true);
+      return;
+    }
+    if (await this.decodedMap.refresh(this.gd._fullLayout, this.lens)) this.refreshThumbs(true);
+  }
+
+  // Density contours and region labels, as the toggles and the hidden classes say.
+  async refreshDensity() {
+    const spec = this.data.density, on = spec && !spec.error;
+    for (const el of [this.el.contours, this.el.labels]) el.parentElement.style.display = on ? "" : "none";
+    if (!this.gd || !on) return;
+    let update;
+    try {
+      update = await this.densityLayer.layout(spec, this.el.contours.checked, this.el.labels.checked, this.hidden, this.gd);
+    } catch (err) {
+      this.status(err.message, true);
+      return;
+    }
+    if (!update) return;
+    this.el.labels.parentElement.title = `Each dense region's classes, named where each is densest (its share of the ` +
+      `points there shown when under 60 %). Found in ${(1000 * this.densityLayer.seconds).toFixed(0)} ms on the server.`;
+    window.Plotly.relayout(this.gd, update);
+  }
+
+  relayoutLabels() {
+    const layer = this.densityLayer;
+    if (layer.peaks.length) window.Plotly.relayout(this.gd, { annotations: layer.placeLabels(this.gd._fullLayout) });
   }
 
   keepFn() {
@@ -388,7 +453,7 @@ class MapController {
   // The nearest point on screen within PICK_PX pixels (axes may scale x and y differently: compare in pixels).
   pointNear(xy) {
     const fl = this.gd._fullLayout, mx = Math.abs(fl.xaxis._m), my = Math.abs(fl.yaxis._m);
-    const found = window.VMapPoints.nearest(this.pts.index, xy[0], xy[1], 8, this.keepFn());
+    const found = nearest(this.pts.index, xy[0], xy[1], 8, this.keepFn());
     let best = null;
     for (const [, row] of found) {
       const d = Math.hypot((this.pts.x[row] - xy[0]) * mx, (this.pts.y[row] - xy[1]) * my);
@@ -451,7 +516,7 @@ class MapController {
     if (!xy) { tip.style.display = "none"; return; }
     const hit = this.pointNear(xy);
     this.readout(xy);
-    if (this.lensFn) this.lensFn(xy, e.timeStamp).catch(() => {});
+    this.lens.show(xy, e.timeStamp).catch(() => {});
     if (!hit) { tip.style.display = "none"; return; }
     const i = hit.row, names = this.data.classNames || [], label = this.pts.label[i];
     tip.textContent = `#${i} · ${names[label] ?? label} · −ELBO ${(-this.pts.elbo[i]).toFixed(1)}`;
@@ -463,9 +528,9 @@ class MapController {
 
   // Distance from the cursor to the data: map units, and where that sits among the points' own neighbour spacings.
   readout(xy) {
-    const found = window.VMapPoints.nearest(this.pts.index, xy[0], xy[1], 1, null);
+    const found = nearest(this.pts.index, xy[0], xy[1], 1, null);
     if (!found.length) return;
-    const dist = found[0][0], pct = window.VMapPoints.percentile(this.pts.nnSorted, dist);
+    const dist = found[0][0], pct = percentile(this.pts.nnSorted, dist);
     this.lastReadout = { x: xy[0], y: xy[1], distance: dist, percentile: pct };
     const far = dist > this.data.farDistance;
     this.el.readout.textContent = `(${xy[0].toFixed(2)}, ${xy[1].toFixed(2)}) · ${dist.toFixed(2)} map units to the ` +
@@ -500,7 +565,7 @@ class MapController {
       for (let i = 0; i < pts.n; i++) {
         const a = pts.x[i], b = pts.y[i];
         if (!(a >= xa && a <= xb && b >= ya && b <= yb) || (keep && !keep(i))) continue;
-        if (window.VMapPoints.pointInPolygon(a, b, xs, ys)) rows.push(i);
+        if (pointInPolygon(a, b, xs, ys)) rows.push(i);
       }
     }
     const cap = this.data.maxSelection;
@@ -534,7 +599,7 @@ class MapController {
     this.localPick = [x, y];
     this.applyExtras();
     this.readout([x, y]);  // the lens shows the found point's spot, not wherever the cursor last was
-    if (this.lensFn) this.lensFn([x, y], performance.now()).catch(() => {});
+    this.lens.show([x, y], performance.now()).catch(() => {});
     this.send({ kind: "point", row }, `Found #${row}.`);
   }
 
@@ -544,8 +609,10 @@ class MapController {
   }
 
   destroy() {
+    this.destroyed = true;
     if (this.unbind) this.unbind();
     if (this.gd && window.Plotly) window.Plotly.purge(this.gd);
+    this.holder.remove();
   }
 }
 
@@ -555,8 +622,14 @@ export default function (component) {
   if (!ctl) {
     ctl = new MapController(parentElement);
     controllers.set(parentElement, ctl);
+    testHook.maps.push(ctl);
   }
   ctl.setStateValue = setStateValue;  // a rerun hands a fresh setter; events must use the current one
   ctl.update(data).catch((err) => ctl.status(`The map could not start: ${err.message}`, true));
-  return () => { ctl.destroy(); controllers.delete(parentElement); };
+  return () => {
+    ctl.destroy();
+    if (controllers.get(parentElement) === ctl) controllers.delete(parentElement);
+    const i = testHook.maps.indexOf(ctl);
+    if (i >= 0) testHook.maps.splice(i, 1);
+  };
 }
