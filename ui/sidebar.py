@@ -32,14 +32,11 @@ def default_model_path(listed: list[models.ModelInfo], dataset_name: str) -> str
 
 
 def _model_label(info: models.ModelInfo) -> str:
-    elbo = info.metrics.get("elbo")
+    """What the model picker shows: only what never changes while it is listed. A selectbox finds the chosen option
+    by its text, so a label that moved on (an epoch count mid-training, an ELBO once measured, "measuring 40 %")
+    lost the user's choice on the next run; the numbers are shown below the picker instead."""
     tag = " · shipped" if info.read_only else ""
-    status = measuring.status_text(info)
-    tag += f" · {status.split(':')[0]}" if status else ""
-    score = f" · ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) else ""
-    if not info.trainable:  # trained elsewhere: no epochs here
-        return f"{info.name} (z={info.latent_dim} · {info.kind_label}{score}{tag})"
-    return f"{info.name} (z={info.latent_dim}, {info.epochs} ep · {info.kind_label}{score}{tag})"
+    return f"{info.name} (z={info.latent_dim} · {info.kind_label}{tag})"
 
 
 def render(page: str = "map") -> None:
