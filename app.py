@@ -11,8 +11,10 @@ from ui.preload import import_heavy_modules  # noqa: E402
 
 import_heavy_modules()  # before any page: see ui/preload.py
 
-from ui import sidebar  # noqa: E402
+from ui import housekeeping, sidebar  # noqa: E402
 from ui.session import url  # noqa: E402
+
+housekeeping.once_per_process()  # what killed imports and stopped servers left behind
 
 st.set_page_config(page_title="VAE latent explorer", page_icon="🧭", layout="wide")
 

@@ -12,6 +12,10 @@
    printed beside it), the last two click isolated points on the Map component (timed until the detail panel
    shows that point's index); p50/p95 per session next to one session alone doing the same, measured in the same
    run. The server must stay healthy (/_stcore/health) and no page may show an error.
+3. Session B while A imports a hostile model zip: A uploads, on the Train page, an ONNX folder whose decoder spins
+   in an endless Loop on its output's path (the import's test run is stopped after its 60 s deadline); 3 s into it,
+   B opens Generate on the same server. B's time is printed next to B alone on the same idle server, measured in the
+   same run. Target: B within 2× its alone time (the test run is a child process, the import holds only A's script).
 Browser helpers come from tests/e2e (conftest, test_generate, test_map).
 """
 from __future__ import annotations
@@ -62,6 +66,75 @@ def start_all_images(page, url: str, started: threading.Event, stop_flag: thread
     started.set()
     while not stop_flag.is_set():  # keep the session (and its computation) alive until B is measured
         page.wait_for_timeout(500)
+
+
+def hostile_zip(folder: Path) -> bytes:
+    """An ONNX model folder (tests/onnx_vaes) whose decoder output waits on a Loop of 2^62 iterations, zipped."""
+    import io
+    import zipfile
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from onnx_vaes import MLPVAE, export
+
+    export(MLPVAE(latent_dim=3, hidden=16).eval(), folder, "bernoulli_logits", "digits")
+    model = onnx.load(folder / "decoder.onnx")
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
+    out = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [f"{out}_raw" if name == out else name for name in node.output]
+    model.graph.initializer.extend([helper.make_tensor("trips", TensorProto.INT64, [], [1 << 62]),
+                                    helper.make_tensor("go", TensorProto.BOOL, [], [True]),
+                                    helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    model.graph.node.extend([helper.make_node("Loop", ["trips", "go", "zero"], ["spin"], body=body),
+                             helper.make_node("Mul", ["spin", "zero"], ["spin0"]),
+                             helper.make_node("Add", [f"{out}_raw", "spin0"], [out])])
+    onnx.save(model, folder / "decoder.onnx")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in folder.iterdir():
+            archive.write(path, f"spinner/{path.name}")
+    return buffer.getvalue()
+
+
+def start_hostile_import(page, url: str, zipped: bytes, started: threading.Event, stop_flag: threading.Event) -> None:
+    open_page(page, f"{url}/train", "[data-testid=stFileUploaderDropzoneInput]", timeout=600_000)
+    page.locator(".st-key-onnx_zip [data-testid=stFileUploaderDropzoneInput]").set_input_files(
+        files=[{"name": "spinner.zip", "mimeType": "application/zip", "buffer": zipped}])
+    started.set()
+    while not stop_flag.is_set():
+        page.wait_for_timeout(500)
+
+
+def session_b_while_hostile_import(tmp: Path) -> tuple[float, float]:
+    """(B alone, B while A's hostile import runs), on one server, in this run."""
+    zipped = hostile_zip(tmp / "spinner")
+    proc, url = start_app(tmp / "hostile")
+    try:
+        browser_session(time_to_generate, url)  # warm: the first load pays imports and the map's caches
+        alone = browser_session(time_to_generate, url)
+        started, stop_flag = threading.Event(), threading.Event()
+        a = threading.Thread(target=browser_session, args=(start_hostile_import, url, zipped, started, stop_flag),
+                             daemon=True)
+        a.start()
+        assert started.wait(600), "session A never uploaded its zip"
+        time.sleep(3.0)
+        busy = browser_session(time_to_generate, url)
+        stop_flag.set()
+        a.join(120)
+    finally:
+        stop(proc)
+    return alone, busy
 
 
 def session_b_while_a(tmp: Path) -> tuple[float, float]:
@@ -189,10 +262,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--skip-heavy", action="store_true", help="leave out part 1 (session B while A computes)")
+    parser.add_argument("--only-hostile", action="store_true", help="run part 3 alone (B during a hostile import)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vae-bench-concurrency-"))
-    for name in ("alone", "busy", "crowd"):
+    for name in ("alone", "busy", "crowd", "hostile"):
         (tmp / name).mkdir()
+    print("3. session B opens Generate while session A's hostile import runs its test …", flush=True)
+    alone_h, busy_h = session_b_while_hostile_import(tmp)
+    hostile_ok = busy_h <= 2 * alone_h
+    print(f"   B alone: {alone_h:6.1f} s   B during the import: {busy_h:6.1f} s   ratio {busy_h / alone_h:.2f} "
+          f"(target ≤ 2.0: {'met' if hostile_ok else 'missed'})", flush=True)
+    if args.only_hostile:
+        return 0 if hostile_ok else 1
     if not args.skip_heavy:
         print("1. session B opens Generate while session A computes the 70,000-image map …", flush=True)
         alone, busy = session_b_while_a(tmp)
@@ -228,7 +309,7 @@ def main() -> int:
                 ratio = f"  p50 ×{statistics.median(values) / statistics.median(reference[metric]):.1f}"
             print(f"{i:>8}  {labels[metric]:24} {fmt(values):44}  {fmt(reference[metric])}{ratio}")
     print(f"server healthy afterwards: {healthy}")
-    return 1 if failed or not healthy else 0
+    return 1 if failed or not healthy or not hostile_ok else 0
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def lens(page, moves: int = 60) -> dict:
         if (!Array.from(c.lens.zOf(xy)).every(Number.isFinite)) bad += 1;
         const t0 = performance.now(); c.lens.times = []; await c.lens.show(xy, t0); out.push(c.lens.times[0]); }
       return [out, bad]; }""")
-    # the kNN lens's latent table (served from static/models/) must have one row per map point
+    # the kNN lens's latent table (served under models/) must have one row per map point
     table_rows = page.evaluate("""async () => { const l = __vae.maps.at(-1).data.lens;
       if (!l || !l.placementUrl) return null;
       const r = await fetch(new URL(l.placementUrl, document.baseURI).href, {headers: {Range: 'bytes=0-47'}});
@@ -191,7 +191,7 @@ def lens_problem(found: dict) -> str:
     """Why the lens figures are not valid, or ''."""
     problems = []
     if found["table rows"] is not None and found["table rows"] != found["points"]:
-        problems.append(f"its latent table (static/models/<hash>.bin) has {found['table rows']:,} rows for a map "
+        problems.append(f"its latent table (models/<hash>.bin) has {found['table rows']:,} rows for a map "
                         f"of {found['points']:,} points")
     if found["bad"]:
         problems.append(f"its latent was not finite at {found['bad']} of {found['spots']} spots (a blank picture)")

@@ -85,19 +85,17 @@ def label_name(row: int) -> str:
 
 def read_event() -> None:
     """Turn the map's last click or selection (sent by the page, or set by a test) into the detail panel's focus."""
-    event = map_component.new_event(MAP_KEY, SEEN)
+    event = map_component.new_event(MAP_KEY, SEEN, len(encoded))  # checked: a forged event is dropped
     if not event:
         return
-    kind = event.get("kind")
-    if kind == "point" and isinstance(event.get("row"), int) and 0 <= event["row"] < len(encoded):
+    if event["kind"] == "point":
         st.session_state[FOCUS] = {"kind": "point", "row": event["row"]}
         st.session_state[keys.PICK] = event["row"]
-    elif kind == "space" and len(event.get("xy") or []) == 2:
-        st.session_state[FOCUS] = {"kind": "space", "xy": [float(v) for v in event["xy"]]}
+    elif event["kind"] == "space":
+        st.session_state[FOCUS] = {"kind": "space", "xy": event["xy"]}
         st.session_state.pop(keys.PICK, None)  # no point is picked now: the link must not reopen the last one
-    elif kind == "selection":
-        rows = [int(r) for r in event.get("rows") or [] if isinstance(r, int) and 0 <= r < len(encoded)]
-        st.session_state[FOCUS] = {"kind": "selection", "rows": rows, "total": int(event.get("total") or len(rows))}
+    else:
+        st.session_state[FOCUS] = {"kind": "selection", "rows": event["rows"], "total": event["total"]}
 
 
 def highlights(focus: dict | None) -> dict:
@@ -300,8 +298,11 @@ def map_and_detail() -> None:
     method, learned = "knn", None
     with left:
         # the colour is switched in the page (no rerun); the next run keeps it in the declared state (the link)
-        color = ((st.session_state.get(MAP_KEY) or {}).get("event") or {}).get("color") \
-            or st.session_state.get(MAP_COLOUR) or "label"
+        state = st.session_state.get(MAP_KEY)
+        sent = state.get("event") if isinstance(state, dict) else None
+        color = sent.get("color") if isinstance(sent, dict) else None
+        color = next((c for c in (color, st.session_state.get(MAP_COLOUR)) if isinstance(c, str) and c in COLOUR_MODES),
+                     "label")
         st.session_state[MAP_COLOUR] = color
         if view_3d:
             with page.friendly_errors("The 3-D projection"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import figures, loaders, measuring, onnx_import, page, sidebar, training
+from ui import figures, housekeeping, loaders, measuring, onnx_import, page, sidebar, training
 from ui.session import keys
 from ui.text import md_code, md_escape
 from ui.widgets import show_image
@@ -265,6 +265,7 @@ def delete_model(path: str) -> None:
         return
     try:
         models.delete_model(path)
+        housekeeping.forget_model(path)  # its published files and cached results go with it
         st.session_state[FLASH] = ("success", f"Deleted {Path(path).name}.")
     except Exception as err:  # noqa: BLE001 - CheckpointError (shipped, foreign files) or an OS error
         st.session_state[FLASH] = ("error", str(err))

@@ -245,13 +245,16 @@ def zipped(folder, prefix="") -> bytes:
 
 
 def measure_on_digits(loaded):
-    """What the Train page does at import (ui/onnx_import.py): the test metrics, measured once."""
+    """What the Train page starts after an import (ui/measuring.py): the test metrics, measured once."""
     record_metrics(loaded, data.load_dataset("digits"))
 
 
 def test_zip_upload_is_checked_then_listed(good, tmp_path):
     models_dir = tmp_path / "models_dir"
-    installed = models.import_zip("my-vae.zip", zipped(good, "my-vae/"), models_dir, measure=measure_on_digits)
+    installed = models.import_zip("my-vae.zip", zipped(good, "my-vae/"), models_dir)
+    assert sorted(p.name for p in installed.iterdir()) == ["decoder.onnx", "encoder.onnx", "vae.json"]
+    assert oct(installed.stat().st_mode & 0o777) != oct(0o700)  # the umask's mode, not mkdtemp's
+    measure_on_digits(models.load_model(installed))  # what the page starts right after (ui/measuring.py)
     assert installed.parent == models_dir and installed.name.startswith("my-vae")
     assert sorted(p.name for p in installed.iterdir()) == ["decoder.onnx", "encoder.onnx", "metrics.json", "vae.json"]
     (info,) = models.list_models([models_dir])
@@ -279,7 +282,7 @@ def test_zip_upload_refusals_leave_nothing_behind(copy, tmp_path):
         models.import_zip("evil.zip", traversal.getvalue(), models_dir)
     with pytest.raises(CheckpointError, match="not a readable zip"):
         models.import_zip("junk.zip", b"not a zip at all", models_dir)
-    assert list(models_dir.iterdir()) == [] and not (tmp_path / "evil.onnx").exists()
+    assert not models_dir.exists() and not (tmp_path / "evil.onnx").exists()  # refused before anything is written
 
 
 def test_custom_operator_hidden_in_a_subgraph(copy):
@@ -304,3 +307,117 @@ def test_a_graph_linked_from_outside_the_folder_is_not_opened(copy, tmp_path):
     shutil.move(folder / "encoder.onnx", outside)
     (folder / "encoder.onnx").symlink_to(outside)
     refused(folder, "encoder.onnx", "link to a file outside the model folder")
+
+
+# --- what an import may do (models/onnx/importing.py) ------------------------------------------------------------
+def zip_with(folder, extra: dict | None = None, manifest: dict | None = None, compress=zipfile.ZIP_DEFLATED) -> bytes:
+    """A model folder's zip with extra members {name: bytes} and vae.json fields changed."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compress) as archive:
+        for path in sorted(folder.iterdir()):
+            content = path.read_bytes()
+            if path.name == "vae.json" and manifest:
+                content = json.dumps({**json.loads(content), **manifest}).encode()
+            archive.writestr(f"m/{path.name}", content)
+        for name, content in (extra or {}).items():
+            archive.writestr(f"m/{name}", content)
+    return buffer.getvalue()
+
+
+def refused_import(data: bytes, parent, *phrases, name="up.zip"):
+    with pytest.raises(CheckpointError) as caught:
+        models.import_zip(name, data, parent)
+    for phrase in phrases:
+        assert phrase in str(caught.value), str(caught.value)
+    assert "Nothing was imported" in str(caught.value)
+    assert not parent.exists() or not any(parent.iterdir()), list(parent.iterdir())  # nothing left, hidden or not
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("dataset", ["folder:/usr/share/icons", "folder:~/pics", "folder:/", "npz:/etc/data.npz"])
+def test_an_import_may_not_name_pictures_outside_the_data_roots(good, tmp_path, monkeypatch, dataset):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    refused_import(zip_with(good, manifest={"dataset": dataset}), tmp_path / "models",
+                   "names the dataset", "outside the folders this app may read")
+
+
+@pytest.mark.parametrize("extra, phrase", [
+    ({"notes.txt": b"hello"}, "notes.txt"),
+    ({"cache/0123456789abcdef/display-decoder.onnx": b"junk"}, "cache/0123456789abcdef/display-decoder.onnx"),
+    ({"train.json": b"{}"}, "train.json"),
+])
+def test_an_import_writes_only_the_contract_files(good, tmp_path, extra, phrase):
+    refused_import(zip_with(good, extra), tmp_path / "models", phrase, "not part of an ONNX model folder")
+
+
+def test_a_zips_metrics_are_left_out_and_measured_here(good, tmp_path):
+    invented = json.dumps({"elbo": -1.0, "active_units": "![x](https://evil.example/p.png)"}).encode()
+    installed = models.import_zip("up.zip", zip_with(good, {"metrics.json": invented}), tmp_path / "models")
+    assert not (installed / "metrics.json").exists() and models.describe(installed).metrics == {}
+
+
+def test_padding_that_deflates_a_thousandfold_is_refused(good, tmp_path):
+    refused_import(zip_with(good, {"encoder.onnx.data": bytes(30_000_000)}), tmp_path / "models",
+                   "encoder.onnx.data unpacks to 30.0 MB", "mostly padding")
+
+
+def test_external_data_bigger_than_its_graphs_read_is_refused(copy, tmp_path):
+    folder = copy("external")
+    graph = onnx.load(folder / "decoder.onnx")
+    onnx.save_model(graph, folder / "decoder.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="decoder.weights", size_threshold=0)
+    with open(folder / "decoder.weights", "ab") as handle:
+        handle.write(__import__("os").urandom(2_000_000))  # random: it does not deflate, it is just more than read
+    refused_import(zipped(folder, "m/"), tmp_path / "models", "decoder.weights is", "its graphs read only")
+    shutil.copy(folder / "decoder.weights", tmp_path / "w")
+    with open(folder / "decoder.weights", "r+b") as handle:
+        handle.truncate((tmp_path / "w").stat().st_size - 2_000_000)
+    installed = models.import_zip("ok.zip", zipped(folder, "m/"), tmp_path / "models")  # exactly what is read: fine
+    assert sorted(p.name for p in installed.iterdir()) == ["decoder.onnx", "decoder.weights", "encoder.onnx",
+                                                           "vae.json"]
+
+
+def test_a_full_disk_is_said_before_anything_is_written(good, tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    refused_import(zip_with(good), tmp_path / "models", "on disk", "free")
+
+
+def test_an_error_while_writing_is_a_message_and_leaves_nothing(good, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    def no_space(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Path, "write_bytes", no_space)
+    refused_import(zip_with(good), tmp_path / "models", "could not be written", "No space left on device")
+
+
+def test_a_very_long_upload_name_still_gets_a_folder(good, tmp_path):
+    installed = models.import_zip("x" * 300 + ".zip", zip_with(good), tmp_path / "models")
+    assert installed.is_dir() and len(installed.name) <= 90
+
+
+def test_what_a_kill_leaves_is_removed_at_the_next_start(good, tmp_path):
+    import os
+    import time
+
+    parent = tmp_path / "models"
+    installed = models.import_zip("kept.zip", zip_with(good), parent)
+    stale = parent / ".import-abc123"
+    stale.mkdir()
+    (stale / "encoder.onnx").write_bytes(b"half")
+    fresh = parent / ".bring-live"  # another server's import in progress: young, kept
+    fresh.mkdir()
+    empty = parent / "digits-z16-3"  # a training killed before its first epoch was saved
+    empty.mkdir()
+    young = parent / "digits-z16-4"  # a training that just reserved its folder
+    young.mkdir()
+    old = time.time() - 3600
+    for folder in (stale, empty):
+        os.utime(folder, (old, old))
+    removed = models.remove_leftovers(parent, now=time.time())
+    assert sorted(removed) == [".import-abc123", "digits-z16-3"]
+    assert sorted(p.name for p in parent.iterdir()) == sorted([".bring-live", "digits-z16-4", installed.name])

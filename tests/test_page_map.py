@@ -101,15 +101,16 @@ def test_empty_selection_says_so(app):
 
 
 def test_points_are_published_once_as_a_binary_file(app, expected):
-    from ui.components.map import STATIC_MAPS
+    from ui.components import served
     from vae_core.map import points as map_points
 
+    maps = served.run_folder() / "maps"  # this server's
     run_map(app)
-    before = {p.name: p.stat().st_mtime_ns for p in STATIC_MAPS.glob("*.bin")}
+    before = {p.name: p.stat().st_mtime_ns for p in maps.glob("*.bin")}
     run_map(app, {"kind": "point", "row": 3})  # a rerun with a click: the same file, not rewritten
-    after = {p.name: p.stat().st_mtime_ns for p in STATIC_MAPS.glob("*.bin")}
+    after = {p.name: p.stat().st_mtime_ns for p in maps.glob("*.bin")}
     assert before == after and before
-    loaded = [map_points.unpack(p.read_bytes()) for p in STATIC_MAPS.glob("*.bin")]
+    loaded = [map_points.unpack(p.read_bytes()) for p in maps.glob("*.bin")]
     ours = [m for m in loaded if m.n == len(expected.mu) and np.array_equal(m.arrays["elbo"], expected.elbo)]
     assert ours and np.array_equal(ours[0].arrays["label"], expected.labels)
 
@@ -132,12 +133,12 @@ def test_the_map_is_told_what_to_highlight_and_overlay(app, expected):
     distances = np.linalg.norm(expected.mu - expected.mu[row], axis=1)
     assert data["focus"]["row"] == row
     assert data["focus"]["neighbours"] == [int(i) for i in np.argsort(distances) if i != row][:8]
-    assert data["url"].startswith("app/static/maps/") and data["url"].endswith(".bin")
+    assert "/maps/" in data["url"] and data["url"].endswith(".bin")
     assert [u["name"] for u in data["overlays"]["uploads"]] == ["my picture"]
     # an upload whose latent is exactly point 3's sits exactly on point 3
-    from ui.components.map import STATIC_MAPS
+    from ui.components import served
     from vae_core.map import points as map_points
-    points = map_points.unpack((STATIC_MAPS / data["url"].rsplit("/", 1)[1]).read_bytes())
+    points = map_points.unpack(served.file_of(data["url"]).read_bytes())
     star = data["overlays"]["uploads"][0]
     assert (star["x"], star["y"]) == pytest.approx((points.arrays["x"][3], points.arrays["y"][3]), abs=1e-5)
     assert data["lens"]["method"] in ("knn", "learned") and not data["lens"].get("error")
@@ -171,19 +172,19 @@ def test_the_density_layer_is_written_once_with_labels_from_the_points(app, expe
     """The page hands the map a density file (contours + labels) computed from the very points it draws."""
     import json
 
-    from ui.components.map import STATIC_MAPS
+    from ui.components import served
     from vae_core import data as datasets
 
     run_map(app)
     sent = component_data(app)["density"]
     assert not sent.get("error") and sent["url"].endswith(".json") and sent["seconds"] >= 0
-    layer = json.loads((STATIC_MAPS / sent["url"].rsplit("/", 1)[1]).read_text())
+    layer = json.loads(served.file_of(sent["url"]).read_text())
     assert len(layer["peaks"]) == sent["labels"] and layer["contours"]
     # the same labels as the points the map draws give, within the frame the map shows
     from ui import figures
     from vae_core.map import density
     from vae_core.map import points as map_points
-    points = map_points.unpack((STATIC_MAPS / component_data(app)["url"].rsplit("/", 1)[1]).read_bytes())
+    points = map_points.unpack(served.file_of(component_data(app)["url"]).read_bytes())
     xy = np.stack([points.arrays["x"], points.arrays["y"]], axis=1)
     names = datasets.load_dataset("digits").class_names
     again = density.density(xy, points.arrays["label"], names, bounds=figures.map_bounds(xy))
@@ -191,7 +192,7 @@ def test_the_density_layer_is_written_once_with_labels_from_the_points(app, expe
     for peak in layer["peaks"]:
         assert peak["text"] == names[peak["label"]]
         assert 0 < peak["share"] <= 1 and peak["count"] <= len(expected.mu)
-    mtime = (STATIC_MAPS / sent["url"].rsplit("/", 1)[1]).stat().st_mtime_ns
+    mtime = served.file_of(sent["url"]).stat().st_mtime_ns
     run_map(app, {"kind": "point", "row": 1})  # a click does not recompute or rewrite it
     assert component_data(app)["density"] == sent
-    assert (STATIC_MAPS / sent["url"].rsplit("/", 1)[1]).stat().st_mtime_ns == mtime
+    assert served.file_of(sent["url"]).stat().st_mtime_ns == mtime

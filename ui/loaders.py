@@ -75,6 +75,29 @@ def _results() -> _Results:
 MAX_RESULTS = 48
 
 
+def _urls(value) -> set[str]:
+    """The static files' URLs a memoised result holds (strings, in dicts, lists and tuples)."""
+    if isinstance(value, str):
+        return {value} if value.startswith("app/static/") else set()
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_urls(item) for item in value)) if value else set()
+    return set()
+
+
+def forget_model(path) -> set[str]:
+    """Drop every result computed for the model in `path` (a deleted model); returns the URLs of the files only
+    those results used (ui/components/served.forget deletes them; a file another model still uses stays)."""
+    store, path = _results(), str(path)
+    with store._guard:
+        gone = {key: value for key, value in store.values.items() if path in key}
+        for key in gone:
+            del store.values[key]
+        kept = _urls(list(store.values.values()))
+    return _urls(list(gone.values())) - kept
+
+
 def memo(key: tuple, compute, title: str | None = None):
     """`compute(progress)` once per key across sessions; with a progress bar titled `title` while it runs."""
     store = _results()

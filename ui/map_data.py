@@ -131,4 +131,6 @@ def atlas(cur: loaders.Current) -> dict | None:
         sheet = imgs.grid(images, ncols=cols, pad=0)
         return {"url": map_component.publish(imgs.to_png(sheet, 1), "png"), "cols": cols,
                 "size": [int(images.shape[1]), int(images.shape[2])], "n": int(len(images))}
-    return loaders.memo(("map-atlas", cur.dataset.name, cur.split), compute, "Drawing the thumbnail atlas")
+    # keyed by the model too (the file is the dataset's, named by its bytes: one copy), so a deleted model's goes
+    return loaders.memo(("map-atlas", str(cur.loaded.path), cur.dataset.name, cur.split), compute,
+                        "Drawing the thumbnail atlas")

@@ -9,6 +9,7 @@ from vae_core import models
 from vae_core.errors import CheckpointError
 
 from . import measuring
+from .page import log
 from .text import md_escape as escape
 
 IMPORTED = "onnx_imported"   # file_id of the last zip handled: the uploader keeps its file across reruns
@@ -25,6 +26,9 @@ def _import(upload) -> tuple[str, str]:
             folder = models.import_zip(upload.name, upload.getvalue())
     except CheckpointError as err:
         return "error", f"{escape(upload.name)} was not added: {escape(err)}"
+    except Exception as err:  # noqa: BLE001 - whatever else goes wrong is a message too, never a traceback
+        log.exception("importing %s failed", upload.name)
+        return "error", f"{escape(upload.name)} was not added ({escape(type(err).__name__)}: {escape(err)})"
     started = measuring.shared_measurements().start(folder, owner=measuring.session_id())
     measured = " Its test metrics are being measured (progress below)." if started else ""
     return "ok", f"Added **{escape(folder.name)}**: it is in the list below and in the sidebar.{measured}"

@@ -19,6 +19,7 @@ from . import data, measure, models
 from .errors import CheckpointError, DataError
 from .files import new_dir_mode
 from .models.contract import DECODER_FILE, ENCODER_FILE, FORMAT, MANIFEST_FILE
+from .models.folder import BRING_STAGING
 from .models.from_torch import (BringError, check_limits, check_pair, evaluating, export_pair, guess_likelihood,
                                 layout_shape)
 
@@ -43,7 +44,7 @@ def bring(model, out, image_shape, dataset: str, encode="encode", decode="decode
     manifest, graphs = _export(model, image_shape, dataset, encode, decode, decoder, layout, likelihood, sigma,
                                input_range, class_names, description, report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bring-", dir=out.parent))  # hidden: never listed half-written
+    staging = Path(tempfile.mkdtemp(prefix=BRING_STAGING, dir=out.parent))  # hidden: never listed half-written
     try:
         for name, content in graphs.items():
             (staging / name).write_bytes(content)

@@ -98,13 +98,17 @@ def parse_floats(text: str, size: int | None, what: str = "numbers") -> list[flo
         raise ValueError(f"must be {what} separated by commas") from None
     if size is not None and len(values) != size:
         raise ValueError(f"has {len(values)} {what} but the model has {size} latent dimensions")
-    if not all(math.isfinite(v) and abs(v) < 1e4 for v in values):
-        raise ValueError("holds a value that is not a finite number below 10,000")
+    if not all(math.isfinite(v) and abs(v) <= MAX_Z for v in values):  # inclusive: 9,999 is written 1e+04
+        raise ValueError(f"holds a value that is not a finite number within ±{MAX_Z:,.0f}")
     return values
 
 
+MAX_Z = 1e4  # the largest latent value a link may carry (any slider's range is far inside)
+MAX_ROW_DIGITS = 9  # a billion rows: more digits are no row (and 5,000 of them made Python refuse the int)
+
+
 def parse_row(text: str, n_rows: int | None) -> int:
-    if not text.isdigit():
+    if not text.isdigit() or len(text) > MAX_ROW_DIGITS:
         raise ValueError("must be a row number (0, 1, 2, …)")
     row = int(text)
     if n_rows is not None and row >= n_rows:
@@ -149,7 +153,7 @@ def restore_url(params: Mapping[str, str], items: list[Item], ctx_of: Callable[[
                 raise ValueError(f"is {len(text):,} characters long")
             part = item.from_url(text.strip(), ctx_of(ChainMap(updates, session)))
         except (ValueError, VAEError) as err:
-            problems.append(f"**{item.name}** = {short(text)} {err}")
+            problems.append(f"**{item.name}** = {short(text)} {md_escape(err)}")  # errors quote installed names
             continue
         for widget in item.widgets:
             part.setdefault(widget, None)  # None: drop it, so the widget is drawn from the restored value

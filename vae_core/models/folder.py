@@ -136,6 +136,7 @@ def epochs_trained(train_info: dict) -> tuple[int, list[str]]:
 
 # --- what every model folder shares, whatever its format ---------------------------------------------------------
 METRICS, TRAIN, CACHE = "metrics.json", "train.json", "cache"  # measured numbers, the run, derived data per weights
+IMPORT_STAGING, BRING_STAGING = ".import-", ".bring-"  # hidden folders filled before a rename into the list
 
 
 def read_metrics(folder: Path) -> tuple[dict, list[str]]:
@@ -164,9 +165,12 @@ def cache_folders(folder, weights_hash: str) -> list[Path]:
     return shipped + [cache_folder(folder, weights_hash)]
 
 
+MAX_NAME = 80  # characters of a new folder's name: a 300-character upload name must not fail with ENAMETOOLONG
+
+
 def _safe_name(base_name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in base_name.strip()).strip(".-")
-    return cleaned or "model"
+    return cleaned[:MAX_NAME].strip(".-") or "model"
 
 
 def unique_model_dir(base_name: str, parent=None) -> Path:

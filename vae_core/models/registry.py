@@ -68,12 +68,12 @@ def load_for_training(folder) -> LoadedModel:
     return fmt.load(folder)
 
 
-def import_zip(name: str, data: bytes, parent=None, measure=None) -> Path:
+def import_zip(name: str, data: bytes, parent=None) -> Path:
     """An uploaded zip of a model folder, checked and installed (models/onnx/importing.py: the ONNX contract is the
-    one way a model trained elsewhere arrives); `measure(loaded)` runs before it joins the list."""
+    one way a model trained elsewhere arrives, and what an import may write)."""
     from .onnx.importing import import_zip as import_onnx_zip  # local: the zip reader loads only when used
 
-    return import_onnx_zip(name, data, parent, measure)
+    return import_onnx_zip(name, data, parent)
 
 
 def read_config(folder) -> ModelConfig:
@@ -114,6 +114,38 @@ def list_models(dirs: list[Path] | None = None) -> list[ModelInfo]:
 
 
 # --- delete / zip / prune ------------------------------------------------------------------------------------------
+STAGING_PREFIXES = (folder_files.IMPORT_STAGING, folder_files.BRING_STAGING)
+STALE_STAGING_S, EMPTY_FOR_S = 900.0, 60.0  # a staging folder this old was left by a kill; an empty one, by a kill
+# before a first epoch was saved (a running training fills its reserved folder within its first epoch)
+
+
+def remove_leftovers(parent=None, now: float | None = None) -> list[str]:
+    """What a kill leaves in the models folder, removed (at a server's start): stale staging folders, and folders
+    older than a minute that are empty. Returns the names removed. A model is never touched."""
+    import time
+
+    parent = Path(parent) if parent is not None else paths.models_dir()
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = [p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+    for folder in entries:
+        try:
+            age = now - folder.stat().st_mtime
+            stale = folder.name.startswith(STAGING_PREFIXES) and age > STALE_STAGING_S
+            empty = not folder.name.startswith(".") and age > EMPTY_FOR_S and not any(folder.iterdir())
+            if stale:
+                shutil.rmtree(folder)
+            elif empty:
+                folder.rmdir()
+            else:
+                continue
+        except OSError:
+            continue
+        removed.append(folder.name)
+    return removed
 def delete_model(folder) -> None:
     """Delete a user's model folder; refuse shipped folders and anything that is not only a model's files."""
     folder = Path(folder)

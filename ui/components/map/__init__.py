@@ -1,11 +1,14 @@
 """The Map component: Plotly.js in the page, fed a binary points file once per map (see map.mjs).
 
-Python's side: publish the points buffer (served.publish: static/maps/<hash>.bin, git-ignored) once per
+Python's side: publish the points buffer (served.publish: <this server's folder>/maps/<hash>.bin) once per
 (model, split, projection), mount the component with a small JSON (the buffer's URL, highlights, overlays), and
 read back the user's last click/selection as the component state "event". AppTest cannot run the JavaScript: tests
 set `session_state[key] = {"event": {...}}`, exactly what the page would have sent.
 """
 from __future__ import annotations
+
+import logging
+import math
 
 import numpy as np
 import streamlit as st
@@ -13,10 +16,10 @@ import streamlit as st
 from ui.components import renderer, served
 from vae_core.map import points as map_points
 
-STATIC_MAPS = served.STATIC / "maps"  # where `publish` writes: tests read the files back from here
 MAX_MARKERS = 100_000   # maps up to this size draw every point as a marker (70k: ~0.2 s a zoom on SwiftShader)
 LOD_MARKERS = 20_000    # bigger maps: a density image of the view and at most this many markers over it
 MAX_SELECTION = 200_000  # rows a box/lasso hands to Python
+log = logging.getLogger("vae_explorer")
 
 
 def publish_points(points: map_points.MapPoints) -> str:
@@ -25,7 +28,7 @@ def publish_points(points: map_points.MapPoints) -> str:
 
 
 def publish(buffer: bytes, ext: str) -> str:
-    """Any file for the map's page (points, density layer, atlas, lens graph): served.publish under static/maps/."""
+    """Any file for the map's page (points, density layer, atlas, lens graph): served.publish under maps/."""
     return served.publish(buffer, "maps", ext)
 
 
@@ -44,8 +47,9 @@ def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list
     return component(key=key, data=data, default={"event": None}, on_event_change=lambda: None)
 
 
-def new_event(key: str, seen_key: str) -> dict | None:
-    """The component's event if it is one the page has not handled yet (each carries a unique `seq`)."""
+def new_event(key: str, seen_key: str, n_rows: int) -> dict | None:
+    """The component's event if it is a well-formed one (`checked_event`) the page has not handled yet (each carries
+    a unique `seq`)."""
     value = st.session_state.get(key) or {}
     event = value.get("event") if isinstance(value, dict) else None
     if not isinstance(event, dict):
@@ -53,8 +57,37 @@ def new_event(key: str, seen_key: str) -> dict | None:
     seq = event.get("seq")
     if seq is not None and st.session_state.get(seen_key) == seq:
         return None
-    st.session_state[seen_key] = seq
-    return event
+    st.session_state[seen_key] = seq if isinstance(seq, (str, int)) else None
+    checked = checked_event(event, n_rows)
+    if checked is None:
+        log.warning("map event dropped, not of the form the page sends: %.200r", event)
+    return checked
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def checked_event(event: dict, n_rows: int) -> dict | None:
+    """The event as the page sends it ({kind: point, row} | {kind: space, xy: [x, y]} | {kind: selection, rows,
+    total}), its values checked and normalised; None for anything else (a forged or broken event: dropped, never an
+    exception in the sender's session)."""
+    kind, color = event.get("kind"), event.get("color")
+    out = {"kind": kind, "color": color if isinstance(color, str) and len(color) < 20 else None}
+    if kind == "point" and _whole(event.get("row")) and 0 <= event["row"] < n_rows:
+        return {**out, "row": event["row"]}
+    xy = event.get("xy")
+    if kind == "space" and isinstance(xy, list) and len(xy) == 2 and all(_number(v) for v in xy):
+        return {**out, "xy": [float(v) for v in xy]}
+    rows, total = event.get("rows"), event.get("total")
+    if kind == "selection" and isinstance(rows, list) and len(rows) <= MAX_SELECTION:
+        kept = [r for r in rows if _whole(r) and 0 <= r < n_rows]
+        return {**out, "rows": kept, "total": max(total if _whole(total) else 0, len(kept))}
+    return None
 
 
 def xy_list(points: np.ndarray) -> dict:

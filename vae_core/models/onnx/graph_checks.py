@@ -172,6 +172,33 @@ def _inline_external_data(path: Path, model) -> None:
         del tensor.external_data[:]
 
 
+def external_data(graph: bytes) -> dict[str, int]:
+    """{file: bytes the graph reads from it (offset + length, at most; the cap when a tensor reads to the end)} for
+    every external-data file a serialized graph points at, before any file is opened (an import writes only these)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+    from onnx import TensorProto
+
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(graph)
+    except (DecodeError, RuntimeError, ValueError):
+        return {}  # not a graph: read_graph says so at load, with the reason
+    needed: dict[str, int] = {}
+    for tensor in _tensors(model):
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
+        except ValueError:
+            continue  # read_graph refuses it, naming the tensor
+        end = MAX_EXTERNAL_BYTES if length < 0 else offset + length
+        location = str(PurePosixPath(info.get("location", "")))
+        needed[location] = min(MAX_EXTERNAL_BYTES, max(needed.get(location, 0), end))
+    return needed
+
+
 def read_graph(path: Path):
     """A checked, self-contained onnx.ModelProto from `path`, or a GraphError naming the problem and the fix."""
     import onnx
