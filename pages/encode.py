@@ -10,7 +10,7 @@ from ui import figures, page, selection
 from ui.session import keys
 from ui.session.item import clip
 from ui.text import md_escape
-from ui.widgets import explain_missing, nats, show_image, thumbnails
+from ui.widgets import chart, explain_missing, nats, show_image, thumbnails
 from vae_core import images as imgs
 from vae_core import data, encode
 from vae_core.data import uploads
@@ -151,8 +151,7 @@ def on_the_map(done: list[encode.EncodedUpload]) -> None:
         stars = figure["data"][1]  # only the uploads are clickable: customdata = index into `done`
         stars.update(customdata=list(range(len(done))), hovertext=[up.name for up in done], hoverinfo="text",
                      marker=dict(symbol="star", size=18, color="#ffd92f", line=dict(width=1.5, color="black")))
-        event = st.plotly_chart(figure, key="encode_map", on_select="rerun", selection_mode="points",
-                                config={"displaylogo": False})
+        event = chart(figure, "encode_map", on_select="rerun", selection_mode="points")
         st.caption("★ = your pictures, placed among the dataset's points by their nearest neighbours in latent "
                    "space (the same picture always lands on the same spot). Click a star.")
     points = ((event or {}).get("selection") or {}).get("points") or []
@@ -196,7 +195,7 @@ def picture_card(up: encode.EncodedUpload) -> None:
         with c_rec:
             show_image(up.reconstruction, "reconstruction", size=120)
         with c_chart:
-            st.plotly_chart(mu_sigma_chart(up), key=f"encode_mu::{up.name}", config={"displayModeBar": False})
+            chart(mu_sigma_chart(up), f"encode_mu::{up.name}", toolbar=False)
         with c_nums:
             st.metric("ELBO", nats(up.elbo), help="nats (higher is better): −reconstruction error − KL")
             st.metric("Typicality", f"{up.percentile:.0f}%" if np.isfinite(up.elbo) else "n/a",

@@ -15,7 +15,7 @@ from ui.session.keys import (ENDPOINT_SOURCES, ENDPOINTS, FROM_VIEW, INTERP_PATH
 from ui.text import md_escape
 from ui.components import served
 from ui.components.scrubber import ENGINE_STATE, T_STATE, T_STEPS, path_scrubber
-from ui.widgets import show_image
+from ui.widgets import chart, show_image
 from vae_core import animation, data, latent
 
 page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
@@ -156,10 +156,9 @@ def show_path(title: str, frames: np.ndarray) -> None:
                    f"(between steps {worst + 1} and {worst + 2}) · pixel units 0–255")
     with right:
         # x = the step's first frame, numbered from 1 like the caption's "between steps k and k+1"
-        st.plotly_chart(figures.line_chart(steps, f"{title}: change per step", height=150,
-                                           x=np.arange(1, len(steps) + 1),
-                                           hover="from step %{x} to the next: %{y:.2f}<extra></extra>"),
-                        key=f"steps_{title}", config={"displayModeBar": False})
+        chart(figures.line_chart(steps, f"{title}: change per step", height=150, x=np.arange(1, len(steps) + 1),
+                                 hover="from step %{x} to the next: %{y:.2f}<extra></extra>"),
+              f"steps_{title}", toolbar=False)
 
 
 @st.fragment
@@ -195,7 +194,7 @@ def paths_body() -> None:
             if trace.get("name") in PATH_COLORS:
                 trace["line"] = {"color": PATH_COLORS[trace["name"]], "width": 2}
                 trace["marker"]["line"]["color"] = PATH_COLORS[trace["name"]]
-        st.plotly_chart(figure, key="interp_minimap", config={"displayModeBar": False})
+        chart(figure, "interp_minimap", toolbar=False)
         st.caption("Both paths placed on the map: a path that runs through empty space decodes to blends.")
     with right:
         download_controls(frames, f"{a.caption}-to-{b.caption}")

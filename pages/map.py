@@ -8,9 +8,10 @@ from ui.components import map as map_component
 from ui.session.keys import (COLOUR_MODES, MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_PATHS, MAP_SPLIT_WIDGET,
                              METHOD_LABELS, SPLIT_LABELS)
 from ui.text import md_escape
-from ui.widgets import explain_missing, nats, show_image, thumbnails
+from ui.widgets import chart, elbo_metrics, explain_missing, show_image, thumbnails
 from vae_core import images as imgs
 from vae_core.map.inverse import MIN_POINTS
+from vae_core.metrics import POINT_ESTIMATOR
 from vae_core.map.projection import ProjectionSpec
 
 page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
@@ -142,11 +143,7 @@ def point_detail(row: int) -> None:
         show_image(split_images[row], "original")
     with right:
         show_image(model.decode_images(z)[0], "reconstruction")
-    m1, m2, m3 = st.columns(3)
-    elbo, recon, kl = encoded.elbo[row], encoded.recon[row], encoded.kl[row]
-    m1.metric("ELBO", nats(elbo, compact=True), help=f"{nats(elbo)} nats: reconstruction log-likelihood − KL")
-    m2.metric("Recon", nats(recon, compact=True), help=f"{nats(recon)} nats: −log p(x|z)")
-    m3.metric("KL", nats(kl, compact=True), help=f"{nats(kl)} nats: KL(q(z|x) ‖ p(z))")
+    elbo_metrics(encoded.elbo[row], encoded.kl[row], POINT_ESTIMATOR)
     explain_missing(encoded.elbo[row])
     idx, _ = placer.neighbours(z, k=9)
     idx = [int(i) for i in idx if int(i) != row][:8]
@@ -308,7 +305,7 @@ def map_and_detail() -> None:
             with page.friendly_errors("The 3-D projection"):
                 coords3 = cur.coords(ProjectionSpec(method=spec.method, dims=3))
                 values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
-                st.plotly_chart(figures.latent_map_3d(coords3, values, color, names), key="map3d")
+                chart(figures.latent_map_3d(coords3, values, color, names), "map3d")
         else:
             map_slot = st.container()  # the map first, high on the page; the choice it depends on under it
             with page.friendly_errors("The map's inverse"):

@@ -10,7 +10,7 @@ import streamlit as st
 from ui import figures, housekeeping, loaders, measuring, onnx_import, page, sidebar, training
 from ui.session import keys
 from ui.text import md_code, md_escape
-from ui.widgets import show_image
+from ui.widgets import chart, show_image
 from vae_core import data, models
 from vae_core.data import roots
 from vae_core import images as imgs
@@ -235,7 +235,7 @@ def run_panel(job_id: str) -> None:
     history = run.history
     with left:
         if history:
-            st.plotly_chart(figures.loss_curves(history, height=280), key=f"curves_{run.id}")
+            chart(figures.loss_curves(history, height=280), f"curves_{run.id}")
         elif not run.done:
             st.caption("Loss curves appear after the first epoch.")
     with right:

@@ -2,10 +2,11 @@
 
 AppTest cannot run the component's JavaScript; `session_state["map"] = {"event": ...}` is exactly what the page
 sends after a click, a click on empty space or a box/lasso."""
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
-from ui.widgets import nats
 from vae_core import data
 from vae_core.models.torch_vae import checkpoint
 from vae_core.map import encodings
@@ -44,10 +45,15 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
     row = 7
     run_map(app, {"kind": "point", "row": row})
     assert f"#{row} ·" in markdown(app)
-    metrics = {m.label: m.value for m in app.main.metric}
-    # a narrow panel: no decimal from 100 up (nats(compact=True)), the full value in the help
-    assert metrics["ELBO"] == nats(expected.elbo[row], compact=True) and metrics["KL"] == nats(expected.kl[row], True)
-    assert f"{expected.elbo[row]:.1f}" in app.main.metric[0].help  # the full value is one hover away
+    metrics = {m.label: m for m in app.main.metric}
+    elbo, recon, kl = (float(metrics[name].value) for name in ("ELBO", "Recon", "KL"))
+    # issue 22: one estimate, adding up as shown (it was ELBO −258, Recon 219 at μ, KL 16.2)
+    assert elbo == pytest.approx(-(recon + kl), abs=1e-9)
+    assert elbo == pytest.approx(expected.elbo[row], abs=0.05) and kl == pytest.approx(expected.kl[row], abs=0.05)
+    assert recon == pytest.approx(expected.recon_sampled[row], abs=0.1)
+    assert abs(recon - expected.recon[row]) > 0.2  # not the reconstruction at μ: another quantity
+    for metric in metrics.values():  # the estimator, and the unrounded numbers, one hover away
+        assert "single-sample estimate" in metric.help and f"{expected.elbo[row]:.1f}" in metric.help
     captions = [c.value for c in app.caption]
     assert any("nearest neighbours" in c for c in captions)
     distances = np.linalg.norm(expected.mu - expected.mu[row], axis=1)
@@ -196,3 +202,12 @@ def test_the_density_layer_is_written_once_with_labels_from_the_points(app, expe
     run_map(app, {"kind": "point", "row": 1})  # a click does not recompute or rewrite it
     assert component_data(app)["density"] == sent
     assert served.file_of(sent["url"]).stat().st_mtime_ns == mtime
+
+
+def test_sidebar_numbers_add_up_and_say_how_they_were_estimated(app):
+    run_map(app)
+    shown = {m.label: m for m in app.sidebar.metric}
+    elbo, recon, kl = (Decimal(shown[name].value) for name in ("Test ELBO", "Recon", "KL"))
+    assert elbo == -(recon + kl)
+    for name in ("Test ELBO", "Recon", "KL"):
+        assert "single-sample estimates" in shown[name].help and "test images" in shown[name].help

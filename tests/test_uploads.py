@@ -81,9 +81,10 @@ def test_output_shapes_and_meaning(world):
     # a test image is its own nearest neighbour on the test split's map, and sits on its own map point
     assert up.neighbours[0] == 3 and up.distances[0] < 1e-5
     np.testing.assert_allclose(up.mu, encoded.mu[3], atol=1e-5)
-    assert up.recon == pytest.approx(float(encoded.recon[3]), rel=1e-4)
+    # its own single-sample estimate (one z drawn for it alone): near the reconstruction at μ, not equal to it
+    assert up.recon == pytest.approx(float(encoded.recon[3]), abs=60)
     assert up.kl == pytest.approx(float(encoded.kl[3]), rel=1e-4)
-    assert up.elbo == pytest.approx(-(up.recon + up.kl), abs=60)  # single-sample ELBO: near −(recon + KL)
+    assert up.elbo == pytest.approx(-(up.recon + up.kl), abs=1e-9)  # one estimate: its parts add up
 
 
 def test_overrides_change_only_the_named_picture_also_inside_a_zip(world):

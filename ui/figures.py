@@ -10,6 +10,11 @@ import plotly.graph_objects as go
 # Okabe-Ito + Tableau: distinguishable, colour-blind friendly for up to 10 classes.
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+# Every chart's mode bar: nothing leaves this machine, so no Plotly logo (a link to plotly.com) and no "Share
+# chart…" (Streamlit's Plotly offers an upload to Plotly Cloud by default). The map component's PLOT_CONFIG
+# (ui/components/map/map.mjs) says the same.
+CHART_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False,
+                "plotlyServerURL": "", "modeBarButtonsToRemove": ["sendDataToCloud"]}
 GRID_SIZE = 80  # invisible background points make empty space clickable
 GRID_ID_OFFSET = 1_000_000  # customdata of grid cells: -(GRID_ID_OFFSET + cell) keeps them apart from row ids
 

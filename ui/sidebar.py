@@ -6,11 +6,13 @@ from pathlib import Path
 import streamlit as st
 
 from vae_core import data, models
+from vae_core.metrics import dataset_estimator
 from vae_core.paths import PRETRAINED_DIR
 
 from . import measuring
 from .session import bundles, keys, url
 from .text import md_escape
+from .widgets import split_helps, split_texts
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -77,18 +79,22 @@ def _headline(info: models.ModelInfo) -> None:
     m = info.metrics
     cols = st.columns(2)
     number = lambda key: isinstance(m.get(key), (int, float))  # noqa: E731 - mid-training metrics hold None
-    if number("elbo"):
-        cols[0].metric("Test ELBO", f"{m['elbo']:.1f}", help="nats per image (higher is better): reconstruction − KL")
+    split = number("elbo") and number("kl")  # one estimate's three numbers, adding up as shown (their help says which)
+    if split:
+        shown = split_texts(m["elbo"], m["kl"])
+        helps = split_helps(m["elbo"], m["kl"], dataset_estimator(int(m.get("n_images") or 0)))
+        cols[0].metric("Test ELBO", shown[0], help=helps[0])
+    elif number("elbo"):
+        cols[0].metric("Test ELBO", f"{m['elbo']:.1f}", help="nats per image (higher is better)")
     if number("nll"):
         cols[1].metric("NLL (IWAE)", f"{m['nll']:.1f}", help=f"importance-weighted bound, k={m.get('iwae_k')}")
     elif number("iwae_bound"):
         cols[1].metric("IWAE bound", f"{m['iwae_bound']:.1f}",
                        help=f"log-likelihood bound (k={m.get('iwae_k')}) on grey-level pixels: not a paper NLL")
-    cols = st.columns(2)
-    if number("recon"):
-        cols[0].metric("Recon", f"{m['recon']:.1f}", help="−log p(x|z), nats")
-    if number("kl"):
-        cols[1].metric("KL", f"{m['kl']:.1f}", help="KL(q(z|x) ‖ p(z)), nats")
+    if split:
+        cols = st.columns(2)
+        cols[0].metric("Recon", shown[1], help=helps[1])
+        cols[1].metric("KL", shown[2], help=helps[2])
     if not info.trainable:
         st.caption(f"📦 An **{md_escape(info.kind_label)}** model trained elsewhere: explore it on every page; "
                    "it cannot be trained further here."

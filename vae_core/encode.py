@@ -37,7 +37,7 @@ class EncodedUpload:
     mu: np.ndarray                # (D,) float32 encoder mean
     logvar: np.ndarray            # (D,) float32
     reconstruction: np.ndarray    # uint8, same shape as `input`: decoded from mu
-    recon: float                  # −log p(x|z=mu) in nats (what the map colours by)
+    recon: float                  # −log p(x|z) at the ELBO's sampled z, nats: elbo = −(recon + kl) exactly
     kl: float                     # KL(q(z|x) || p(z)) in nats
     elbo: float                   # single-sample ELBO, same definition as the split's
     percentile: float             # 0–100: share of the reference split's images with an ELBO ≤ this one
@@ -94,7 +94,7 @@ def _encode_one(model, placer: Placer, reference: np.ndarray, k: int, name: str,
     rows, distances = placer.neighbours(mu, k=k)
     return EncodedUpload(
         name=name, original=original, input=array, mu=mu, logvar=stats["logvar"][0].astype(np.float32),
-        reconstruction=model.decode_images(mu)[0], recon=float(stats["recon"][0]), kl=float(stats["kl"][0]),
+        reconstruction=model.decode_images(mu)[0], recon=-elbo - float(stats["kl"][0]), kl=float(stats["kl"][0]),
         elbo=elbo, percentile=float(metrics.percentile_of(elbo, reference)), xy=placer.place(mu),
         neighbours=rows, distances=distances, inverted=bool(info and info.inverted),
         cropped=bool(info and info.cropped), notes=list(info.notes) if info else [])

@@ -47,6 +47,26 @@ def percentile_of(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return 100.0 * np.searchsorted(ref, np.asarray(values), side="right") / max(len(ref), 1)
 
 
+# --- the split shown to people ------------------------------------------------------------------------
+# One estimator wherever ELBO, Recon and KL are shown together, so that ELBO = −(Recon + KL) exactly: the single-sample
+# estimate (per_image_stats: one seeded z ~ q(z|x) per image, analytic KL). The reconstruction at z = μ (the map's
+# "recon error" colour) is another quantity and is never shown as the ELBO's part.
+POINT_ESTIMATOR = ("a single-sample estimate: one z drawn from q(z|x) (seeded, so the same every time), "
+                   "Recon = −log p(x|z) at that z, KL exact")
+
+
+def dataset_estimator(n_images: int) -> str:
+    """How a saved model's headline numbers (metrics.json) were estimated."""
+    return (f"the mean over {n_images:,} test images of single-sample estimates (one z drawn from q(z|x) per image), "
+            "KL exact")
+
+
+def elbo_split(elbo: float, kl: float) -> tuple[float, float, float]:
+    """(ELBO, Recon, KL) of one estimate, with Recon = −ELBO − KL: the reconstruction term of that same estimate, so
+    the three add up by construction (a saved file whose 'recon' was measured otherwise is not mixed in)."""
+    return float(elbo), -float(elbo) - float(kl), float(kl)
+
+
 # --- inputs ----------------------------------------------------------------------------------------
 NO_IMAGES = "there are no images to evaluate; check the dataset split or the `limit`"
 

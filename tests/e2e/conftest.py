@@ -41,6 +41,38 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1400, "height": 950}}
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def foreign_requests(context) -> list[str]:
+    """Record every request the pages of `context` make to an address other than the app's own (this machine):
+    nothing leaves it, not a font, not a chart (Plotly Cloud), not a script. Returns the list it fills."""
+    from urllib.parse import urlsplit
+
+    found: list[str] = []
+
+    def check(request):
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob", "about") or (parts.hostname or "") in LOCAL_HOSTS:
+            return
+        found.append(request.url)
+
+    context.on("request", check)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _nothing_leaves_this_machine(request):
+    """Issue 22: every browser test fails on a request to another host (the tests that make their own contexts
+    call foreign_requests themselves)."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    found = foreign_requests(request.getfixturevalue("context"))
+    yield
+    assert not found, f"the page asked another host for: {found[:5]}"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -343,3 +343,100 @@ def test_double_click_resets_the_zoom_without_picking_the_spot(page, app_url):
     page.mouse.click(cell["x"], cell["y"])  # one click on the same spot still decodes it
     detail_title(page, SPACE_TITLE).wait_for(timeout=30_000)
     assert_no_exception(page)
+
+
+def spy_on_events(page) -> None:
+    """Count what the map sends to Python (a pick, a spot, a selection): window.__sent."""
+    page.evaluate("""() => { const c = __vae.maps.at(-1), send = c.send.bind(c); window.__sent = [];
+      c.send = (event, note) => { window.__sent.push(event); return send(event, note); }; }""")
+
+
+def test_toolbar_labels_and_colour_bar_are_never_picks(page, app_url):
+    """Issue 22, fault 1: hovering the map then clicking Zoom, Pan or Box Select in the mode bar showed "Empty space
+    at …". Presses on the mode bar, a region label, the colour bar and the legend are not clicks on the map."""
+    open_map(page, app_url)
+    page.wait_for_function("() => __vae.maps.at(-1).gd._fullLayout.annotations.length > 0", timeout=60_000)
+    spy_on_events(page)
+    count_runs(page)
+    gd = page.locator(MAP)
+    gd.hover()  # the mode bar shows while the cursor is over the plot
+    for title in ("Zoom", "Pan", "Box Select", "Lasso Select", "Zoom in", "Zoom out"):
+        button = page.locator(f"{MAP} .modebar-btn[data-title='{title}']")
+        assert button.count() == 1, f"no '{title}' button in the mode bar"
+        button.click()
+        page.wait_for_timeout(350)  # longer than a click on empty space waits before it is sent
+    label = page.locator(f"{MAP} g.annotation").first.bounding_box()
+    page.mouse.click(label["x"] + label["width"] / 2, label["y"] + label["height"] / 2)
+    page.wait_for_timeout(350)
+    page.locator(".vmap-legend button").first.click()
+    page.locator(".vmap-legend button").first.click()
+    page.select_option(".vmap-color", "recon")
+    page.wait_for_selector(f"{MAP} .colorbar", timeout=10_000)
+    bar = page.locator(f"{MAP} .colorbar").first.bounding_box()
+    page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+    page.wait_for_timeout(350)
+    page.select_option(".vmap-color", "label")
+    assert page.evaluate("() => window.__sent") == [], "a press on a control was sent as a map click"
+    assert runs(page) == 0 and detail_title(page, SPACE_TITLE).count() == 0
+    # and a click on the plot area itself still picks (zoom mode again: a pan drag would not be a click)
+    page.locator(f"{MAP} .modebar-btn[data-title='Zoom']").click()
+    cell = page.evaluate(EMPTY_JS)
+    page.mouse.click(cell["x"], cell["y"])
+    detail_title(page, SPACE_TITLE).wait_for(timeout=30_000)
+    assert [e["kind"] for e in page.evaluate("() => window.__sent")] == ["space"]
+    assert_no_exception(page)
+
+
+def test_mode_bar_has_nothing_that_talks_to_the_network(page, app_url):
+    """Issue 22, fault 5: Plotly's "Share chart…" uploads to Plotly Cloud and its logo links to plotly.com. Neither is
+    on the map's mode bar, nor on the 3-D view's (an st.plotly_chart, whose Plotly offers both by default)."""
+    open_map(page, app_url)
+    page.locator(MAP).hover()
+    buttons = page.locator(f"{MAP} .modebar-btn").evaluate_all("bs => bs.map(b => b.dataset.title || '')")
+    assert "Zoom" in buttons and not [b for b in buttons if "share" in b.lower() or "cloud" in b.lower()]
+    assert page.locator(f"{MAP} .modebar-btn--logo, {MAP} a[href*='plotly']").count() == 0
+    page.get_by_text("3-D view").click()
+    chart = page.locator("[data-testid=stPlotlyChart]")
+    chart.wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    chart.hover()
+    page.wait_for_selector("[data-testid=stPlotlyChart] .modebar-btn", timeout=10_000, state="attached")
+    buttons = chart.locator(".modebar-btn").evaluate_all("bs => bs.map(b => b.dataset.title || '')")
+    assert buttons and not [b for b in buttons if "share" in b.lower() or "cloud" in b.lower()], buttons
+    assert chart.locator(".modebar-btn--logo, a[href*='plotly']").count() == 0
+    page.get_by_text("3-D view").click()
+    wait_idle(page)
+    assert_no_exception(page)
+
+
+def test_rings_stay_above_the_thumbnails(page, app_url):
+    """Issue 22, fault 7: at deep zoom the thumbnails hid the rings of the picked point and its neighbours. They are
+    drawn above the pictures: circles at those points, later in the SVG than every thumbnail (painted over them)."""
+    open_map(page, app_url)
+    page.wait_for_function("() => __vae.maps.at(-1).thumbnails.atlas", timeout=60_000)
+    page.fill(".vmap-search", "1234")
+    page.press(".vmap-search", "Enter")
+    detail_title(page, POINT_TITLE).wait_for(timeout=30_000)
+    wait_idle(page)
+    page.wait_for_function("() => __vae.maps.at(-1).gd._fullData[2].x.length === 8", timeout=10_000)
+    page.evaluate("""() => { const c = __vae.maps.at(-1), x = c.pts.x[1234], y = c.pts.y[1234];
+      Plotly.relayout(c.gd, {'xaxis.range': [x - 0.25, x + 0.25], 'yaxis.range': [y - 0.25, y + 0.25]}); }""")
+    page.wait_for_function("() => __vae.maps.at(-1).thumbnails.rows.includes(1234)", timeout=30_000)
+    page.wait_for_function("() => __vae.maps.at(-1).gd._fullLayout.shapes.some(s => s.type === 'circle')",
+                           timeout=10_000)
+    rings = page.evaluate("""() => __vae.maps.at(-1).gd._fullLayout.shapes.filter(s => s.type === 'circle')
+                               .map(s => [s.xanchor, s.yanchor, s.line.color])""")
+    xy = page.evaluate("() => [__vae.maps.at(-1).pts.x[1234], __vae.maps.at(-1).pts.y[1234]]")
+    assert [pytest.approx(xy[0]), pytest.approx(xy[1]), "#ffffff"] in [list(r) for r in rings]
+    assert sum(r[2] == "#ffb000" for r in rings) == 8  # its 8 neighbours
+    over = page.evaluate("""() => { const gd = __vae.maps.at(-1).gd, images = [...gd.querySelectorAll('image')];
+      const rings = [...gd.querySelectorAll('.shapelayer path')];
+      return images.length > 0 && rings.length > 0 && images.every(i => rings.every(r =>
+        i.compareDocumentPosition(r) & Node.DOCUMENT_POSITION_FOLLOWING)); }""")
+    assert over, "a thumbnail is painted over a ring"
+    # zoomed out again (no thumbnails), the rings are the WebGL marks alone
+    page.evaluate("() => { const c = __vae.maps.at(-1); "
+                  "return Plotly.relayout(c.gd, {'xaxis.range': c.fullRange.x, 'yaxis.range': c.fullRange.y}); }")
+    page.wait_for_function("() => !__vae.maps.at(-1).gd._fullLayout.shapes.some(s => s.type === 'circle')",
+                           timeout=10_000)
+    assert_no_exception(page)

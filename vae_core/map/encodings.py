@@ -33,6 +33,12 @@ class EncodedSplit:
         return len(self.mu)
 
     @property
+    def recon_sampled(self) -> np.ndarray:
+        """The ELBO's reconstruction term, −log p(x|z) at the sampled z: −(elbo + kl) (metrics.per_image_stats).
+        `recon` is the reconstruction at z = μ: what the map colours by, not a part of this ELBO."""
+        return -(self.elbo + self.kl)
+
+    @property
     def spread(self) -> np.ndarray:
         """Std of the encoder means per dimension: the unit of the Generate sliders (±3σ)."""
         return self.mu.std(axis=0).astype(np.float32) + 1e-6

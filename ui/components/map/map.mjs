@@ -68,8 +68,12 @@ const TEMPLATE = `
   <div class="vmap-tip"></div>
 </div>`;
 
-const PLOT_CONFIG = { displaylogo: false, scrollZoom: true, responsive: true, doubleClick: "reset",
-                      doubleClickDelay: DOUBLE_CLICK_MS, modeBarButtonsToRemove: ["autoScale2d", "toImage"] };
+// Nothing leaves this machine: no Plotly logo (a link to plotly.com), no "Share chart…" (an upload to Plotly Cloud),
+// and no server URL for one to use. ui/figures.CHART_CONFIG says the same for the st.plotly_chart figures.
+const PLOT_CONFIG = { displaylogo: false, showSendToCloud: false, showEditInChartStudio: false, plotlyServerURL: "",
+                      scrollZoom: true, responsive: true, doubleClick: "reset", doubleClickDelay: DOUBLE_CLICK_MS,
+                      modeBarButtonsToRemove: ["autoScale2d", "toImage", "sendDataToCloud"] };
+const RING_PX = { pick: 24, neighbours: 21 };  // rings drawn over thumbnails: just outside a 36 px picture's sides
 
 // The plot's traces, in TRACE's order, empty: the main one is filled before newPlot, the marks by applyExtras.
 function plotTraces(n) {
@@ -247,6 +251,7 @@ class MapController {
     if (this.gd) window.Plotly.purge(gd);
     this.extrasSignature = null;  // a new plot starts with no marks
     this.densityLayer.reset();    // nor contours or labels
+    this.rings = []; this.ringsKey = "[]";  // nor rings
     const main = this.refreshPoints(true);  // drawn by newPlot itself: one draw, not an empty one then a restyle
     Object.assign(traces[0], { x: main.x, y: main.y, marker: main.marker });
     layout.images = main.images;
@@ -278,7 +283,10 @@ class MapController {
     const H = Math.round(320 * (this.data.height / Math.max(this.el.plot.clientWidth, 1))) || 240;
     this.lodImages = this.lod ? [densityImage(pts, range, keep, this.data.palette, 320, H)] : [];
     const images = first ? this.lodImages : this.layoutImages(this.thumbnailImages());
-    if (!first) window.Plotly.update(gd, { x: [x], y: [y], marker: [marker] }, { images }, [TRACE.main]);  // one redraw
+    if (!first) {
+      window.Plotly.update(gd, { x: [x], y: [y], marker: [marker] }, { images }, [TRACE.main]);  // one redraw
+      this.refreshRings();  // the thumbnails may have come or gone
+    }
     this.drawn = shown ? shown.length : pts.n - pts.leftOut;
     this.status(...this.pointsStatus(inView));
     return { x, y, marker, images };
@@ -329,6 +337,28 @@ class MapController {
     if (!force && before === this.thumbnails.rows.join(",") && (!images.length || zoom === this.thumbZoom)) return;
     this.thumbZoom = zoom;
     window.Plotly.relayout(this.gd, { images: this.layoutImages(images) });
+    this.refreshRings();
+  }
+
+  // At deep zoom the thumbnails (SVG images, above the WebGL points) would hide the rings of the picked point and
+  // its neighbours: while any thumbnail is drawn the rings are drawn again as shapes, which Plotly puts above images.
+  ringShapes() {
+    if (!this.thumbnails.rows.length || !this.marks) return [];
+    const ring = (x, y, r, color, width) => ({
+      type: "circle", xref: "x", yref: "y", xsizemode: "pixel", ysizemode: "pixel", xanchor: x, yanchor: y,
+      x0: -r, x1: r, y0: -r, y1: r, layer: "above", fillcolor: "rgba(0,0,0,0)", line: { color, width } });
+    const out = [], { neighbours, pick } = this.marks;
+    neighbours[0].forEach((x, k) => out.push(ring(x, neighbours[1][k], RING_PX.neighbours, "#ffb000", 2.5)));
+    pick[0].forEach((x, k) => out.push(ring(x, pick[1][k], RING_PX.pick, "#ffffff", 3.5)));
+    return out;
+  }
+
+  refreshRings() {
+    const rings = this.ringShapes(), key = JSON.stringify(rings);
+    if (key === this.ringsKey) return;
+    this.ringsKey = key;
+    this.rings = rings;
+    window.Plotly.relayout(this.gd, { shapes: this.densityLayer.shapes.concat(rings) });
   }
 
   // The decoded map, by the lens's rule, over the view; off (or no lens yet): no tiles.
@@ -356,7 +386,7 @@ class MapController {
     if (!update) return;
     this.el.labels.parentElement.title = `Each dense region's classes, named where each is densest (its share of the ` +
       `points there shown when under 60 %). Found in ${(1000 * this.densityLayer.seconds).toFixed(0)} ms on the server.`;
-    window.Plotly.relayout(this.gd, update);
+    window.Plotly.relayout(this.gd, { ...update, shapes: update.shapes.concat(this.rings || []) });
   }
 
   relayoutLabels() {
@@ -429,12 +459,14 @@ class MapController {
     // a restyle redraws every WebGL trace (the big one too): only when the marks really changed
     const signature = JSON.stringify([sx.length, sx.slice(0, 50), nx, px, py, ups, lx.length, lx.slice(0, 50)]);
     this.localPick = null;
+    this.marks = { neighbours: [nx, ny], pick: [px, py] };
     if (signature === this.extrasSignature) return;
     this.extrasSignature = signature;
     window.Plotly.restyle(this.gd, {
       x: [sx, nx, px, ups.map((u) => u.x), lx], y: [sy, ny, py, ups.map((u) => u.y), ly],
       text: [[], [], [], ups.map((u) => u.name), []],
     }, [TRACE.selection, TRACE.neighbours, TRACE.pick, TRACE.uploads, TRACE.paths]);
+    this.refreshRings();
   }
 
   // --- mouse: hover tooltip, click to pick, box/lasso ---------------------------------------------------------
@@ -462,10 +494,24 @@ class MapController {
     return best;
   }
 
+  // The press is on Plotly's drag surface (the plot area), not on a control or a label drawn over it. Region labels
+  // let presses through to that surface (no pointer events of their own), so their boxes are checked here.
+  onPlotArea(e) {
+    if (!(e.target instanceof Element) || !e.target.classList.contains("nsewdrag")) return false;
+    for (const label of this.gd.querySelectorAll("g.annotation")) {
+      const r = label.getBoundingClientRect();
+      if (e.clientX >= r.left && e.clientX <= r.right && e.clientY >= r.top && e.clientY <= r.bottom) return false;
+    }
+    return true;
+  }
+
   bindDom() {
     const gd = this.gd;
     let down = null, frame = 0, last = null;
     gd.addEventListener("pointerdown", (e) => {
+      // only a press on the plot area itself can pick: the mode bar, a region label and the colour bar are over
+      // or beside it, and a click on them (Zoom, Pan, Box Select…) is never a click on the map
+      if (!this.onPlotArea(e)) { down = null; return; }
       down = { x: e.clientX, y: e.clientY, far: 0 };
       if (this.pendingSpace) { clearTimeout(this.pendingSpace); this.pendingSpace = 0; }  // a double-click: no pick
     }, true);
