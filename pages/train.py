@@ -16,6 +16,7 @@ from vae_core.data import roots
 from vae_core import images as imgs
 from vae_core.models.torch_vae.model import VAEConfig
 from vae_core.training import TrainConfig
+from vae_core.training.trainer import BATCH_RANGE, STEPS_PER_EPOCH, batch_size_for, too_short
 
 page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
@@ -30,7 +31,8 @@ OWN = "Your own pictures…"
 MODEL_DEFAULTS, TRAIN_DEFAULTS = VAEConfig(), TrainConfig()  # the one source of every initial value below
 SIZES = {"small": ((16, 32), 64), "standard": (MODEL_DEFAULTS.channels, MODEL_DEFAULTS.hidden),
          "large": ((32, 64), 256)}  # conv widths, hidden
-BATCHES = [16, 32, 64, 128, 256, 512]
+AUTO = "auto"  # the batch follows the training set's size (training.trainer.batch_size_for)
+BATCHES = [AUTO, 16, 32, 64, 128, 256, 512]
 RATES = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
 
 registry = training.shared_registry()
@@ -75,7 +77,11 @@ def settings_form() -> dict:
     latent_dim = c1.slider("Latent dimensions", 2, 64, MODEL_DEFAULTS.latent_dim, key="train_latent",
                            help="2 makes the latent space itself a map; 16 reconstructs well")
     epochs = c2.number_input("Epochs", 1, 1000, TRAIN_DEFAULTS.epochs, key="train_epochs")
-    batch_size = c3.select_slider("Batch size", BATCHES, value=TRAIN_DEFAULTS.batch_size, key="train_batch")
+    batch_choice = c3.select_slider("Batch size", BATCHES, value=TRAIN_DEFAULTS.batch_size or AUTO, key="train_batch",
+                                    format_func=str,
+                                    help=f"auto: the largest of {BATCH_RANGE[0]}–{BATCH_RANGE[1]} that still gives "
+                                         f"{STEPS_PER_EPOCH} optimiser steps per epoch (a small dataset needs small "
+                                         "batches to learn in a few epochs)")
     lr = c4.select_slider("Learning rate", RATES, value=TRAIN_DEFAULTS.lr, key="train_lr",
                           format_func=lambda v: f"{v:g}")
     c1, c2, c3, c4 = st.columns(4)
@@ -94,13 +100,38 @@ def settings_form() -> dict:
     binarize = c2.toggle("Binarise pixels", MODEL_DEFAULTS.binarize, key="train_binarize",
                          help="Dynamic binarisation: needed for NLL numbers comparable to papers")
     default_name = f"{Path(dataset_name.removeprefix('folder:')).stem or 'model'}-z{latent_dim}"
-    name = c3.text_input("Model name", key="train_name", placeholder=default_name, max_chars=60,
-                         help="Saved as a new folder <name>-<n>: an existing model is never overwritten").strip()
+    name = c3.text_input("Model name", key="train_name", placeholder=models.next_model_name(default_name),
+                         max_chars=60, help="Saved as a new folder <name>-<n>, with the first free n: an existing "
+                                            "model is never overwritten").strip()
+    if name:
+        c3.caption(f"Saved as **{md_escape(models.next_model_name(name))}**")
     if warmup > epochs:
         st.caption(f"⚠️ The KL warm-up ({warmup:g} epochs) is longer than the run: β never reaches {beta:g}.")
+    batch_size = batch_choice if batch_choice != AUTO else None
+    batch_size = run_length(dataset_name if choice != OWN else None, batch_size, int(epochs))
     return dict(choice=choice, dataset_name=dataset_name, latent_dim=latent_dim, epochs=epochs,
                 batch_size=batch_size, lr=lr, beta=beta, warmup=warmup, free_bits=free_bits, seed=seed, size=size,
                 binarize=binarize, name=name or default_name)
+
+
+def run_length(dataset_name: str | None, batch_size: int | None, epochs: int) -> int | None:
+    """Say how many optimiser steps the run will take, and beforehand when they are too few to learn anything
+    (24 steps gave a dead model on digits); returns the batch size (auto: chosen from the training set's size).
+    Your own pictures are counted when they are read: the run's panel says it then."""
+    if not dataset_name:
+        if batch_size is None:
+            st.caption("Batch size: chosen from the number of your pictures once they are read.")
+        return batch_size
+    with page.friendly_errors("Reading the dataset's size"):
+        n_train = len(loaders.get_dataset(dataset_name).train_images)
+        chosen = batch_size or batch_size_for(n_train)
+        per_epoch = -(-n_train // chosen)
+        st.caption(f"Batch **{chosen}**{' (auto)' if batch_size is None else ''} · {n_train:,} training images · "
+                   f"{per_epoch:,} steps per epoch, {per_epoch * epochs:,} in all")
+        short = too_short(n_train, chosen, epochs)
+        if short:
+            st.warning(f"{short}.", icon="⏱️")
+    return batch_size
 
 
 def load_training_data(settings: dict) -> data.Dataset:
@@ -129,7 +160,8 @@ def start_training(settings: dict) -> None:
                                  warmup_epochs=float(settings["warmup"]), free_bits=float(settings["free_bits"]),
                                  binarize=bool(settings["binarize"]), dataset=dataset.name,
                                  class_names=list(dataset.class_names))
-        train_config = TrainConfig(epochs=int(settings["epochs"]), batch_size=int(settings["batch_size"]),
+        batch_size = settings["batch_size"]
+        train_config = TrainConfig(epochs=int(settings["epochs"]), batch_size=int(batch_size) if batch_size else None,
                                    lr=float(settings["lr"]), seed=int(settings["seed"]))
         folder = models.unique_model_dir(settings["name"])
         try:
@@ -217,7 +249,12 @@ def run_panel(job_id: str) -> None:
         st.rerun()  # the whole app: the sidebar lists the new model, Start comes back
     p = run.progress
     resumed = " · resumed" if run.resumed else ""
-    st.markdown(f"**{md_escape(run.name)}** · {md_escape(run.dataset)} · z={run.model_config.latent_dim}{resumed}")
+    config = run.train_config
+    st.markdown(f"**{md_escape(run.name)}** · {md_escape(run.dataset)} · z={run.model_config.latent_dim} · "
+                f"batch {config.batch_size}{resumed}")
+    short = too_short(run.n_train, config.batch_size, config.epochs) if not run.resumed else None
+    if short and not run.done:  # said in the form for the built-in datasets; your pictures are counted only now
+        st.warning(f"{short}: this run may end before the model has learned anything.", icon="⏱️")
     if not run.done:
         if p is None:
             st.progress(0.0, text="Preparing the data and the model…")
@@ -291,7 +328,7 @@ def models_table(listed: list[models.ModelInfo]) -> None:
           "test ELBO": number(m.metrics.get("elbo")), "IWAE bound": number(m.metrics.get("iwae_bound")),
           "active units": m.metrics.get("active_units"), "kind": kind(m),
           "saved": datetime.fromtimestamp(m.modified).strftime("%Y-%m-%d %H:%M")} for m in listed],
-        hide_index=True, key="train_models",
+        hide_index=True, key="train_models", placeholder="–",  # not measured (yet): a dash, never "None"
         column_config={"test ELBO": st.column_config.NumberColumn(help="nats per image, higher is better"),
                        "IWAE bound": st.column_config.NumberColumn(help="importance-weighted log-likelihood bound")})
     for broken in (m for m in listed if m.error):

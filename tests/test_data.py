@@ -103,7 +103,8 @@ def test_missing_files_error_names_files_folders_and_fixes(tmp_path, monkeypatch
     for folder in (tmp_path / "arg", tmp_path / "env" / "mnist", tmp_path / "env", tmp_path / "project-data"):
         assert str(folder) in message
     assert f"{partial} lacks train-labels-idx1-ubyte" in message
-    assert "download=True" in message and "ossci-datasets" in message
+    assert "python -m vae_core datasets --download mnist" in message and "ossci-datasets" in message
+    assert "download=True" not in message  # the app shows this text: no Python call in it
     assert data.default_dataset_name() == "digits"
     assert [s.available for s in data.list_sources()] == [False, False, True]
 
@@ -328,3 +329,14 @@ def test_download_interrupted_midway_leaves_no_partial_file(tmp_path, fake_mirro
     dataset = data.load_dataset("mnist", download=True, progress=lambda f, m: None)
     assert len(dataset.test_images) == 3
     assert sorted(p.name for p in (tmp_path / "project-data" / "mnist").iterdir()) == sorted(served)
+
+
+def test_the_cli_fetches_a_missing_dataset_the_way_the_app_says(tmp_path, fake_mirror, capsys):
+    """The Train page and the sidebar tell you to run `python -m vae_core datasets --download mnist`: it works."""
+    from vae_core.cli import main
+
+    served, _ = fake_mirror
+    assert main(["datasets", "--download", "mnist"]) == 0
+    folder = tmp_path / "project-data" / "mnist"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(served)
+    assert f"mnist: {folder}" in capsys.readouterr().out

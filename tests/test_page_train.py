@@ -136,6 +136,9 @@ def test_delete_needs_confirmation_and_broken_folders_are_listed(page, models_di
     (models_dir / "broken" / "config.json").write_text("{not json")
     at.run()
     assert any("broken" in t and "config.json" in t for t in texts(at, "warning"))
+    table = at.dataframe[0]
+    assert table.value[table.value["name"] == "broken"].iloc[0].isna().any()  # its numbers are missing…
+    assert table.proto.placeholder == "–"  # …and drawn as a dash, not the literal "None" (issue 22, fault 11)
     target = str(models_dir / "doomed")
     at.selectbox(key="train_target").set_value(target).run()
     at.button(key="delete_listed").click().run()
@@ -165,3 +168,29 @@ def test_a_shipped_model_cannot_be_deleted(page, models_dir, tiny_models_dir):
     at.button(key="delete_confirm").click().run()
     assert shipped.is_dir() and (shipped / "model.safetensors").is_file()
     assert any("cannot be deleted" in t for t in texts(at, "error")), texts(at, "error")
+
+
+def test_the_form_says_how_long_a_run_is_and_when_it_is_too_short(page, models_dir):
+    """Issue 22, fault 2: the batch follows the dataset (auto), and a run too short to learn is named beforehand."""
+    at = page
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.number_input(key="train_epochs").set_value(2).run()
+    assert at.select_slider(key="train_batch").value == "auto"
+    assert any("Batch **16** (auto) · 1,497 training images · 94 steps per epoch, 188 in all" in t
+               for t in texts(at, "caption"))
+    assert not [t for t in texts(at, "warning") if "too few" in t]
+    at.select_slider(key="train_batch").set_value(128).run()
+    warning = next(t for t in texts(at, "warning") if "too few to learn" in t)
+    assert warning.startswith("24 optimiser steps (2 × 12)") and "try 10 epochs or batch 16" in warning
+
+
+def test_the_proposed_name_is_the_name_saved(page, models_dir):
+    """Issue 22, fault 11: the form proposed "fashion-mnist-z16" (the shipped model's name) and saved "…-1"."""
+    at = page
+    at.selectbox(key="train_dataset").set_value("digits").run()
+    assert at.text_input(key="train_name").placeholder == "digits-z16-1"
+    (models_dir / "digits-z16-1").mkdir()
+    at.run()
+    assert at.text_input(key="train_name").placeholder == "digits-z16-2"
+    at.text_input(key="train_name").set_value("my model").run()
+    assert any("Saved as **my-model-1**" in t for t in texts(at, "caption"))

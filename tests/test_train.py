@@ -168,3 +168,45 @@ def test_trainer_is_model_agnostic():
     assert result.stopped == "finished" and result.path is None
     assert result.history[-1]["test_mse"] < 1e-3 < result.history[0]["train_mse"]
     assert torch.allclose(model.w.weight, torch.tensor([[1.0, -2.0, 0.5]]), atol=0.02)
+
+
+def test_a_resumed_run_times_only_its_own_steps(digits, tmp_path):
+    """Issue 22, fault 6: a resume's first step read "Epoch 2/2 · step 1/469 · 384,034 img/s · ETA 0 s": the saved
+    epochs were counted as this run's images and share of the work."""
+    from ui.training import TrainJob
+
+    train_model(TINY, _config(epochs=2), digits, tmp_path / "m")
+    seen: list[Progress] = []
+    config = _config(epochs=3)
+    train_model(TINY, config, digits, tmp_path / "m", callback=seen.append, resume=True)
+    first = seen[0]
+    assert (first.epoch, first.step, first.first_epoch) == (3, 1, 3)
+    assert first.run_fraction == pytest.approx(1 / first.steps)
+    job = TrainJob(id="r", folder=tmp_path / "m", dataset="digits", n_train=len(digits.train_images),
+                   model_config=TINY, train_config=config, resumed=True, progress=first)
+    assert job.images_per_s == pytest.approx(config.batch_size / first.elapsed)  # one batch, in this run's time
+    assert job.eta_s == pytest.approx(first.elapsed * (first.steps - 1))  # the other steps at the same pace
+    assert job.fraction == pytest.approx((2 * first.steps + 1) / (3 * first.steps))  # the bar: all epochs
+
+
+def test_the_default_batch_follows_the_training_sets_size():
+    from vae_core.training.trainer import MIN_STEPS, STEPS_PER_EPOCH, batch_size_for, too_short
+
+    assert [batch_size_for(n) for n in (540, 1_497, 10_000, 60_000, 1_000_000)] == [16, 16, 64, 128, 128]
+    for n in (200, 1_497, 5_000, 11_520, 11_521, 60_000):
+        batch = batch_size_for(n)
+        assert -(-n // batch) >= STEPS_PER_EPOCH or batch == 16  # enough steps, or the smallest batch
+        assert batch == 128 or -(-n // (2 * batch)) < STEPS_PER_EPOCH  # and the largest that gives them
+    # the form's warning, with what to try (the issue's case: digits, 2 epochs at 128)
+    assert too_short(1_497, 128, 2) == ("24 optimiser steps (2 × 12): too few to learn (a model needs about "
+                                        f"{MIN_STEPS}); try 10 epochs or batch 16")
+    assert too_short(1_497, 16, 2) is None and too_short(60_000, 128, 1) is None
+
+
+def test_a_two_epoch_default_run_on_digits_learns():
+    """Issue 22, fault 2: Train → digits → Epochs 2 → Start gave 0 of 16 active units (24 optimiser steps at batch
+    128). With the defaults (the batch from the training set's size) the same run keeps at least 8 alive."""
+    full = data.load_dataset("digits")
+    config = VAEConfig(image_shape=full.image_shape, dataset=full.name, class_names=list(full.class_names))
+    result = train_model(config, TrainConfig(epochs=2, device="cpu"), full, None)
+    assert result.metrics["active_units"] >= 8, result.metrics

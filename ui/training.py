@@ -103,19 +103,21 @@ class TrainJob:
 
     @property
     def images_per_s(self) -> float | None:
-        """Training throughput so far (per-epoch evaluation time included, so slightly pessimistic)."""
+        """This run's throughput so far (per-epoch evaluation time included, so slightly pessimistic); a resumed
+        run counts only the images it has trained on itself."""
         p = self.progress
         if p is None or p.elapsed <= 0:
             return None
-        seen = (p.epoch - 1) * self.n_train + min(p.step * self.train_config.batch_size, self.n_train)
+        seen = (p.epoch - p.first_epoch) * self.n_train + min(p.step * self.train_config.batch_size, self.n_train)
         return seen / p.elapsed
 
     @property
     def eta_s(self) -> float | None:
+        """Seconds left, at this run's own pace (its elapsed time over its own share of steps done)."""
         p = self.progress
-        if p is None or self.done or self.fraction <= 0:
+        if p is None or self.done or p.run_fraction <= 0:
             return None
-        return p.elapsed * (1.0 - self.fraction) / self.fraction
+        return p.elapsed * (1.0 - p.run_fraction) / p.run_fraction
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -150,8 +152,8 @@ class JobRegistry:
         """Train into `folder` (new and empty from models.unique_model_dir, or a saved model with resume=True)
         on a daemon thread. Raises TrainingBusy at the limit, TrainingError when that folder is already training."""
         job = TrainJob(id=uuid.uuid4().hex[:12], folder=Path(folder), dataset=dataset.name,
-                       n_train=len(dataset.train_images), model_config=model_config, train_config=train_config,
-                       owner=owner, resumed=resume)
+                       n_train=len(dataset.train_images), model_config=model_config,
+                       train_config=train_config.for_images(len(dataset.train_images)), owner=owner, resumed=resume)
         with self._lock:  # the check and the insertion at once: two sessions cannot both take the last slot
             running = [j for j in self._jobs.values() if not j.done]
             if any(j.folder.resolve() == job.folder.resolve() for j in running):

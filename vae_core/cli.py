@@ -44,11 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     # None = "not given": a fresh run takes the defaults below, --resume takes the saved run's settings
     from .models.torch_vae.model import VAEConfig  # local: torch loads only when a parser is built
     from .training import TrainConfig
+    from .training.trainer import BATCH_RANGE, STEPS_PER_EPOCH
 
     # Every default shown in the help is read from TrainConfig / VAEConfig: the one place defaults live.
     run, net = TrainConfig(), VAEConfig()
     train.add_argument("--epochs", type=int, default=None, help=f"total epochs (default {run.epochs})")
-    train.add_argument("--batch-size", type=int, default=None, help=f"default {run.batch_size}")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help=f"default: from the training set's size ({BATCH_RANGE[0]} to {BATCH_RANGE[1]}, at least "
+                            f"{STEPS_PER_EPOCH} steps per epoch)")
     train.add_argument("--lr", type=float, default=None, help=f"learning rate (default {run.lr:g})")
     train.add_argument("--seed", type=int, default=None, help=f"default {run.seed}; same seed, same weights (CPU)")
     train.add_argument("--device", default=None, help=f"{run.device} (default), cpu, cuda, cuda:1, mps")
@@ -82,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     measure.add_argument("--progress-json", action="store_true",
                          help="progress as JSON lines on stdout (how the app follows a measurement it started)")
 
-    commands.add_parser("datasets", help="where each dataset is found, or how to get it")
+    datasets = commands.add_parser("datasets", help="where each dataset is found, or how to get it")
+    datasets.add_argument("--download", choices=("fashion-mnist", "mnist"), default=None,
+                          help="fetch that dataset's four files into the project's data/ folder (checked by MD5)")
     _bring_parser(commands)
     return parser
 
@@ -117,7 +122,7 @@ def _train_config(args, saved: dict):
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
              "device": args.device, "optimizer": args.optimizer, "test_limit": args.test_limit}
     values.update({k: v for k, v in given.items() if v is not None})
-    if values["epochs"] < 1 or values["batch_size"] < 1 or not values["lr"] > 0:
+    if values["epochs"] < 1 or (values["batch_size"] is not None and values["batch_size"] < 1) or not values["lr"] > 0:
         raise UsageError("--epochs and --batch-size must be ≥ 1 and --lr > 0")
     return TrainConfig(**values)
 
@@ -164,6 +169,7 @@ class _ProgressBar:
 def cmd_train(args) -> int:
     from . import data, models
     from .training import train_model
+    from .training.trainer import too_short
 
     rank = int(os.environ.get("RANK", "0"))
     saved = {}
@@ -176,8 +182,12 @@ def cmd_train(args) -> int:
             args.dataset = args.dataset or saved_info.get("dataset")
     dataset = data.load_dataset(args.dataset or data.default_dataset_name(), data_dir=args.data_dir,
                                 download=args.download)
-    train_config = _train_config(args, saved)
+    train_config = _train_config(args, saved).for_images(len(dataset.train_images))
     model_config = _model_config(args, dataset)
+    short = too_short(len(dataset.train_images), train_config.batch_size, train_config.epochs)
+    if short and rank == 0 and not args.resume:
+        print(f"warning: {short} (batch {train_config.batch_size}, {len(dataset.train_images):,} training images)",
+              file=sys.stderr)
     created = args.out is None
     if created:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -350,6 +360,10 @@ class _StepBar:
 def cmd_datasets(args) -> int:
     from . import data
 
+    if args.download:
+        from .data.download import download_dataset
+
+        print(f"{args.download}: {download_dataset(args.download)}")
     for source in data.list_sources():
         state = "available" if source.available else "missing"
         print(f"{source.name:14s} {state:9s} {source.where}")

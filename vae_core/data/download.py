@@ -35,7 +35,8 @@ def how_to_get(name: str) -> str:
     first = "apt-get install dataset-fashion-mnist (files land in /usr/share/datasets/fashion-mnist), or " \
         if name == "fashion-mnist" else ""
     return (f"{first}download the four .gz files from {MIRRORS[name][0]} into {paths.data_dir() / name}, "
-            f"or set $VAE_DATA_DIR to their folder, or load with download=True (CLI: --download).")
+            f"or set $VAE_DATA_DIR to their folder, or run `python -m vae_core datasets --download {name}` "
+            "(it fetches and checks them)")
 
 
 def _fetch(url: str):

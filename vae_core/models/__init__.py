@@ -11,11 +11,11 @@
 Only this package knows which kind a model is: everything else calls VAEModel.
 """
 from .base import LoadedModel, ModelInfo, VAEModel
-from .folder import is_read_only, unique_model_dir
+from .folder import is_read_only, next_model_name, unique_model_dir
 from .registry import (delete_model, describe, holds_model, import_zip, list_models, load_for_training, load_model,
                        prune_stale_caches, read_config, remove_leftovers, training_refusal, weights_hash,
                        zip_model)
 
 __all__ = ["LoadedModel", "ModelInfo", "VAEModel", "delete_model", "describe", "holds_model", "import_zip",
            "is_read_only", "list_models", "load_for_training", "load_model", "prune_stale_caches", "read_config",
-           "remove_leftovers", "training_refusal", "unique_model_dir", "weights_hash", "zip_model"]
+           "next_model_name", "remove_leftovers", "training_refusal", "unique_model_dir", "weights_hash", "zip_model"]

@@ -173,6 +173,14 @@ def _safe_name(base_name: str) -> str:
     return cleaned[:MAX_NAME].strip(".-") or "model"
 
 
+def next_model_name(base_name: str, parent=None) -> str:
+    """The folder name unique_model_dir(base_name) would create now (`<base>-<n>`, the smallest free n): what a form
+    shows before a run starts, so the name proposed is the name saved (another run may still take it first)."""
+    parent = Path(parent) if parent is not None else paths.models_dir()
+    base = _safe_name(base_name)
+    return next(f"{base}-{n}" for n in range(1, 100_000) if not (parent / f"{base}-{n}").exists())
+
+
 def unique_model_dir(base_name: str, parent=None) -> Path:
     """A new, empty folder `<parent>/<base>-<n>` with the smallest free n ≥ 1, created now.
 

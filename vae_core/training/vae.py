@@ -40,6 +40,7 @@ def train_model(model_config: VAEConfig, train_config: TrainConfig, dataset, out
 
 
 def _train(model_config, train_config, dataset, out_dir, callback, should_stop, resume) -> TrainResult:
+    train_config = train_config.for_images(len(dataset.train_images))
     history, state, start_epoch = [], None, 0
     if out_dir is not None and registry.holds_model(out_dir):
         if not resume:
