@@ -328,8 +328,8 @@ def samples_section(p: Page) -> None:
     with page.friendly_errors("Sampling"):
         zs, source = sample_latents(p)
         samples = p.model.decode_images(zs)
-        st.image(imgs.to_png(imgs.grid(samples, ncols=8), 2), output_format="PNG",
-                 caption=f"{SAMPLES} samples from {source}")
+        st.image(imgs.to_png(imgs.numbered_grid(samples, ncols=8)), output_format="PNG",
+                 caption=f"{SAMPLES} samples from {source}, numbered row by row")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+from vae_core import images as imgs
 from vae_core import zips
 from vae_core.errors import ImageError
 from vae_core.images import decode_image, grid, preprocess, to_png
@@ -421,3 +422,19 @@ def test_random_images_of_every_mode_give_valid_inputs(mode, width, height, seed
             picture.info["transparency"] = int(rng.integers(0, 256))
     result = preprocess(picture, shape, invert=invert, crop=crop)
     assert result.array.dtype == np.uint8 and result.array.shape == expected_shape(shape)
+
+
+def test_numbered_grid_labels_each_tile_and_leaves_the_pictures():
+    """Generate's 8×8 samples are numbered (issue 22: "put sample 37 in the sliders" meant counting)."""
+    samples = np.random.default_rng(0).integers(60, 200, (64, 28, 28), dtype=np.uint8)
+    numbered, plain = imgs.numbered_grid(samples, ncols=8), imgs.upscale(imgs.grid(samples, ncols=8), 2)
+    assert numbered.shape == plain.shape
+    corners = []
+    for index in range(64):
+        top, left = (2 + (index // 8) * 30) * 2, (2 + (index % 8) * 30) * 2
+        corner = numbered[top:top + 14, left:left + 20]
+        assert (corner == 0).any() and (corner > 220).any(), index  # a dark box with light digits
+        corners.append(corner.tobytes())
+        # the picture outside the label's corner is untouched
+        assert np.array_equal(numbered[top + 16:top + 56, left:left + 56], plain[top + 16:top + 56, left:left + 56])
+    assert len(set(corners)) == 64  # 64 different labels

@@ -279,3 +279,24 @@ def grid(arrays, ncols: int, pad: int = 2, pad_value: int = 40) -> np.ndarray:
         top, left = pad + (index // ncols) * (height + pad), pad + (index % ncols) * (width + pad)
         out[top:top + height, left:left + width] = image
     return out
+
+
+def numbered_grid(images: np.ndarray, ncols: int, scale: int = 2, pad: int = 2) -> np.ndarray:
+    """`grid` upscaled (nearest neighbour), each tile numbered from 1 in its top-left corner, row by row: a sample
+    is then read by its number, not counted. Light digits on a dark box, readable on any picture."""
+    from PIL import ImageDraw, ImageFont
+
+    stack = np.asarray(images)
+    up = upscale(grid(stack, ncols=ncols, pad=pad), scale)
+    canvas = Image.fromarray(up)
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=11)
+    height, width = stack.shape[1:3]
+    ncols = max(1, min(ncols, len(stack)))
+    dark, light = (0, 255) if up.ndim == 2 else ((0, 0, 0), (255, 230, 80))
+    for index in range(len(stack)):
+        left = (pad + (index % ncols) * (width + pad)) * scale
+        top = (pad + (index // ncols) * (height + pad)) * scale
+        box = draw.textbbox((left + 2, top + 1), str(index + 1), font=font)
+        draw.rectangle((left, top, box[2] + 1, box[3] + 1), fill=dark)
+        draw.text((left + 2, top + 1), str(index + 1), fill=light, font=font)
+    return np.asarray(canvas)

@@ -191,9 +191,14 @@ def test_box_or_lasso_shows_the_grid(page, app_url, mode):
                                 point["y"] + last[1] + (corner[1] - last[1]) * k / 4)
             last = corner
     page.mouse.up()
+    # said at once in the map, while the rerun builds the grid (issue 22: a box select waited 3.6 s in silence)
+    note = page.locator(".vmap-note").inner_text()
+    assert re.match(r"^[\d,]+ points selected: opening them beside the map", note), note
     heading = page.locator("[data-testid=stMarkdownContainer]").filter(has_text=re.compile(r"points selected"))
     heading.wait_for(timeout=30_000)
     wait_idle(page)
+    assert note.split()[0] == re.search(r"([\d,]+) points selected", heading.inner_text()).group(1)
+    page.wait_for_function("() => document.querySelector('.vmap-note').textContent === ''", timeout=10_000)
     n = int(re.search(r"([\d,]+) points selected", heading.inner_text()).group(1).replace(",", ""))
     # the shape Plotly reports, and a count of the points inside it made here (no class hidden)
     shape = page.evaluate("() => __vae.maps.at(-1).lastShape")

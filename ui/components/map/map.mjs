@@ -140,6 +140,8 @@ class MapController {
   // --- data from Python ---------------------------------------------------------------------------------------
   async update(data) {
     this.data = data;
+    if (this.pendingNote && this.el.note.textContent === this.pendingNote) this.say("");  // the rerun has come
+    this.pendingNote = "";
     if (data.error) { this.status(data.error, true); return; }
     if (this.url !== data.url) {
       this.url = data.url;
@@ -615,7 +617,9 @@ class MapController {
       }
     }
     const cap = this.data.maxSelection;
-    this.send({ kind: "selection", rows: rows.slice(0, cap), total: rows.length });
+    // said at once: the grid beside the map takes a rerun (seconds on a big selection)
+    this.pendingNote = rows.length ? `${rows.length.toLocaleString()} points selected: opening them beside the map…` : "";
+    this.send({ kind: "selection", rows: rows.slice(0, cap), total: rows.length }, this.pendingNote);
   }
 
   // Search by index: zoom to the point, mark it, show it in the lens and open its detail. What went wrong is said
