@@ -253,6 +253,9 @@ def map_caption() -> str:
                  "variance" if len(share) >= 2 else "")
     if points.left_out:
         text += f" · {points.left_out:,} points left out (NaN/infinite map coordinates)"
+    if view_3d:  # what the 3-D view can do: look, not pick
+        return text.replace(" of the ", " (3-D) of the ") + (" · drag to rotate, scroll to zoom, double-click to "
+                                                            "reset; click a class in the legend to hide it")
     return text + " · click a point or empty space; Box/Lasso in the toolbar selects groups; zoom persists."
 
 
@@ -305,7 +308,7 @@ def map_and_detail() -> None:
             with page.friendly_errors("The 3-D projection"):
                 coords3 = cur.coords(ProjectionSpec(method=spec.method, dims=3))
                 values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
-                chart(figures.latent_map_3d(coords3, values, color, names), "map3d")
+                chart(figures.latent_map_3d(coords3, values, color, names, axis_name=projection), "map3d")
         else:
             map_slot = st.container()  # the map first, high on the page; the choice it depends on under it
             with page.friendly_errors("The map's inverse"):
@@ -319,9 +322,14 @@ def map_and_detail() -> None:
         st.caption(map_caption())
         csv_download(focus)
     with right, page.friendly_errors("Showing the detail"):
+        if view_3d:  # the 3-D view looks, it does not pick: the last pick (if any) stays below
+            st.info("The 3-D view is for looking around: drag to rotate, scroll to zoom, click a class in the legend "
+                    "to hide it. To pick a point, decode empty space or lasso a group, turn it off: the 2-D map does "
+                    "those.", icon="🧊")
         if focus is None:
-            st.info("Click a point to see the original, its reconstruction and its neighbours; click empty "
-                    "space to decode that spot; lasso a group to see it as a grid.", icon="👈")
+            if not view_3d:
+                st.info("Click a point to see the original, its reconstruction and its neighbours; click empty "
+                        "space to decode that spot; lasso a group to see it as a grid.", icon="👈")
         elif focus["kind"] == "point":
             point_detail(focus["row"])
         elif focus["kind"] == "space":

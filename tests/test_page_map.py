@@ -211,3 +211,23 @@ def test_sidebar_numbers_add_up_and_say_how_they_were_estimated(app):
     assert elbo == -(recon + kl)
     for name in ("Test ELBO", "Recon", "KL"):
         assert "single-sample estimates" in shown[name].help and "test images" in shown[name].help
+
+
+def test_the_3d_view_has_a_legend_axis_names_and_hints_it_can_keep(app):
+    """Issue 22, fault 9: the 3-D view had no legend, no axis names, and its panel spoke of clicks and Box/Lasso."""
+    import json
+
+    app.session_state["map_3d"] = True
+    run_map(app)
+    spec = json.loads(next(c for c in app.get("plotly_chart") if "scatter3d" in c.proto.spec).proto.spec)
+    names = [t["name"] for t in spec["data"]]
+    classes = data.load_dataset("digits").class_names
+    assert [n.split(" (")[0] for n in names] == list(classes)  # one trace per class: the legend names them
+    counts = [int(n.split("(")[1].rstrip(")").replace(",", "")) for n in names]
+    assert sum(counts) == len(data.load_dataset("digits").test_labels)  # every point of the split, once
+    scene = spec["layout"]["scene"]
+    assert [scene[a]["title"]["text"] for a in ("xaxis", "yaxis", "zaxis")] == ["PCA 1", "PCA 2", "PCA 3"]
+    caption = " ".join(c.value for c in app.caption)
+    assert "drag to rotate" in caption and "Box/Lasso" not in caption
+    assert any("3-D view is for looking" in i.value for i in app.info)
+    assert not any("Click a point" in i.value for i in app.info)

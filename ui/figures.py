@@ -81,18 +81,32 @@ def latent_map(coords: np.ndarray, color: np.ndarray, color_mode: str, class_nam
     return fig.to_dict()
 
 
+COLOUR_TITLES = {"recon": "recon error (nats)", "kl": "KL (nats)"}  # a numeric colour's name on its colour bar
+
+
 def latent_map_3d(coords: np.ndarray, color: np.ndarray, color_mode: str, class_names: list[str],
-                  height: int = 640) -> dict:
-    """A 3-D view (rotate/zoom only; picking happens on the 2-D map)."""
-    marker = dict(size=2, color=color, opacity=0.8)
+                  axis_name: str = "axis", height: int = 640) -> dict:
+    """The 3-D view: rotate and zoom (picking happens on the 2-D map). Coloured by label, one trace per class, so the
+    legend names the classes and a click on an entry hides one; by a number, one trace with its colour bar. The axes
+    are named after the projection (`axis_name` 1, 2, 3)."""
+    color = np.asarray(color)
     if color_mode == "label":
-        marker.update(colorscale=class_colorscale(len(class_names)), cmin=-0.5, cmax=len(class_names) - 0.5)
+        labels = color.astype(int)
+        traces = [go.Scatter3d(x=coords[labels == k, 0], y=coords[labels == k, 1], z=coords[labels == k, 2],
+                               mode="markers", name=f"{name} ({int((labels == k).sum()):,})", hoverinfo="skip",
+                               marker=dict(size=2, color=PALETTE[k % len(PALETTE)], opacity=0.8))
+                  for k, name in enumerate(class_names) if (labels == k).any()]
     else:
-        marker.update(colorscale="Viridis", showscale=True)
-    fig = go.Figure(go.Scatter3d(x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], mode="markers", marker=marker,
-                                 hoverinfo="skip"))
+        traces = [go.Scatter3d(x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], mode="markers", hoverinfo="skip",
+                               showlegend=False,
+                               marker=dict(size=2, color=color, opacity=0.8, colorscale="Viridis", showscale=True,
+                                           colorbar=dict(title=COLOUR_TITLES.get(color_mode, color_mode))))]
+    axis = lambda k: dict(title=dict(text=f"{axis_name} {k}"), showticklabels=False, showspikes=False)  # noqa: E731
+    fig = go.Figure(traces)
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0),
-                      scene=dict(xaxis_visible=False, yaxis_visible=False, zaxis_visible=False))
+                      legend=dict(title=dict(text="Class (click to hide)"), itemsizing="constant", x=0, y=1,
+                                  bgcolor="rgba(0,0,0,0.35)"),
+                      scene=dict(xaxis=axis(1), yaxis=axis(2), zaxis=axis(3)))
     return fig.to_dict()
 
 
