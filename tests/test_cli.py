@@ -53,6 +53,8 @@ def test_train_writes_a_model_folder_and_prints_its_path(trained):
     headline = json.loads(proc.stdout.strip().splitlines()[-1])
     assert math.isfinite(headline["elbo"]) and headline["iwae_k"] == 50
     assert "epoch 1/1" in proc.stderr  # the tqdm bar
+    # 1 epoch of digits at the automatic batch (16) is 94 steps: said before the bar (issue 22)
+    assert "warning: 94 optimiser steps (1 × 94): too few to learn" in proc.stderr and "try 2 epochs" in proc.stderr
 
 
 def test_eval_prints_exactly_one_json_object(trained):

@@ -17,7 +17,7 @@ def test_the_cli_help_states_the_config_defaults():
     net, run = VAEConfig(), TrainConfig()
     for phrase in (f"default {net.channels[0]} {net.channels[1]}", f"default {net.hidden})",
                    f"(default {net.latent_dim}", f"(default {net.warmup_epochs:g})", f"(default {run.lr:g})",
-                   f"(default {run.epochs})", f"default {run.batch_size}"):
+                   f"(default {run.epochs})", "default: from the training set's size"):
         assert phrase.replace("(", "") in help_text.replace("(", ""), phrase
 
 
@@ -33,7 +33,9 @@ def test_the_cli_builds_the_config_defaults():
     assert cli._train_config(args, {}) == TrainConfig()
 
 
-def test_a_default_digits_run_on_the_train_page_keeps_half_its_units_active(app, models_dir):
+def test_a_two_epoch_default_digits_run_on_the_train_page_keeps_half_its_units_active(app, models_dir):
+    """Issue 22, fault 2: Train → digits → Epochs 2 → Start gave 0 of 16 active units (24 steps at batch 128); the
+    batch now follows the training set's size."""
     app.switch_page(PAGE)
     app.run()
     app.selectbox(key="train_dataset").set_value("digits")
@@ -43,6 +45,8 @@ def test_a_default_digits_run_on_the_train_page_keeps_half_its_units_active(app,
     assert app.number_input(key="train_epochs").value == run.epochs
     assert app.select_slider(key="train_lr").value == run.lr
     assert app.number_input(key="train_warmup").value == net.warmup_epochs
+    assert app.select_slider(key="train_batch").value == "auto"
+    app.number_input(key="train_epochs").set_value(2)
     app.button(key="train_start").click().run()
     start = time.monotonic()
     while not any("Saved" in str(s.value) for s in app.success) and not app.error:
@@ -55,3 +59,4 @@ def test_a_default_digits_run_on_the_train_page_keeps_half_its_units_active(app,
     assert (tuple(config["channels"]), config["hidden"]) == (net.channels, net.hidden)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["active_units"] >= net.latent_dim / 2, metrics
+    assert json.loads((folder / "train.json").read_text())["config"]["batch_size"] == 16  # saved as used

@@ -143,15 +143,17 @@ def _model_config(args, dataset):
 
 class _ProgressBar:
     """A tqdm bar on stderr advanced by the trainer's callback; created on the first step so an early error
-    prints only its message."""
+    prints only its message. `note` (a run too short to learn) is printed above it, once training has begun."""
 
-    def __init__(self):
-        self.bar = None
+    def __init__(self, note: str = ""):
+        self.bar, self.note = None, note
 
     def __call__(self, progress):
         from tqdm import tqdm
 
         if self.bar is None:
+            if self.note:
+                print(self.note, file=sys.stderr)
             self.bar = tqdm(total=progress.steps * progress.epochs, unit="step", dynamic_ncols=True, file=sys.stderr)
         self.bar.n = (progress.epoch - 1) * progress.steps + progress.step
         self.bar.set_description(f"epoch {progress.epoch}/{progress.epochs}", refresh=False)
@@ -185,16 +187,15 @@ def cmd_train(args) -> int:
     train_config = _train_config(args, saved).for_images(len(dataset.train_images))
     model_config = _model_config(args, dataset)
     short = too_short(len(dataset.train_images), train_config.batch_size, train_config.epochs)
-    if short and rank == 0 and not args.resume:
-        print(f"warning: {short} (batch {train_config.batch_size}, {len(dataset.train_images):,} training images)",
-              file=sys.stderr)
+    note = (f"warning: {short} (batch {train_config.batch_size}, {len(dataset.train_images):,} training images)"
+            if short and not args.resume else "")
     created = args.out is None
     if created:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UsageError("under torchrun give --out, so every process writes to the same folder")
         name = f"{dataset.name.replace(':', '-').replace('/', '-')}-z{model_config.latent_dim}"
         args.out = models.unique_model_dir(name)
-    bar = _ProgressBar() if rank == 0 else None  # under torchrun only rank 0 reports
+    bar = _ProgressBar(note) if rank == 0 else None  # under torchrun only rank 0 reports
     try:
         result = train_model(model_config, train_config, dataset, args.out, callback=bar, resume=args.resume)
     finally:
