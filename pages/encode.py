@@ -89,7 +89,8 @@ def keep_for_other_pages(done: list[encode.EncodedUpload]) -> None:
 
 def encode_pictures(picked: list, photo) -> tuple[list, list] | None:
     """(bad files as (name, error), encoded uploads), computed once per pictures + settings + model + map."""
-    settings = {name: (INVERT[inv], crop) for name, (inv, crop) in st.session_state.get(OVERRIDES, {}).items()}
+    settings = {name: imgs.Preparation(invert=INVERT[inv], crop=crop)
+                for name, (inv, crop) in st.session_state.get(OVERRIDES, {}).items()}
     run_key = (cur.key, cur.spec, cur.split, tuple(f.file_id for f in picked),
                tuple(sorted(settings.items(), key=str)))
     result = st.session_state.get(RESULT)
