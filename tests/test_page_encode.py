@@ -2,6 +2,7 @@
 get one message each naming them while the good ones still get results; overrides and Send to Generate work."""
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -181,6 +182,12 @@ def test_invert_override_click_on_a_star_and_send_to_generate(enc, expected, mon
     names = [m.value for m in enc.markdown if m.value.startswith("**")]
     assert names == ["**bar.png**", "**ring.png**", "**bar.png**"]  # the star panel, then the two cards
     assert any(f"map ({bar.xy[0]:.2f}, {bar.xy[1]:.2f})" in c.value for c in enc.caption)
+    # the picked star leaves the dataset's points as they were (Plotly would draw them at 0.2x: issue 22)
+    chart = next(json.loads(c.proto.spec) for c in enc.get("plotly_chart") if "your pictures" in c.proto.spec)
+    points, stars = chart["data"]
+    assert points["unselected"]["marker"]["opacity"] == 1 and points["marker"].get("opacity", 1) == 1
+    assert all(colour.endswith(",0.35)") for _, colour in points["marker"]["colorscale"])
+    assert stars["unselected"]["marker"]["opacity"] >= 0.5
 
     switched = []  # stay on this page (Generate consumes the hand-over) but record where it would go
     monkeypatch.setattr(st, "switch_page", switched.append)

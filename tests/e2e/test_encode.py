@@ -96,3 +96,47 @@ def test_upload_two_pictures_then_a_bad_file(page, app_url):
     assert sorted(stars_on_map(page)) == ["shop-photo-a.png", "shop-photo-b.png", "shop-photo-c.png"]
     assert card_titles(page, "shop-photo-c.png").count() >= 1
     assert_no_exception(page)
+
+
+def dataset_ink(page) -> float:
+    """How visible the map's dataset points are: the mean distance of the plot area's pixels from its background
+    colour (its median), in grey levels, with the stars' own surroundings left out."""
+    page.mouse.move(0, 0)  # off the chart: its mode bar shows while hovered, over the plot area
+    page.wait_for_timeout(300)
+    plot = page.locator(f"{ENCODE_MAP} .js-plotly-plot .nsewdrag").first
+    box = plot.bounding_box()
+    pixels = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("RGB"), np.float32)
+    stars = page.evaluate("""(sel) => Array.from(document.querySelectorAll(sel + ' .scatterlayer path.point'))
+        .map(p => { const r = p.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""", ENCODE_MAP)
+    keep = np.ones(pixels.shape[:2], bool)
+    for left, top, right, bottom in stars:
+        keep[max(0, int(top - box["y"]) - 6):int(bottom - box["y"]) + 6,
+             max(0, int(left - box["x"]) - 6):int(right - box["x"]) + 6] = False
+    background = np.median(pixels[keep], axis=0)
+    return float(np.abs(pixels[keep] - background).sum(axis=1).mean())
+
+
+def test_picking_a_star_keeps_the_dataset_points_legible(page, app_url):
+    """Issue 22: a click on a star used to fade every dataset point almost to invisible (Plotly's unselected 0.2x)."""
+    open_page(page, f"{app_url}/encode", UPLOADER)
+    first, second = dataset_pictures(2)
+    upload(page, [png_file("star-a.png", photo_like(first, invert=True)),
+                  png_file("star-b.png", photo_like(second, invert=False))], card_titles(page, "star-b.png"))
+    assert sorted(stars_on_map(page)) == ["star-a.png", "star-b.png"]
+    page.wait_for_timeout(500)  # WebGL's first frame
+    before = dataset_ink(page)
+    star = page.locator(f"{ENCODE_MAP} .scatterlayer path.point").nth(1).bounding_box()  # Plotly's drag layer
+    x, y = star["x"] + star["width"] / 2, star["y"] + star["height"] / 2                # takes the events: click
+    page.mouse.move(x, y)                                                               # where the star is drawn
+    page.wait_for_timeout(200)
+    page.mouse.click(x, y)
+    page.locator("[data-testid=stMarkdownContainer] strong", has_text="star-b.png").first.wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    after = dataset_ink(page)
+    selected = page.evaluate("(sel) => document.querySelector(sel + ' .js-plotly-plot')._fullData[1].selectedpoints",
+                             ENCODE_MAP)
+    assert list(selected or []) == [1], selected  # the click did pick that star
+    # measured: 18.1 before and 1.4 after with Plotly's default dimming; 18.1 and 18.1 with the fix
+    assert after > 0.8 * before, (before, after)  # the points keep their contrast
+    assert_no_exception(page)
