@@ -140,3 +140,41 @@ def test_picking_a_star_keeps_the_dataset_points_legible(page, app_url):
     # measured: 18.1 before and 1.4 after with Plotly's default dimming; 18.1 and 18.1 with the fix
     assert after > 0.8 * before, (before, after)  # the points keep their contrast
     assert_no_exception(page)
+
+
+def textured_table_photo(image: np.ndarray) -> bytes:
+    """A dataset image photographed dark on a mid-grey, blotchy, noisy table, saved as a JPEG."""
+    rng = np.random.default_rng(0)
+    item = np.asarray(Image.fromarray(image if image.ndim == 2 else image[..., 0]).resize((168, 168)), np.float32)
+    blotches = np.asarray(Image.fromarray(rng.normal(0, 1, (9, 10)).astype(np.float32)).resize((260, 240)))
+    table = 128 + 14 * blotches + rng.normal(0, 8, (240, 260))
+    darkness = np.zeros((240, 260), np.float32)
+    darkness[36:204, 46:214] = item / 255
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(table * (1 - 0.85 * darkness), 0, 255).astype(np.uint8)).convert("RGB").save(
+        buffer, format="JPEG", quality=75)
+    return buffer.getvalue()
+
+
+def captioned_pixels(page, caption: str) -> np.ndarray:
+    """The pixels of the first picture captioned `caption`, as the browser shows them."""
+    image = page.locator("[data-testid=stImage]").filter(
+        has=page.locator("[data-testid=stImageCaption]", has_text=caption)).first.locator("img")
+    image.scroll_into_view_if_needed()
+    return np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("L"), np.float32)
+
+
+def test_a_photo_on_a_grey_table_shows_its_steps_and_a_dark_model_input(page, app_url):
+    open_page(page, f"{app_url}/encode", UPLOADER)
+    upload(page, [{"name": "on-the-table.jpg", "mimeType": "image/jpeg",
+                   "buffer": textured_table_photo(dataset_pictures(1)[0])}], card_titles(page, "on-the-table.jpg"))
+    card = page.locator("[data-testid=stVerticalBlock]").filter(has=card_titles(page, "on-the-table.jpg")).last
+    captions = card.locator("[data-testid=stImageCaption]").all_inner_texts()
+    assert captions[:5] == ["original", "① background removed", "③ cropped, centred", "model input 28×28",
+                            "reconstruction"], captions
+    assert card.get_by_text("① Background").count() >= 1 and card.get_by_text("② Invert").count() >= 1
+    original, model_input = captioned_pixels(page, "original"), captioned_pixels(page, "model input")
+    edge = np.concatenate([model_input[:4].ravel(), model_input[-4:].ravel()])
+    assert 90 < original[:6].mean() < 160      # the photo's grey table, as uploaded
+    assert edge.mean() < 10 and model_input.max() > 200  # the model sees a light object on black
+    assert_no_exception(page)
