@@ -12,6 +12,7 @@ from vae_core.images import Preparation
 from vae_core.models import load_model
 from vae_core.models.torch_vae import checkpoint
 from vae_core.paths import PRETRAINED_DIR
+from vae_core.zips import UploadLimits
 from vae_core.map import encodings
 from vae_core.data import uploads
 from vae_core.map.placement import Placer
@@ -212,3 +213,17 @@ def test_a_photographed_item_on_a_textured_grey_table_is_redrawn_like_the_clean_
     assert np.mean(correlations) > 0.7 and min(correlations) > 0.35, correlations  # measured 0.85, min 0.53
     assert np.mean(distances) < 0.67 * same_class, (distances, same_class)  # measured 0.45x (before: 5.5x)
     assert max(distances) < same_class * 1.5, (distances, same_class)       # measured 21.6 (1.24x)
+
+
+@fashion_available
+def test_the_datasets_own_pictures_keep_their_plain_black_background():
+    """Items touching the frame (trousers, pullovers) leave little black border: still no background step."""
+    dataset = data.load_dataset("fashion-mnist")
+    files = [(f"{i}.png", png_bytes(dataset.test_images[i])) for i in range(2000)]
+    limits = UploadLimits(max_files=len(files))
+    auto = uploads.read_uploads(files, (1, 28, 28), limits=limits)
+    off = uploads.read_uploads(files, (1, 28, 28), {name: Preparation(background=False) for name, _ in files},
+                               limits=limits)
+    assert not [r.name for r in auto if r.input.background_removed]  # 41 had it with a plain least-squares fit
+    for with_step, without in zip(auto, off):
+        np.testing.assert_array_equal(with_step.input.array, without.input.array)
