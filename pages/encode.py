@@ -18,9 +18,16 @@ from vae_core.data import uploads
 page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff", "zip"]
+# The switches of the steps from a picture to the model input, in their order (vae_core.images.Preparation)
+BACKGROUND = {"Auto": None, "Remove": True, "Keep": False}
 INVERT = {"Auto": None, "Invert": True, "Don't": False}
-INVERT_KEY, CROP_KEY = "encode_invert::", "encode_crop::"  # + picture name: that picture's toggles
-OVERRIDES = "encode_overrides"  # name -> (invert label, crop): the toggles' values, kept while paging
+BACKGROUND_KEY, INVERT_KEY, CROP_KEY = "encode_background::", "encode_invert::", "encode_crop::"  # + picture name
+OVERRIDES = "encode_overrides"  # name -> {"background", "invert": label, "crop": bool}: the switches, kept while paging
+DEFAULTS = {"background": next(label for label, value in BACKGROUND.items() if value == imgs.AUTO.background),
+            "invert": next(label for label, value in INVERT.items() if value == imgs.AUTO.invert),
+            "crop": imgs.AUTO.crop}  # the switches' starting values: the library's defaults, as labels
+# What each step's picture is captioned, numbered like its switch below the strip
+STEP_CAPTIONS = {"background": "① background removed", "inverted": "② inverted", "cropped": "③ cropped, centred"}
 RESULT = "encode_result"   # (key, bad files, encoded uploads) of the last run: widgets elsewhere don't redo it
 FOCUS = "encode_focus"     # name of the upload last clicked on the map
 PER_PAGE = 10
@@ -31,8 +38,10 @@ MAX_KEPT = 200             # encoded uploads kept in the session for other pages
 def model_input_rule() -> str:
     """What a picture becomes for this model, in words: it follows the model's own input (grey or colour, size)."""
     channels, height, width = cur.loaded.config.image_shape
-    kind = "grey, light object on black" if channels == 1 else "colour"
+    kind = ("grey, light object on black (a mid-grey or textured background removed)" if channels == 1
+            else "colour")
     return f"{kind}, cropped to the object and centred at {height}×{width}"
+
 
 
 def choose_pictures() -> tuple[list, object]:
@@ -73,9 +82,16 @@ def show_kept() -> None:
 
 
 def remember(name: str) -> None:
-    """Keep a picture's toggles outside the widgets, so they survive paging and leaving the page."""
-    st.session_state.setdefault(OVERRIDES, {})[name] = (
-        st.session_state.get(INVERT_KEY + name) or "Auto", bool(st.session_state.get(CROP_KEY + name, True)))
+    """Keep a picture's switches outside the widgets, so they survive paging and leaving the page."""
+    st.session_state.setdefault(OVERRIDES, {})[name] = {
+        "background": st.session_state.get(BACKGROUND_KEY + name) or DEFAULTS["background"],
+        "invert": st.session_state.get(INVERT_KEY + name) or DEFAULTS["invert"],
+        "crop": bool(st.session_state.get(CROP_KEY + name, DEFAULTS["crop"]))}
+
+
+def preparation(switches: dict) -> imgs.Preparation:
+    return imgs.Preparation(background=BACKGROUND[switches["background"]], invert=INVERT[switches["invert"]],
+                            crop=switches["crop"])
 
 
 def keep_for_other_pages(done: list[encode.EncodedUpload]) -> None:
@@ -89,7 +105,7 @@ def keep_for_other_pages(done: list[encode.EncodedUpload]) -> None:
 
 def encode_pictures(picked: list, photo) -> tuple[list, list] | None:
     """(bad files as (name, error), encoded uploads), computed once per pictures + settings + model + map."""
-    settings = {name: (INVERT[inv], crop) for name, (inv, crop) in st.session_state.get(OVERRIDES, {}).items()}
+    settings = {name: preparation(switches) for name, switches in st.session_state.get(OVERRIDES, {}).items()}
     run_key = (cur.key, cur.spec, cur.split, tuple(f.file_id for f in picked),
                tuple(sorted(settings.items(), key=str)))
     result = st.session_state.get(RESULT)
@@ -183,39 +199,61 @@ def downloads(done: list[encode.EncodedUpload]) -> None:
                        on_click="ignore", help="rows: original (fitted to the input size), model input, reconstruction")
 
 
+def preparation_strip(up: encode.EncodedUpload) -> None:
+    """From the picture to the model input, one small picture per step that changed it, then the reconstruction."""
+    height, width = up.input.shape[:2]
+    pictures = [(up.original if up.original is not None else up.input, "original")]
+    pictures += [(picture, STEP_CAPTIONS[step]) for step, picture in up.steps]
+    pictures += [(up.input, f"model input {height}×{width}"), (up.reconstruction, "reconstruction")]
+    for column, (picture, caption) in zip(st.columns(len(pictures), gap="xsmall"), pictures):
+        with column:
+            show_image(picture, caption, size=84)
+
+
+def preparation_switches(up: encode.EncodedUpload) -> None:
+    """The steps' switches, numbered like the strip's pictures, and what was done in words."""
+    switches = {**DEFAULTS, **st.session_state.get(OVERRIDES, {}).get(up.name, {})}
+    grey = cur.loaded.config.image_shape[0] == 1
+    # wide enough for the three labels of each control on one line (at 1400 px the strip's column was not)
+    o1, o2, o3, o4 = st.columns([2.2, 2.2, 1.1, 1.6], vertical_alignment="bottom")
+    o1.segmented_control("① Background", list(BACKGROUND), default=switches["background"],
+                         key=BACKGROUND_KEY + up.name, on_change=remember, args=(up.name,),
+                         help="Auto removes a mid-grey or textured background, estimated from the border pixels, "
+                              + ("so the object is left light on black. " if grey else
+                                 "only when asked: a colour model sees colours as they are (Remove blacks it out, "
+                                 "keeping the object's colours). ")
+                              + "A plain black or white background is left to ② Invert.")
+    o2.segmented_control("② Invert", list(INVERT), default=switches["invert"], key=INVERT_KEY + up.name,
+                         on_change=remember, args=(up.name,),
+                         help=("The model expects a light object on black. " if grey else "")
+                         + "Auto inverts a picture whose border is light.")
+    o3.toggle("③ Crop", value=switches["crop"], key=CROP_KEY + up.name, on_change=remember, args=(up.name,),
+              help="Crop to the object and centre it (off: the whole picture, scaled to fit)")
+    if o4.button("Send to Generate", icon="🎛️", key=f"encode_send::{up.name}", on_click=send_to_generate,
+                 args=(up,)):
+        st.switch_page("pages/generate.py")
+    what = [n for n in up.notes if n]
+    what += [] if not up.inverted or any(n.startswith("inverted") for n in what) else ["inverted"]
+    what += ["cropped to the object and centred"] if up.cropped else []
+    # notes quote file names (a JPEG named .png): text, never markup
+    st.caption(f"recon {nats(up.recon)} · KL {nats(up.kl)} nats · " + md_escape(" · ".join(what) or "used as is"))
+
+
 def picture_card(up: encode.EncodedUpload) -> None:
-    """One picture: original, model input, reconstruction, μ ± σ, numbers, its preprocessing toggles, neighbours."""
+    """One picture: its steps to the model input and the reconstruction, μ ± σ, numbers, the steps' switches,
+    neighbours."""
     with st.container(border=True):
         st.markdown(f"**{md_escape(up.name)}**")
-        c_orig, c_in, c_rec, c_chart, c_nums = st.columns([1, 1, 1, 2.2, 1.4])
-        with c_orig:
-            show_image(up.original if up.original is not None else up.input, "original", size=120)
-        with c_in:
-            show_image(up.input, "model input", size=120)
-        with c_rec:
-            show_image(up.reconstruction, "reconstruction", size=120)
+        c_steps, c_chart, c_nums = st.columns([4.4, 2.2, 1.2])
+        with c_steps:
+            preparation_strip(up)
         with c_chart:
             chart(mu_sigma_chart(up), f"encode_mu::{up.name}", toolbar=False)
         with c_nums:
             st.metric("ELBO", nats(up.elbo), help="nats (higher is better): −reconstruction error − KL")
             st.metric("Typicality", f"{up.percentile:.0f}%" if np.isfinite(up.elbo) else "n/a",
                       help="share of test images whose ELBO is at most this one's: low = unusual for this model")
-        o1, o2, o3, o4 = st.columns([1.4, 1, 1.6, 1.2])
-        invert_label, crop = st.session_state.get(OVERRIDES, {}).get(up.name, ("Auto", True))
-        grey = cur.loaded.config.image_shape[0] == 1
-        o1.segmented_control("Invert", list(INVERT), default=invert_label, key=INVERT_KEY + up.name,
-                             on_change=remember, args=(up.name,),
-                             help=("The model expects a light object on black. " if grey else "")
-                             + "Auto inverts a picture whose border is light.")
-        o2.toggle("Auto-crop", value=crop, key=CROP_KEY + up.name, on_change=remember, args=(up.name,),
-                  help="Crop to the object and centre it (off: the whole picture, scaled to fit)")
-        what = [n for n in up.notes if n]
-        what += [] if not up.inverted or any(n.startswith("inverted") for n in what) else ["inverted"]
-        what += ["cropped to the object and centred"] if up.cropped else []
-        o3.caption(f"recon {nats(up.recon)} · KL {nats(up.kl)} nats  \n" + (" · ".join(what) or "used as is"))
-        if o4.button("Send to Generate", icon="🎛️", key=f"encode_send::{up.name}", on_click=send_to_generate,
-                     args=(up,)):
-            st.switch_page("pages/generate.py")
+        preparation_switches(up)
         st.caption("8 nearest dataset images in latent space")
         thumbnails([split_images[i] for i in up.neighbours],
                    [f"{label_name(i)} · {d:.2f}" for i, d in zip(up.neighbours, up.distances)], ncols=8, size=56)

@@ -1,6 +1,9 @@
-"""The Generate page's raster mini map: points land where their coordinates say, the mark sits on z."""
+"""ui/figures.py: the Generate page's raster mini map (points land where their coordinates say, the mark sits on z); the
+mini map's points stay legible when a mark is picked."""
 import numpy as np
+import pytest
 
+from ui import figures
 from ui.figures import mark_raster, raster_map
 
 
@@ -17,3 +20,30 @@ def test_raster_map_puts_points_and_the_mark_where_the_coordinates_say():
     assert (image[50, 56] != 255).any()                # the background itself is untouched (a copy was marked)
     far = mark_raster(image, bounds, (1e6, -1e6))      # off the map: clipped to the corner, no crash
     assert (far[-1, -1] == 255).all()
+
+
+def effective_opacity(trace: dict, picked_elsewhere: bool) -> float:
+    """How opaque a Scattergl trace's points are drawn, by Plotly.js 3's rules for per-point colours: the colour's
+    alpha times marker.opacity (both baked into each point's colour); once a point of another trace is picked, times
+    unselected.marker.opacity too (by default 0.2 x marker.opacity: Plotly's DESELECTDIM). Measured in Chromium: an
+    unselected 0.35 on top of marker.opacity 0.35 drew the points at 0.12."""
+    marker = trace["marker"]
+    colour = marker["colorscale"][0][1]
+    alpha = float(colour.rsplit(",", 1)[1].rstrip(")")) if colour.startswith("rgba") else 1.0
+    opacity = marker.get("opacity", 1.0)
+    if not picked_elsewhere:
+        return alpha * opacity
+    return alpha * opacity * trace.get("unselected", {}).get("marker", {}).get("opacity", 0.2 * opacity)
+
+
+def test_a_picked_mark_does_not_dim_the_mini_maps_points():
+    """Issue 22: picking a star on Encode's map drew every dataset point at 0.07 (0.2 x 0.35), almost invisible."""
+    rng = np.random.default_rng(0)
+    figure = figures.mini_map(rng.normal(size=(500, 2)), rng.integers(0, 10, 500), 10,
+                              {"your pictures": rng.normal(size=(3, 2))})
+    points, marks = figure["data"]
+    assert points["type"] == "scattergl"
+    assert effective_opacity(points, picked_elsewhere=False) == pytest.approx(figures.MINI_MAP_OPACITY)
+    assert effective_opacity(points, picked_elsewhere=True) == pytest.approx(figures.MINI_MAP_OPACITY)
+    assert figures.MINI_MAP_OPACITY >= 0.35
+    assert marks["unselected"]["marker"]["opacity"] >= 0.5  # the other stars: dimmer than the picked one, visible

@@ -239,6 +239,83 @@ def test_colour_target_keeps_colour():
     assert centre[0] > 240 and centre[1] < 15 and centre[2] < 15
 
 
+# ---------------------------------------------------------------- the background step
+def on_table(level: float, ink: float, texture: float = 0.0, size=(120, 100), seed: int = 0) -> Image.Image:
+    """A 40x60 rectangle of `ink` on a `level` background with Gaussian texture of σ `texture` (all 0-1)."""
+    rng = np.random.default_rng(seed)
+    values = level + texture * rng.normal(0, 1, (size[1], size[0]))
+    values[20:80, 40:80] = ink + texture * rng.normal(0, 1, (60, 40))
+    return Image.fromarray(np.clip(np.round(values * 255), 0, 255).astype(np.uint8))
+
+
+def border_of(array: np.ndarray) -> np.ndarray:
+    return np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+
+
+@pytest.mark.parametrize("background, ink", [(0, 255), (255, 0)])
+def test_plain_black_or_white_backgrounds_skip_the_background_step(background, ink):
+    result = preprocess(shape_on(background, ink))
+    assert not result.background_removed and "background" not in [step for step, _ in result.steps]
+    np.testing.assert_array_equal(result.array, preprocess(shape_on(background, ink), background=False).array)
+
+
+@pytest.mark.parametrize("ink", [0.1, 0.85])  # a darker and a lighter object
+def test_a_mid_grey_background_is_removed_leaving_the_object_light_on_black(ink):
+    result = preprocess(on_table(0.5, ink))
+    assert result.background_removed and not result.inverted
+    assert border_of(result.array).max() == 0 and result.array[14, 14] > 240
+    side = "darker" if ink < 0.5 else "lighter"
+    assert any(n.startswith("background removed: mid-grey (50% grey)") and side in n for n in result.notes)
+    kept = preprocess(on_table(0.5, ink), background=False)  # the switch off: today's input, a grey border
+    assert 120 <= border_of(kept.array).mean() <= 135 and not kept.background_removed
+
+
+def test_a_textured_light_background_is_removed_not_just_inverted():
+    picture = on_table(0.85, 0.2, texture=0.08)
+    result = preprocess(picture)
+    assert result.background_removed and "textured" in result.notes[0]
+    assert border_of(result.array).mean() < 5 and result.array[10:18, 10:18].mean() > 150  # noisy ink, still light
+    inverted = preprocess(picture, background=False)  # what Auto did before: inverted, a grey background
+    assert inverted.inverted and border_of(inverted.array).mean() > 30  # measured 36
+
+
+def test_forcing_the_background_step_on_a_plain_picture_and_steps_in_order():
+    result = preprocess(shape_on(255, 0, size=(90, 70)), background=True)  # dark ink on white paper, "Remove"
+    assert result.background_removed and not result.inverted  # removed already leaves it light on black
+    assert [step for step, _ in result.steps] == ["background", "cropped"]
+    assert result.array[14, 14] == 255 and result.array[0, 0] == 0
+    auto = preprocess(shape_on(255, 0, size=(90, 70)))
+    assert [step for step, _ in auto.steps] == ["inverted", "cropped"]
+    inverted_picture = dict(auto.steps)["inverted"]
+    assert inverted_picture.shape == (70, 90) and inverted_picture[0, 0] == 0 and inverted_picture[35, 45] == 255
+    assert max(dict(auto.steps)["cropped"].shape) <= 96
+
+
+def test_a_colour_model_keeps_a_grey_background_unless_asked_and_keeps_colours():
+    picture = Image.new("RGB", (100, 80), (128, 128, 128))
+    picture.paste((220, 30, 30), (30, 20, 70, 60))  # a red square on a grey table
+    kept = preprocess(picture, (3, 32, 32), invert=False)
+    assert not kept.background_removed and any("background kept" in n for n in kept.notes)
+    assert tuple(kept.array[0, 0]) == (128, 128, 128)
+    removed = preprocess(picture, (3, 32, 32), invert=False, background=True)
+    assert removed.background_removed and tuple(removed.array[0, 0]) == (0, 0, 0)
+    red = removed.array[16, 16].astype(int)
+    assert red[0] > 200 and red[1] < 45 and red[2] < 45  # its own colour, not a grey difference
+
+
+def test_no_object_or_a_frame_filling_picture_keeps_the_picture():
+    grey = Image.new("L", (60, 60), 128)
+    flat = preprocess(grey, crop=False)
+    assert not flat.background_removed and any("no object stands out" in n for n in flat.notes)
+    np.testing.assert_array_equal(flat.array, preprocess(grey, crop=False, background=False).array)
+    halves = np.zeros((60, 60), np.uint8)
+    halves[:, 30:] = 255  # half black, half white: no one background
+    split = preprocess(Image.fromarray(halves), invert=False, crop=False)
+    assert not split.background_removed and any("varies too much" in n for n in split.notes)
+    np.testing.assert_array_equal(split.array, preprocess(Image.fromarray(halves), invert=False, crop=False,
+                                                          background=False).array)
+
+
 # ---------------------------------------------------------------- load_uploads and zips
 def isolated_temp(tmp_path, monkeypatch):
     """Point every temp location and the cwd at empty folders, so we can prove nothing was written."""

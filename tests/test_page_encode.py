@@ -2,6 +2,7 @@
 get one message each naming them while the good ones still get results; overrides and Send to Generate work."""
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -26,6 +27,18 @@ def ring_png(size=(150, 200), width=16) -> bytes:
     ImageDraw.Draw(picture).ellipse((30, 25, size[0] - 30, size[1] - 25), outline=0, width=width)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def ring_on_a_grey_table() -> bytes:
+    """The same "0" drawn dark on a mid-grey, blotchy, noisy table and photographed (JPEG): a background to remove."""
+    rng = np.random.default_rng(0)
+    blotches = np.asarray(Image.fromarray(rng.normal(0, 1, (8, 8)).astype(np.float32)).resize((150, 200)))
+    table = 128 + 12 * blotches + rng.normal(0, 6, (200, 150))
+    ink = np.asarray(Image.open(io.BytesIO(ring_png())), np.float32) < 128
+    photo = np.clip(np.where(ink, 0.25 * table, table), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).convert("RGB").save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()
 
 
@@ -86,6 +99,21 @@ def metric_values(app, label):
     return [m.value for m in app.metric if m.label == label]
 
 
+def image_captions(app) -> list[str]:
+    return [image.proto.imgs[0].caption for image in app.get("image")]
+
+
+def first_strip(app) -> list[str]:
+    """The captions of the first picture card's strip: from its original to its reconstruction."""
+    captions = image_captions(app)
+    start = captions.index("original")
+    return captions[start:captions.index("reconstruction", start) + 1]
+
+
+def border_mean(array: np.ndarray) -> float:
+    return float(np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean())
+
+
 def test_a_drawn_digit_gets_input_reconstruction_numbers_place_and_downloads(enc, downloads, expected):
     assert "Upload a picture" in enc.info[0].value
     enc.file_uploader(key="encode_files").set_value([("ring.png", ring_png(), "image/png")])
@@ -94,8 +122,11 @@ def test_a_drawn_digit_gets_input_reconstruction_numbers_place_and_downloads(enc
     assert not enc.error
     assert metric_values(enc, "ELBO") == [f"{want.elbo:.1f}"]
     assert metric_values(enc, "Typicality") == [f"{want.percentile:.0f}%"]
-    # original, model input, reconstruction; the clicked-star panel (input, reconstruction); 8 neighbours
-    assert len(enc.get("image")) == 3 + 2 + 8
+    # the steps (original, inverted, cropped, model input, reconstruction); the clicked-star panel (input,
+    # reconstruction); 8 neighbours
+    assert first_strip(enc) == ["original", "② inverted", "③ cropped, centred", "model input 28×28",
+                                "reconstruction"]
+    assert len(enc.get("image")) == 5 + 2 + 8
     captions = " ".join(c.value for c in enc.caption)
     assert f"map ({want.xy[0]:.2f}, {want.xy[1]:.2f})" in captions  # the same place the library computes
     assert "inverted" in captions and "cropped" in captions  # the enc says what was done to the picture
@@ -140,7 +171,9 @@ def test_invert_override_click_on_a_star_and_send_to_generate(enc, expected, mon
     rerun(enc)
     after = metric_values(enc, "ELBO")
     assert after[1] == before[1] and after[0] != before[0]  # only the ring changed: white paper is now its input
-    assert enc.session_state["encode_overrides"] == {"ring.png": ("Don't", True)}
+    assert enc.session_state["encode_overrides"] == {"ring.png": {"background": "Auto", "invert": "Don't",
+                                                                  "crop": True}}
+    assert "② inverted" not in first_strip(enc)  # the strip shows the steps that were taken
 
     enc.session_state["encode_map"] = {"selection": {"points": [{"curve_number": 1, "point_index": 1,
                                                                    "customdata": 1, "x": 0.0, "y": 0.0}]}}
@@ -149,6 +182,12 @@ def test_invert_override_click_on_a_star_and_send_to_generate(enc, expected, mon
     names = [m.value for m in enc.markdown if m.value.startswith("**")]
     assert names == ["**bar.png**", "**ring.png**", "**bar.png**"]  # the star panel, then the two cards
     assert any(f"map ({bar.xy[0]:.2f}, {bar.xy[1]:.2f})" in c.value for c in enc.caption)
+    # the picked star leaves the dataset's points as they were (Plotly would draw them at 0.2x: issue 22)
+    chart = next(json.loads(c.proto.spec) for c in enc.get("plotly_chart") if "your pictures" in c.proto.spec)
+    points, stars = chart["data"]
+    assert points["unselected"]["marker"]["opacity"] == 1 and points["marker"].get("opacity", 1) == 1
+    assert all(colour.endswith(",0.35)") for _, colour in points["marker"]["colorscale"])
+    assert stars["unselected"]["marker"]["opacity"] >= 0.5
 
     switched = []  # stay on this page (Generate consumes the hand-over) but record where it would go
     monkeypatch.setattr(st, "switch_page", switched.append)
@@ -171,3 +210,37 @@ def test_a_camera_photo_is_encoded_like_an_upload(enc, expected):
     assert not enc.error
     assert metric_values(enc, "ELBO") == [f"{want.elbo:.1f}"]
     assert [k["name"] for k in enc.session_state[keys.UPLOADS]] == ["camera photo.jpg"]
+
+
+def test_a_grey_table_is_removed_shown_as_a_step_and_its_switch_puts_it_back(enc):
+    enc.file_uploader(key="encode_files").set_value([("table.jpg", ring_on_a_grey_table(), "image/jpeg")])
+    rerun(enc)
+    assert not enc.error
+    assert first_strip(enc) == ["original", "① background removed", "③ cropped, centred", "model input 28×28",
+                                "reconstruction"]
+    kept = enc.session_state[keys.UPLOADS][0]["input"]
+    assert border_mean(kept) < 5 and kept.max() > 200  # a light ring on black, as the digits are
+    captions = " ".join(c.value for c in enc.caption).replace("\\", "")  # as shown: markdown escapes removed
+    assert "background removed: mid-grey" in captions and "textured" in captions  # says what was done
+    switch = enc.segmented_control(key="encode_background::table.jpg")
+    assert switch.label == "① Background" and switch.value == "Auto"
+    assert [enc.segmented_control(key="encode_invert::table.jpg").label, enc.toggle(key="encode_crop::table.jpg")
+            .label] == ["② Invert", "③ Crop"]
+    before = metric_values(enc, "ELBO")
+
+    switch.set_value("Keep")
+    rerun(enc)
+    kept = enc.session_state[keys.UPLOADS][0]["input"]
+    assert border_mean(kept) > 100  # the grey table is back in the model input (not inverted: it is mid-grey)
+    assert "① background removed" not in first_strip(enc) and metric_values(enc, "ELBO") != before
+    assert enc.session_state["encode_overrides"] == {"table.jpg": {"background": "Keep", "invert": "Auto",
+                                                                   "crop": True}}
+
+
+def test_notes_quoting_a_file_name_show_it_as_text(enc):
+    photo = io.BytesIO()
+    Image.open(io.BytesIO(ring_png())).convert("RGB").save(photo, format="JPEG", quality=90)
+    enc.file_uploader(key="encode_files").set_value([("**x**[y](z).png", photo.getvalue(), "image/png")])
+    rerun(enc)
+    note = next(c.value for c in enc.caption if "despite its name" in c.value)  # a JPEG named .png
+    assert "\\*\\*x\\*\\*\\[y\\](z).png is really a JPEG" in note  # escaped: no bold, no link

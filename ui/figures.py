@@ -17,14 +17,23 @@ CHART_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChart
                 "plotlyServerURL": "", "modeBarButtonsToRemove": ["sendDataToCloud"]}
 GRID_SIZE = 80  # invisible background points make empty space clickable
 GRID_ID_OFFSET = 1_000_000  # customdata of grid cells: -(GRID_ID_OFFSET + cell) keeps them apart from row ids
+# A mini map's dataset points, picked mark or not. A click selects one mark, and Plotly then draws every point of
+# every other trace as "unselected": at 0.2x their opacity by default, which made the dataset vanish behind a
+# picked star (issue 22). The points are context, so a pick must not dim them. Their transparency is in their
+# colours, and their unselected opacity is 1: in a Scattergl trace with per-point colours, Plotly multiplies the
+# unselected opacity into marker.opacity (an unselected 0.35 drew them at 0.12), where an SVG trace replaces it.
+MINI_MAP_OPACITY = 0.35
+UNPICKED_MARK_OPACITY = 0.6  # the other marks when one is picked: still visible, the picked one stands out
 
 
-def class_colorscale(n_classes: int) -> list:
-    """A stepped colourscale so integer labels map to flat palette colours."""
+def class_colorscale(n_classes: int, alpha: float = 1.0) -> list:
+    """A stepped colourscale so integer labels map to flat palette colours (`alpha` < 1: see-through ones)."""
     n = max(n_classes, 1)
     scale = []
     for i in range(n):
         color = PALETTE[i % len(PALETTE)]
+        if alpha < 1:
+            color = f"rgba({int(color[1:3], 16)},{int(color[3:5], 16)},{int(color[5:7], 16)},{alpha})"
         scale += [[i / n, color], [(i + 1) / n, color]]
     return scale
 
@@ -116,8 +125,9 @@ def mini_map(coords: np.ndarray, labels: np.ndarray, n_classes: int, marks: dict
     step = max(1, len(coords) // max_points)
     fig = go.Figure(go.Scattergl(
         x=coords[::step, 0], y=coords[::step, 1], mode="markers", hoverinfo="skip", showlegend=False,
-        marker=dict(size=3, color=labels[::step], colorscale=class_colorscale(n_classes), cmin=-0.5,
-                    cmax=n_classes - 0.5, opacity=0.35)))
+        marker=dict(size=3, color=labels[::step], colorscale=class_colorscale(n_classes, MINI_MAP_OPACITY),
+                    cmin=-0.5, cmax=n_classes - 0.5),
+        unselected=dict(marker=dict(opacity=1.0))))
     symbols = ["star", "diamond", "x", "circle-open", "square"]
     # paths first: Plotly draws later traces on top, and an endpoint must not hide under a path
     ordered = sorted(enumerate(marks.items()), key=lambda item: not item[1][0].endswith("path"))
@@ -127,7 +137,8 @@ def mini_map(coords: np.ndarray, labels: np.ndarray, n_classes: int, marks: dict
         fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode=mode,
                                  name=name, marker=dict(size=14 if len(points) == 1 else 9,
                                                         symbol=symbols[i % len(symbols)], color="white",
-                                                        line=dict(width=2, color="black"))))
+                                                        line=dict(width=2, color="black")),
+                                 unselected=dict(marker=dict(opacity=UNPICKED_MARK_OPACITY))))
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), xaxis=dict(visible=False),
                       yaxis=dict(visible=False), legend=dict(orientation="h", y=-0.05),
                       plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)")

@@ -47,6 +47,8 @@ class EncodedUpload:
     inverted: bool = False
     cropped: bool = False
     notes: list[str] = field(default_factory=list)
+    background_removed: bool = False
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)  # images.Preprocessed.steps: what each did
 
     @property
     def sigma(self) -> np.ndarray:
@@ -97,7 +99,8 @@ def _encode_one(model, placer: Placer, reference: np.ndarray, k: int, name: str,
         reconstruction=model.decode_images(mu)[0], recon=-elbo - float(stats["kl"][0]), kl=float(stats["kl"][0]),
         elbo=elbo, percentile=float(metrics.percentile_of(elbo, reference)), xy=placer.place(mu),
         neighbours=rows, distances=distances, inverted=bool(info and info.inverted),
-        cropped=bool(info and info.cropped), notes=list(info.notes) if info else [])
+        cropped=bool(info and info.cropped), notes=list(info.notes) if info else [],
+        background_removed=bool(info and info.background_removed), steps=list(info.steps) if info else [])
 
 
 def encode_uploads(loaded: LoadedModel, inputs, encoded: EncodedSplit, placer: Placer, k: int = N_NEIGHBOURS,

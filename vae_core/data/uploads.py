@@ -22,10 +22,11 @@ class UploadResult:
     error: str | None = None
 
 
-def _upload_one(name: str, data: bytes, image_shape, invert, crop, limits: UploadLimits) -> UploadResult:
+def _upload_one(name: str, data: bytes, image_shape, settings: images.Preparation,
+                limits: UploadLimits) -> UploadResult:
     try:
         image, notes = images.decode_image(data, name, limits.max_pixels)
-        prepared, thumbnail = images.preprocess_with_thumbnail(image, image_shape, invert, crop)
+        prepared, thumbnail = images.preprocess_with_thumbnail(image, image_shape, **settings._asdict())
         prepared.notes = notes + prepared.notes
         return UploadResult(name, thumbnail, prepared)
     except ImageError as err:
@@ -34,8 +35,8 @@ def _upload_one(name: str, data: bytes, image_shape, invert, crop, limits: Uploa
         return UploadResult(name, error=f"{name} could not be processed ({type(err).__name__}: {err}).")
 
 
-def load_uploads(files: list[tuple[str, bytes]], image_shape=(1, 28, 28), invert: bool | None = None,
-                 crop: bool = True, limits: UploadLimits = UploadLimits()) -> list[UploadResult]:
+def load_uploads(files: list[tuple[str, bytes]], image_shape=(1, 28, 28), settings: images.Preparation = images.AUTO,
+                 limits: UploadLimits = UploadLimits()) -> list[UploadResult]:
     """One result per uploaded image (zip members included); bad files get `error`, the rest still work."""
     results: list[UploadResult] = []
     images_read = 0
@@ -51,7 +52,7 @@ def load_uploads(files: list[tuple[str, bytes]], image_shape=(1, 28, 28), invert
             continue
         if not is_zip(name, data):
             images_read += 1
-            results.append(_upload_one(name, data, image_shape, invert, crop, limits))
+            results.append(_upload_one(name, data, image_shape, settings, limits))
             continue
         for entry in iter_zip(name, data, limits):
             if entry.data is None:
@@ -61,7 +62,7 @@ def load_uploads(files: list[tuple[str, bytes]], image_shape=(1, 28, 28), invert
                 break
             else:
                 images_read += 1
-                results.append(_upload_one(entry.name, entry.data, image_shape, invert, crop, limits))
+                results.append(_upload_one(entry.name, entry.data, image_shape, settings, limits))
     return results
 
 
@@ -72,7 +73,7 @@ def _member_bytes(archive_name: str, data: bytes, member: str, limits: UploadLim
     return None
 
 
-def _reprocess(result: UploadResult, files: dict[str, bytes], image_shape, invert, crop,
+def _reprocess(result: UploadResult, files: dict[str, bytes], image_shape, settings: images.Preparation,
                limits: UploadLimits) -> UploadResult:
     """Preprocess one already-read picture again with other settings (its thumbnail stays)."""
     data = files.get(result.name)
@@ -83,7 +84,7 @@ def _reprocess(result: UploadResult, files: dict[str, bytes], image_shape, inver
         return result
     try:
         picture, notes = images.decode_image(data, result.name, limits.max_pixels)
-        prepared = images.preprocess(picture, image_shape, invert=invert, crop=crop)
+        prepared = images.preprocess(picture, image_shape, **settings._asdict())
         prepared.notes = notes + prepared.notes
         return UploadResult(result.name, result.original, prepared)
     except VAEError as err:
@@ -104,16 +105,16 @@ def unique_names(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
 
 def read_uploads(files: list[tuple[str, bytes]], image_shape, overrides: dict | None = None,
                  limits: UploadLimits = UploadLimits()) -> list[UploadResult]:
-    """`load_uploads` with automatic settings, then `overrides[name] = (invert, crop)` per picture.
+    """`load_uploads` with automatic settings (images.AUTO), then `overrides[name]`: an images.Preparation (the
+    background, invert and crop switches) per picture.
 
-    invert None means "decide from the background"; crop True means "crop to the object and centre it".
     Repeated file names get " (2)", " (3)"… so every picture has its own name (widgets and CSV rows key on it).
     """
     files = unique_names(files)
-    results = load_uploads(files, image_shape, None, True, limits)
-    overrides = {name: tuple(value) for name, value in (overrides or {}).items() if tuple(value) != (None, True)}
+    results = load_uploads(files, image_shape, images.AUTO, limits)
+    overrides = {name: value for name, value in (overrides or {}).items() if value != images.AUTO}
     if not overrides:
         return results
     by_name = dict(files)
-    return [_reprocess(r, by_name, image_shape, *overrides[r.name], limits) if r.input is not None and r.name in
+    return [_reprocess(r, by_name, image_shape, overrides[r.name], limits) if r.input is not None and r.name in
             overrides else r for r in results]
