@@ -10,9 +10,10 @@ from ui import figures, page, selection
 from ui.session import keys
 from ui.session.item import clip
 from ui.text import md_escape
-from ui.widgets import chart, explain_missing, nats, show_image, thumbnails
+from ui.widgets import chart, explain_missing, nats, show_image, split_helps, split_texts, thumbnails
 from vae_core import images as imgs
 from vae_core import data, encode
+from vae_core.metrics import POINT_ESTIMATOR
 from vae_core.data import uploads
 
 page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
@@ -236,7 +237,8 @@ def preparation_switches(up: encode.EncodedUpload) -> None:
     what += [] if not up.inverted or any(n.startswith("inverted") for n in what) else ["inverted"]
     what += ["cropped to the object and centred"] if up.cropped else []
     # notes quote file names (a JPEG named .png): text, never markup
-    st.caption(f"recon {nats(up.recon)} · KL {nats(up.kl)} nats · " + md_escape(" · ".join(what) or "used as is"))
+    elbo, recon, kl = split_texts(up.elbo, up.kl)  # one estimate, adding up as shown (metrics.POINT_ESTIMATOR)
+    st.caption(f"ELBO {elbo} = −(recon {recon} + KL {kl}) nats · " + md_escape(" · ".join(what) or "used as is"))
 
 
 def picture_card(up: encode.EncodedUpload) -> None:
@@ -250,7 +252,7 @@ def picture_card(up: encode.EncodedUpload) -> None:
         with c_chart:
             chart(mu_sigma_chart(up), f"encode_mu::{up.name}", toolbar=False)
         with c_nums:
-            st.metric("ELBO", nats(up.elbo), help="nats (higher is better): −reconstruction error − KL")
+            st.metric("ELBO", split_texts(up.elbo, up.kl)[0], help=split_helps(up.elbo, up.kl, POINT_ESTIMATOR)[0])
             st.metric("Typicality", f"{up.percentile:.0f}%" if np.isfinite(up.elbo) else "n/a",
                       help="share of test images whose ELBO is at most this one's: low = unusual for this model")
         preparation_switches(up)

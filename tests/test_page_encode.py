@@ -3,6 +3,8 @@ get one message each naming them while the good ones still get results; override
 import csv
 import io
 import json
+import re
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -122,6 +124,12 @@ def test_a_drawn_digit_gets_input_reconstruction_numbers_place_and_downloads(enc
     assert not enc.error
     assert metric_values(enc, "ELBO") == [f"{want.elbo:.1f}"]
     assert metric_values(enc, "Typicality") == [f"{want.percentile:.0f}%"]
+    # the split, one estimate adding up as shown, its estimator in the help (issue 22)
+    split = next(re.search(r"ELBO (\S+) = −\(recon (\S+) \+ KL (\S+)\) nats", c.value) for c in enc.caption
+                 if " = −(recon " in c.value)
+    elbo, recon, kl = (Decimal(v) for v in split.groups())
+    assert elbo == -(recon + kl) and split.group(1) == f"{want.elbo:.1f}"
+    assert "single-sample estimate" in next(m for m in enc.metric if m.label == "ELBO").help
     # the steps (original, inverted, cropped, model input, reconstruction); the clicked-star panel (input,
     # reconstruction); 8 neighbours
     assert first_strip(enc) == ["original", "② inverted", "③ cropped, centred", "model input 28×28",
