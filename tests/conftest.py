@@ -68,6 +68,20 @@ def app(tiny_models_dir, tmp_path, monkeypatch, navigation_like_the_server):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["dataset_name"] = "digits"
     at.session_state["model_path"] = str(tiny_models_dir / "digits-tiny")  # not the shipped digits model
+    yield at
+    # the page's background jobs (a map's inverse, a UMAP) end inside their test: none writes into the next test's
+    # folders, and none is left in torch when the interpreter exits (that aborts the process)
+    from ui import jobs
+    assert jobs.shared_jobs().wait_all(300), "a background job did not end"
+
+
+def settle(at):
+    """Let the page's background jobs end (the map's inverse, a UMAP), then run the page again to show their results."""
+    from ui import jobs
+
+    assert jobs.shared_jobs().wait_all(300), "a background job did not end"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     return at
 
 

@@ -69,21 +69,35 @@ INVERSE_NAMES = {"learned": "the learned inverse of this map", "knn": "a blend o
                  "exact": "the latent itself (this map is the 2-D latent space: exact)"}
 
 
+def _inverse_job(cur: loaders.Current):
+    """(key, compute(progress) of plain values, cached(): the cache file's inverse or None) for the current map."""
+    from vae_core.map import inverse as inv
+    from vae_core.map.projection import latents_hash
+
+    encoded, coords, model, cache = cur.encoded(), cur.coords(), cur.loaded.model, Cache.of(cur.loaded)
+    name = f"{cur.dataset.name}-{cur.split}-{cur.spec.key()}-{latents_hash(coords)}".replace(":", "_").replace("/", "_")
+    return (("map-inverse", *cur.key, cur.spec),
+            lambda cb: inv.cached(cache, name, coords, encoded.mu, model.decode_means, progress=cb),
+            lambda: inv.cached_only(cache, name))
+
+
 def inverse(cur: loaders.Current):
     """The learned inverse of the current map and both guesses' measured fidelity: (MapInverse, Fidelity).
     Fitted once per (model, split, projection), seconds on CPU, then read from the model's cache folder;
     None for the 'latent' projection (exact)."""
     if cur.spec.method == "latent":
         return None
+    key, compute, _ = _inverse_job(cur)
+    return loaders.memo(key, compute, "Fitting the map's inverse")
 
-    def compute(cb):
-        from vae_core.map import inverse as inv
-        from vae_core.map.projection import latents_hash
-        encoded, coords, model = cur.encoded(), cur.coords(), cur.loaded.model
-        name = f"{cur.dataset.name}-{cur.split}-{cur.spec.key()}-{latents_hash(coords)}"
-        name = name.replace(":", "_").replace("/", "_")
-        return inv.cached(Cache.of(cur.loaded), name, coords, encoded.mu, model.decode_means, progress=cb)
-    return loaders.memo(("map-inverse", *cur.key, cur.spec), compute, "Fitting the map's inverse")
+
+def inverse_now(cur: loaders.Current):
+    """(inverse, None) as `inverse` gives it when it is ready (fitted, or in the model's cache: a shipped one is used
+    at once); else (None, the background job fitting it: ~5 s for 10k points here). None for the 'latent' projection."""
+    if cur.spec.method == "latent":
+        return None, None
+    key, compute, cached = _inverse_job(cur)
+    return loaders.memo_or_start(key, compute, "The learned inverse of this map", cached=cached)
 
 
 def lens(cur: loaders.Current, method: str) -> dict:
