@@ -3,8 +3,6 @@ every session asking), and it replaces the PCA map keeping the picked point and 
 
 The UMAP fit is replaced by a gated stand-in: the test decides when it ends, and counts how often it ran."""
 import json
-import shutil
-import threading
 
 import numpy as np
 import pytest
@@ -18,29 +16,6 @@ from vae_core.map.projection import ProjectionSpec
 from tests.conftest import settle
 
 PAGE = "pages/map.py"
-
-
-@pytest.fixture
-def new_model(tiny_models_dir, tmp_path, monkeypatch):
-    """A copy of the tiny model without its cache folder: nothing is computed for it yet, in any session."""
-    folder = tmp_path / "models" / "digits-new"
-    shutil.copytree(tiny_models_dir / "digits-tiny", folder, ignore=shutil.ignore_patterns("cache"))
-    monkeypatch.setenv("VAE_MODELS_DIR", str(folder.parent))
-    return folder
-
-
-@pytest.fixture
-def gated_umap(monkeypatch):
-    """UMAP replaced by a fake that waits for the test's gate (coordinates: the latents' first two dims, swapped)."""
-    gate, calls = threading.Event(), []
-
-    def fake(latents, spec):
-        calls.append(spec)
-        assert gate.wait(60), "the test never opened the gate"
-        return np.asarray(latents[:, [1, 0, 2][:spec.dims]], dtype=np.float64)
-    monkeypatch.setattr(projection, "project_umap", fake)
-    yield gate, calls
-    gate.set()
 
 
 def session(tiny_app_factory, model, event=None):
