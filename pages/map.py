@@ -3,6 +3,7 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, jobs, loaders, map_data, page, selection
+from ui.steps import Steps
 from ui.session import keys, url
 from ui.components import map as map_component
 from ui.session.keys import (COLOUR_MODES, MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_PATHS, MAP_SPLIT_WIDGET,
@@ -26,6 +27,7 @@ FAR_IMAGE = {  # what the image of a spot far from the data is, by the way empty
     "exact": "The image is the decoder's output at this very z (the map is the latent space).",
 }
 PATHS = MAP_PATHS  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
+PREPARED = "map_prepared"  # the last map this session drew: its preparation steps are listed only for a new one
 
 
 def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:
@@ -73,7 +75,12 @@ selected = selection.selected_model()
 if selected is None:
     st.stop()
 spec, split, projection, view_3d = choose_view(selected.config.latent_dim)
-cur = selection.current(spec, split)  # `cur.spec` is PCA while the requested map is computed (`cur.requested`)
+this_map = (str(selected.path), split, spec)
+preparing = Steps("Preparing the map", [f"Encoding the {SPLIT_LABELS[split].lower()}", "Projecting it",
+                                        "The points for the page", "The lens, the thumbnails and the dense regions"],
+                  shown=st.session_state.get(PREPARED) != this_map)  # where the map will be, while it is built
+with preparing.step(f"Encoding the {SPLIT_LABELS[split].lower()}"):
+    cur = selection.current(spec, split)  # `cur.spec` is PCA while the requested map is computed (`cur.requested`)
 if cur is None:
     st.stop()
 spec3, job3 = None, None
@@ -84,19 +91,25 @@ with page.friendly_errors("The 3-D projection"):
 published = None
 with page.friendly_errors("Building the map"):
     encoded = cur.encoded()
-    coords = cur.coords()
-    published = map_data.points_url(cur)
+    with preparing.step("Projecting it"):
+        coords = cur.coords()
+    with preparing.step("The points for the page"):
+        published = map_data.points_url(cur)
 if published is None:  # the error was shown; nothing to explore
     st.stop()
-# the learned inverse of a stand-in map is not fitted: the nearest points' blend decodes it until the real map comes
-inverse_fit, inverse_job = (None, None) if cur.requested else map_data.inverse_now(cur)
+points_url, points = published
+# once per full run, not per click: both scan every point (a million on the largest maps)
+frame, far = map_data.bounds(points), map_data.far_distance(points)
+with preparing.step("The lens, the thumbnails and the dense regions"):
+    # the learned inverse of a stand-in map is not fitted: the nearest points' blend decodes it until the real one
+    inverse_fit, inverse_job = (None, None) if cur.requested else map_data.inverse_now(cur)
+    map_data.prepare_layers(cur, points, frame)  # what the map's fragment then finds ready
+preparing.close()
+st.session_state[PREPARED] = this_map
 for dims, job in ((2, cur.pending), (3, job3)):
     if job is not None:
         waiting_note(ProjectionSpec(method=spec.method, dims=dims), job)
 jobs.watch([cur.pending, job3, inverse_job])  # each running job's progress; the page runs again when one ends
-points_url, points = published
-# once per full run, not per click: both scan every point (a million on the largest maps)
-frame, far = map_data.bounds(points), map_data.far_distance(points)
 split_images, _ = cur.images()
 names = cur.dataset.class_names
 model = cur.loaded.model

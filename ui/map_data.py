@@ -125,6 +125,19 @@ def lens(cur: loaders.Current, method: str) -> dict:
     return out
 
 
+def prepare_layers(cur: loaders.Current, points: map_points.MapPoints, frame) -> None:
+    """Build what the map's layers share, before the map is mounted (each is memoised, so the page's later calls
+    find it): the display decoder (the lens; ~1 s to export on a fresh server), the thumbnails' atlas, the density.
+    A failure here is left to the layer's own call, which reports it and keeps the map working."""
+    from ui.components import served
+
+    for build in (lambda: served.decoder_url(cur.loaded), lambda: atlas(cur), lambda: density(cur, points, frame)):
+        try:
+            build()
+        except Exception:  # noqa: BLE001 - reported by the layer's own call in the page
+            continue
+
+
 ATLAS_MAX = 20_000  # thumbnails for maps up to this size (10k Fashion-MNIST images: a ~3 MB PNG, fetched once)
 
 
