@@ -22,21 +22,20 @@ page = st.navigation(PAGES)
 
 from ui import startup  # noqa: E402 - light: Streamlit and the standard library
 
-startup.load_libraries(page)  # before any page: see ui/preload.py
+with startup.libraries(page):  # before any page: see ui/preload.py (the Map's first run holds its lock till its end)
+    import torch
 
-import torch  # noqa: E402
+    from ui import housekeeping, sidebar
+    from ui.session import url
 
-from ui import housekeeping, sidebar  # noqa: E402
-from ui.session import url  # noqa: E402
+    housekeeping.once_per_process()  # what killed imports and stopped servers left behind
 
-housekeeping.once_per_process()  # what killed imports and stopped servers left behind
+    # Interactive work decodes a few latents at a time: one thread is fastest on a busy CPU (2 threads measured 10x
+    # slower under load here). torch's setting is per thread, so a training thread keeps its own.
+    torch.set_num_threads(1)
 
-# Interactive work decodes a few latents at a time: one thread is fastest on a busy CPU (2 threads measured 10x
-# slower under load here). torch's setting is per thread, so a training thread keeps its own.
-torch.set_num_threads(1)
-
-sidebar.render(page.url_path or "map")
-try:
-    page.run()
-finally:  # also after st.stop(): the address bar always shows the view (reload or share it)
-    url.publish()
+    sidebar.render(page.url_path or "map")
+    try:
+        page.run()
+    finally:  # also after st.stop(): the address bar always shows the view (reload or share it)
+        url.publish()

@@ -19,6 +19,8 @@ import streamlit as st
 
 from vae_core.errors import VAEError
 
+from . import preload
+
 log = logging.getLogger("vae_explorer")
 RUNNING, DONE, FAILED = "running", "done", "failed"
 
@@ -91,6 +93,7 @@ class Jobs:
     @staticmethod
     def _run(job: Job, compute) -> None:
         try:
+            preload.import_heavy_modules()  # under its lock: a job's imports (umap: sklearn) race no page's
             compute(job.report)
             job.fraction, job.status = 1.0, DONE
         except VAEError as err:  # the library's own messages say what to do

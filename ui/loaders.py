@@ -20,6 +20,7 @@ from vae_core.map.cache import Cache
 from vae_core.map.placement import Placer
 from vae_core.map.projection import ProjectionSpec
 
+from . import preload
 from .jobs import Job, shared_jobs
 
 
@@ -106,7 +107,7 @@ def memo(key: tuple, compute, title: str | None = None):
     if key in store.values:
         return store.values[key]
     job = shared_jobs().get(key)
-    if title and job is not None and job.running:
+    if title and job is not None and job.running and not preload.holding():  # (else: the job waits for us)
         _wait_for(job, title)
     with store.lock_for(key):
         value = store.values.get(key, _MISSING)

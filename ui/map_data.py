@@ -156,7 +156,8 @@ def atlas(cur: loaders.Current) -> dict | None:
         cb(0.2, f"one picture of all {len(images):,} images, sent to the page once")
         cols = int(np.ceil(np.sqrt(len(images))))
         sheet = imgs.grid(images, ncols=cols, pad=0)
-        return {"url": map_component.publish(imgs.to_png(sheet, 1), "png"), "cols": cols,
+        # zlib level 1: built on a map's first load (0.5 s instead of 1 s for 10k images), served from this machine
+        return {"url": map_component.publish(imgs.to_png(sheet, 1, compress_level=1), "png"), "cols": cols,
                 "size": [int(images.shape[1]), int(images.shape[2])], "n": int(len(images))}
     # keyed by the model too (the file is the dataset's, named by its bytes: one copy), so a deleted model's goes
     return loaders.memo(("map-atlas", str(cur.loaded.path), cur.dataset.name, cur.split), compute,
