@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -29,10 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def _quiet() -> None:
-    """Streamlit's loaders run here in bare mode: silence its 'no script run context' warnings."""
-    for name in ("streamlit", "streamlit.runtime.scriptrunner_utils.script_run_context",
-                 "streamlit.runtime.caching.cache_data_api"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """Streamlit's loaders run here in bare mode: silence its 'no script run context' warnings (every logger of its
+    modules, once they are imported)."""
+    from ui import loaders, map_data  # noqa: F401 - imported for their loggers
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def run(model: Path, split: str) -> dict:
@@ -73,8 +76,6 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=ROOT / "pretrained" / "fashion-mnist-z16")
     args = parser.parse_args()
     _quiet()
-    import os
-
     from vae_core import data
     if not data.list_sources()[0].available:
         print("Fashion-MNIST is not installed (make data): nothing to measure")
