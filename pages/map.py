@@ -75,11 +75,11 @@ selected = selection.selected_model()
 if selected is None:
     st.stop()
 spec, split, projection, view_3d = choose_view(selected.config.latent_dim)
-this_map = (str(selected.path), split, spec)
-preparing = Steps("Preparing the map", [f"Encoding the {SPLIT_LABELS[split].lower()}", "Projecting it",
-                                        "The points for the page", "The lens, the thumbnails and the dense regions"],
+this_map, encoding = (str(selected.path), split, spec), f"Encoding: {SPLIT_LABELS[split].lower()}"
+preparing = Steps("Preparing the map", [encoding, "Projecting it", "The points for the page",
+                                        "The lens, the thumbnails and the dense regions"],
                   shown=st.session_state.get(PREPARED) != this_map)  # where the map will be, while it is built
-with preparing.step(f"Encoding the {SPLIT_LABELS[split].lower()}"):
+with preparing.step(encoding):
     cur = selection.current(spec, split)  # `cur.spec` is PCA while the requested map is computed (`cur.requested`)
 if cur is None:
     st.stop()
