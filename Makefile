@@ -113,6 +113,8 @@ bench: setup-dev data browser assets
 	$(BIN)/python bench/bring.py
 	$(BIN)/python bench/lab.py
 	$(BIN)/python -m bench.map
+	$(BIN)/python -m bench.first_map
+	$(BIN)/python -m bench.first_load
 
 # Rebuild the shipped default model with the project's own CLI (the command README quotes).
 default-model: setup data

@@ -5,17 +5,6 @@ from vae_core.paths import setup_numba_cache  # vae_core first: it sets OpenMP's
 
 setup_numba_cache()  # before anything imports umap/numba
 
-import torch  # noqa: E402
-
-from ui.preload import import_heavy_modules  # noqa: E402
-
-import_heavy_modules()  # before any page: see ui/preload.py
-
-from ui import housekeeping, sidebar  # noqa: E402
-from ui.session import url  # noqa: E402
-
-housekeeping.once_per_process()  # what killed imports and stopped servers left behind
-
 st.set_page_config(page_title="VAE latent explorer", page_icon="🧭", layout="wide")
 
 PAGES = [
@@ -26,13 +15,27 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
 ]
 
-# Interactive work decodes a few latents at a time: one thread is fastest on a busy CPU (2 threads measured 10x
-# slower under load here). torch's setting is per thread, so a training thread keeps its own.
-torch.set_num_threads(1)
-
+# Before the heavy imports (seconds on a fresh server): until st.navigation runs, Streamlit lists the pages/ folder's
+# file names ("app, encode, generate…"), and the main area stays blank. So: the pages' own titles, then a titled
+# placeholder with the imports' progress (ui/startup.py), and only then the libraries.
 page = st.navigation(PAGES)
-sidebar.render(page.url_path or "map")
-try:
-    page.run()
-finally:  # also after st.stop(): the address bar always shows the view (reload or share it)
-    url.publish()
+
+from ui import startup  # noqa: E402 - light: Streamlit and the standard library
+
+with startup.libraries(page):  # before any page: see ui/preload.py (the Map's first run holds its lock till its end)
+    import torch
+
+    from ui import housekeeping, sidebar
+    from ui.session import url
+
+    housekeeping.once_per_process()  # what killed imports and stopped servers left behind
+
+    # Interactive work decodes a few latents at a time: one thread is fastest on a busy CPU (2 threads measured 10x
+    # slower under load here). torch's setting is per thread, so a training thread keeps its own.
+    torch.set_num_threads(1)
+
+    sidebar.render(page.url_path or "map")
+    try:
+        page.run()
+    finally:  # also after st.stop(): the address bar always shows the view (reload or share it)
+        url.publish()

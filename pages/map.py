@@ -2,7 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, map_data, page, selection
+from ui import figures, jobs, loaders, map_data, page, selection
+from ui.steps import Steps
 from ui.session import keys, url
 from ui.components import map as map_component
 from ui.session.keys import (COLOUR_MODES, MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_PATHS, MAP_SPLIT_WIDGET,
@@ -27,6 +28,7 @@ FAR_IMAGE = {  # what the image of a spot far from the data is, by the way empty
     "exact": "The image is the decoder's output at this very z (the map is the latent space).",
 }
 PATHS = MAP_PATHS  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
+PREPARED = "map_prepared"  # the last map this session drew: its preparation steps are listed only for a new one
 
 
 def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:
@@ -49,11 +51,24 @@ def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:
     view_3d = c3.toggle("3-D view", key="map_3d", help="A rotatable 3-D projection; pick points on the 2-D map",
                         disabled=methods[projection] == "latent")
     spec, split = ProjectionSpec(method=methods[projection], dims=2), SPLITS[split_label]
-    if st.session_state.get(keys.SPEC) != spec or st.session_state.get(keys.SPLIT) != split:
-        st.session_state[keys.SPEC] = spec
-        st.session_state[keys.SPLIT] = split
-        st.session_state.pop(FOCUS, None)  # row ids change meaning with the split
+    if st.session_state.get(keys.SPLIT) not in (None, split):
+        st.session_state.pop(FOCUS, None)  # row ids change meaning with the split (not with the projection)
+    # None: a first visit by a link that named a point but no split or projection (/?point=42): the defaults,
+    # which the point was checked against, so its detail stays
+    st.session_state[keys.SPEC], st.session_state[keys.SPLIT] = spec, split
     return spec, split, projection, view_3d
+
+
+def waiting_note(requested: ProjectionSpec, job) -> None:
+    """While the map asked for is computed in the background: what is shown instead, its progress, or why it failed."""
+    name = f"{'3-D ' if requested.dims == 3 else ''}{METHOD_LABELS[requested.method]}"
+    if job.status == jobs.FAILED:
+        st.warning(f"The {name} map could not be computed, so the PCA map is shown: {md_escape(job.error)}", icon="⚠️")
+        st.button("Try again", key=f"map_retry_{requested.key()}", on_click=loaders.retry, args=(job.key,))
+        return
+    st.info(f"This model's {name} map is being computed in the background, so the PCA map is shown meanwhile: "
+            f"everything works on it, on every page. The {name} map replaces it when ready, keeping your picked "
+            "point and selection.", icon="⏳")
 
 
 st.markdown("#### Latent map")
@@ -61,20 +76,41 @@ selected = selection.selected_model()
 if selected is None:
     st.stop()
 spec, split, projection, view_3d = choose_view(selected.config.latent_dim)
-cur = selection.current(spec, split)
+this_map, encoding = (str(selected.path), split, spec), f"Encoding: {SPLIT_LABELS[split].lower()}"
+preparing = Steps("Preparing the map", [encoding, "Projecting it", "The points for the page",
+                                        "The lens, the thumbnails and the dense regions"],
+                  shown=st.session_state.get(PREPARED) != this_map)  # where the map will be, while it is built
+with preparing.step(encoding):
+    cur = selection.current(spec, split)  # `cur.spec` is PCA while the requested map is computed (`cur.requested`)
 if cur is None:
     st.stop()
+spec3, job3 = None, None
+with page.friendly_errors("The 3-D projection"):
+    if view_3d:
+        spec3, job3 = cur.map_now(ProjectionSpec(method=spec.method, dims=3))
 
 published = None
 with page.friendly_errors("Building the map"):
     encoded = cur.encoded()
-    coords = cur.coords()
-    published = map_data.points_url(cur)
+    with preparing.step("Projecting it"):
+        coords = cur.coords()
+    with preparing.step("The points for the page"):
+        published = map_data.points_url(cur)
 if published is None:  # the error was shown; nothing to explore
     st.stop()
 points_url, points = published
 # once per full run, not per click: both scan every point (a million on the largest maps)
 frame, far = map_data.bounds(points), map_data.far_distance(points)
+with preparing.step("The lens, the thumbnails and the dense regions"):
+    # the learned inverse of a stand-in map is not fitted: the nearest points' blend decodes it until the real one
+    inverse_fit, inverse_job = (None, None) if cur.requested else map_data.inverse_now(cur)
+    map_data.prepare_layers(cur, points, frame)  # what the map's fragment then finds ready
+preparing.close()
+st.session_state[PREPARED] = this_map
+for dims, job in ((2, cur.pending), (3, job3)):
+    if job is not None:
+        waiting_note(ProjectionSpec(method=spec.method, dims=dims), job)
+jobs.watch([cur.pending, job3, inverse_job])  # each running job's progress; the page runs again when one ends
 split_images, _ = cur.images()
 names = cur.dataset.class_names
 model = cur.loaded.model
@@ -92,8 +128,8 @@ def read_event() -> None:
     if event["kind"] == "point":
         st.session_state[FOCUS] = {"kind": "point", "row": event["row"]}
         st.session_state[keys.PICK] = event["row"]
-    elif event["kind"] == "space":
-        st.session_state[FOCUS] = {"kind": "space", "xy": event["xy"]}
+    elif event["kind"] == "space":  # a spot is of the map it was clicked on: another map puts other latents there
+        st.session_state[FOCUS] = {"kind": "space", "xy": event["xy"], "map": cur.spec.key()}
         st.session_state.pop(keys.PICK, None)  # no point is picked now: the link must not reopen the last one
     else:
         st.session_state[FOCUS] = {"kind": "selection", "rows": event["rows"], "total": event["total"]}
@@ -160,9 +196,16 @@ def inverse_choice() -> tuple[str, object]:
         st.caption(f"Empty space is decoded from the nearest points' latents: {len(encoded)} points are too few to "
                    "learn the map's inverse from.")
         return "knn", None
-    fitted = map_data.inverse(cur)
-    if fitted is None:  # the map is the latent space
+    if cur.spec.method == "latent":  # the map is the latent space
         return "exact", None
+    fitted = inverse_fit
+    if fitted is None:  # a stand-in map, or the inverse is being fitted (or failed): the blend meanwhile
+        why = (f"the learned inverse could not be fitted ({md_escape(inverse_job.error)})"
+               if inverse_job is not None and inverse_job.status == jobs.FAILED else
+               "the learned inverse is being fitted" if inverse_job is not None else
+               "this map stands in for the one being computed")
+        st.caption(f"Empty space is decoded from a blend of the 8 nearest points' latents: {why}.")
+        return "knn", None
     learned, fidelity = fitted
     options = ["learned", "knn"] if fidelity.better == "learned" else ["knn", "learned"]
     method = st.radio("Decode empty space with", options, format_func=lambda m: map_data.INVERSE_NAMES[m],
@@ -246,8 +289,8 @@ def export_csv(rows=None) -> bytes:
 
 
 def map_caption() -> str:
-    text = f"{len(encoded):,} points · {projection} of the {encoded.mu.shape[1]}-D encoder means"
-    if spec.method == "pca":
+    text = f"{len(encoded):,} points · {METHOD_LABELS[cur.spec.method]} of the {encoded.mu.shape[1]}-D encoder means"
+    if cur.spec.method == "pca":
         share = map_data.explained_variance(cur)
         text += (f" · the two axes explain {share[0]:.0%} + {share[1]:.0%} = {share[:2].sum():.0%} of the latent "
                  "variance" if len(share) >= 2 else "")
@@ -294,6 +337,11 @@ def map_and_detail() -> None:
     focus = st.session_state.get(FOCUS)
     if focus and focus["kind"] == "point" and focus["row"] >= len(encoded):
         focus = None
+    if focus and focus["kind"] == "space" and focus.get("map") != cur.spec.key():
+        st.session_state.pop(FOCUS, None)  # the map it was clicked on was replaced (PCA by the UMAP it stood in for)
+        st.toast("The empty spot you clicked was on the map that has just been replaced: click the new map again.",
+                 icon="🗺️")
+        focus = None
     left, right = st.columns([5, 3], gap="medium")  # the map is where people look: most of the width
     method, learned = "knn", None
     with left:
@@ -306,7 +354,7 @@ def map_and_detail() -> None:
         st.session_state[MAP_COLOUR] = color
         if view_3d:
             with page.friendly_errors("The 3-D projection"):
-                coords3 = cur.coords(ProjectionSpec(method=spec.method, dims=3))
+                coords3 = cur.coords(spec3)  # the stand-in (PCA) while the 3-D map asked for is computed
                 values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
                 chart(figures.latent_map_3d(coords3, values, color, names, axis_name=projection), "map3d")
         else:

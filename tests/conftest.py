@@ -68,6 +68,20 @@ def app(tiny_models_dir, tmp_path, monkeypatch, navigation_like_the_server):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["dataset_name"] = "digits"
     at.session_state["model_path"] = str(tiny_models_dir / "digits-tiny")  # not the shipped digits model
+    yield at
+    # the page's background jobs (a map's inverse, a UMAP) end inside their test: none writes into the next test's
+    # folders, and none is left in torch when the interpreter exits (that aborts the process)
+    from ui import jobs
+    assert jobs.shared_jobs().wait_all(300), "a background job did not end"
+
+
+def settle(at):
+    """Let the page's background jobs end (the map's inverse, a UMAP), then run the page again to show their results."""
+    from ui import jobs
+
+    assert jobs.shared_jobs().wait_all(300), "a background job did not end"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     return at
 
 
@@ -94,3 +108,36 @@ def shown(markdown: str) -> str:
     import re
 
     return re.sub(r"\\(.)", r"\1", str(markdown)).replace("\u2060", "")
+
+
+@pytest.fixture
+def new_model(tiny_models_dir, tmp_path, monkeypatch):
+    """A copy of the tiny model without its cache folder: nothing is computed for it yet, in any session (the tiny
+    model's own cache is shared by the whole test session: a map written there would be found by later tests)."""
+    import shutil
+
+    folder = tmp_path / "models" / "digits-new"
+    shutil.copytree(tiny_models_dir / "digits-tiny", folder, ignore=shutil.ignore_patterns("cache"))
+    monkeypatch.setenv("VAE_MODELS_DIR", str(folder.parent))
+    return folder
+
+
+@pytest.fixture
+def gated_umap(monkeypatch):
+    """UMAP replaced by a fake that waits for the test's gate (coordinates: the latents' first two dims, swapped):
+    the test decides when the fit ends, and counts the fits."""
+    import threading
+
+    import numpy as np
+
+    from vae_core.map import projection
+
+    gate, calls = threading.Event(), []
+
+    def fake(latents, spec):
+        calls.append(spec)
+        assert gate.wait(60), "the test never opened the gate"
+        return np.asarray(latents[:, [1, 0, 2][:spec.dims]], dtype=np.float64)
+    monkeypatch.setattr(projection, "project_umap", fake)
+    yield gate, calls
+    gate.set()

@@ -11,6 +11,8 @@ from vae_core import data
 from vae_core.models.torch_vae import checkpoint
 from vae_core.map import encodings
 
+from tests.conftest import settle
+
 PAGE = "pages/map.py"
 
 
@@ -70,7 +72,7 @@ def test_clicked_point_shows_its_index_numbers_and_images(app, expected):
 
 
 def test_empty_space_decodes_that_spot(app):
-    run_map(app, {"kind": "point", "row": 5})
+    settle(run_map(app, {"kind": "point", "row": 5}))  # the map's inverse is fitted in the background
     assert app.query_params["point"] == "5"
     app.session_state["map"] = {"event": {"kind": "space", "xy": [9.5, -9.5], "seq": "2", "color": "label"}}
     app.run()

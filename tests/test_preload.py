@@ -33,3 +33,46 @@ def test_no_heavy_package_is_first_imported_by_a_page():
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LATE []" in out.stdout, out.stdout
+
+
+HELD = """
+import sys, threading, time
+from ui import preload
+inside, seen = threading.Event(), []
+def other_session():
+    inside.wait()
+    preload.import_heavy_modules()
+    seen.append(("other session", "pandas" in sys.modules, preload.done()))
+thread = threading.Thread(target=other_session)
+thread.start()
+with preload.loaded(page_first=True):  # the Map's first run on a fresh server
+    inside.set()
+    time.sleep(1.0)
+    seen.append(("first page", "pandas" in sys.modules, preload.done()))
+    preload.import_heavy_modules()  # the holder itself: returns at once (a Lock is not re-entrant)
+thread.join(120)
+print("SEEN", seen)
+"""
+
+
+def test_the_maps_first_run_holds_the_import_lock_and_the_rest_comes_after_it():
+    out = subprocess.run([sys.executable, "-c", HELD], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # the page ran with FIRST only; another session waited for it and then found everything imported
+    assert "SEEN [('first page', False, False), ('other session', True, True)]" in out.stdout, out.stdout
+
+
+NO_DEADLOCK = """
+from ui import loaders, preload
+with preload.loaded(page_first=True):
+    _, job = loaders.memo_or_start(("k",), lambda cb: "from the job", "a job")
+    print("MEMO", loaders.memo(("k",), lambda cb: "from the page", "the page's need"))  # the job waits for us
+job.ended.wait(60)
+print("JOB", job.status)
+"""
+
+
+def test_a_page_holding_the_import_lock_never_waits_for_a_job_that_waits_for_it():
+    out = subprocess.run([sys.executable, "-c", NO_DEADLOCK], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "MEMO from the page" in out.stdout and "JOB done" in out.stdout, out.stdout

