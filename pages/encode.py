@@ -1,12 +1,17 @@
 """Encode: your own pictures through the model — what it receives, how it encodes and redraws them, how typical
 they are, their nearest training images, and where they land on the map."""
+from ui import page  # light: Streamlit and the standard library
+
+# First, before the imports below (seconds on a fresh server): a direct link must run app.py (sidebar, routing).
+page.ensure_navigation()
+
 import dataclasses
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import figures, page, selection
+from ui import figures, selection
 from ui.session import keys
 from ui.session.item import clip
 from ui.text import md_escape
@@ -15,8 +20,6 @@ from vae_core import images as imgs
 from vae_core import data, encode
 from vae_core.metrics import POINT_ESTIMATOR
 from vae_core.data import uploads
-
-page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff", "zip"]
 # The switches of the steps from a picture to the model input, in their order (vae_core.images.Preparation)

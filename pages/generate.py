@@ -1,12 +1,17 @@
 """Generate: the latent pad (one slider per latent dimension, most informative first) decodes in the page while you
 drag; where that z lands on the map; traversals of the top dimensions from the z you let go at; a grid of samples."""
+from ui import page  # light: Streamlit and the standard library
+
+# First, before the imports below (seconds on a fresh server): a direct link must run app.py (sidebar, routing).
+page.ensure_navigation()
+
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from ui import loaders, page, selection
+from ui import loaders, selection
 from ui.session import keys
 from ui.components import served
 from ui.session.keys import GENERATE_Z
@@ -14,8 +19,6 @@ from ui.text import md_escape
 from ui.components.pad import ENGINE_STATE, Z_STATE, Dim, latent_pad
 from vae_core import images as imgs
 from vae_core import latent
-
-page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 TOP = 16          # sliders shown before the rest go into "more"
 N_SIGMA = 3.0     # slider range: ±3σ of each dimension's spread over the data (widened to cover a value handed in)

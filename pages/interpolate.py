@@ -1,6 +1,11 @@
 """Interpolate: walk between two latents (straight line and great circle), push a latent along an attribute
 vector, and do latent analogies (A − B + C). Every input is a dataset point, an upload, a class mean or a prior
 sample; each section is a fragment, so moving a slider redraws only that section."""
+from ui import page  # light: Streamlit and the standard library
+
+# First, before the imports below (seconds on a fresh server): a direct link must run app.py (sidebar, routing).
+page.ensure_navigation()
+
 import re
 import zlib
 from dataclasses import dataclass
@@ -8,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from ui import figures, page, selection
+from ui import figures, selection
 from ui.session import keys, url
 from ui.session.keys import (ENDPOINT_SOURCES, ENDPOINTS, FROM_VIEW, INTERP_PATH, MAP_PATHS, RESTORE_ENDPOINTS,
                             endpoint_key)
@@ -17,8 +22,6 @@ from ui.components import served
 from ui.components.scrubber import ENGINE_STATE, T_STATE, T_STEPS, path_scrubber
 from ui.widgets import chart, show_image
 from vae_core import animation, data, latent
-
-page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 SOURCES = ENDPOINT_SOURCES  # declared with the page's state: links name endpoints by source
 STRIP_WIDTH = 1000                      # px a strip may take on screen; frames are upscaled to about fill it

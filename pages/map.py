@@ -1,8 +1,13 @@
 """Map: the latent space of the selected model, projected to 2-D. Click a point, empty space, or lasso a group."""
+from ui import page  # light: Streamlit and the standard library
+
+# First, before the imports below (seconds on a fresh server): a direct link must run app.py (sidebar, routing).
+page.ensure_navigation()
+
 import numpy as np
 import streamlit as st
 
-from ui import figures, jobs, loaders, map_data, page, selection
+from ui import figures, jobs, loaders, map_data, selection
 from ui.steps import Steps
 from ui.session import keys, url
 from ui.components import map as map_component
@@ -15,8 +20,6 @@ from vae_core.map.inverse import MIN_POINTS
 from vae_core.metrics import POINT_ESTIMATOR
 from vae_core.map.projection import ProjectionSpec
 
-page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
-
 METHODS = {label: method for method, label in METHOD_LABELS.items() if method != "latent"}
 SPLITS = {label: split for split, label in SPLIT_LABELS.items()}
 FOCUS = MAP_FOCUS  # what the detail panel shows: {"kind": "point"|"space"|"selection", ...}
@@ -28,6 +31,7 @@ FAR_IMAGE = {  # what the image of a spot far from the data is, by the way empty
     "exact": "The image is the decoder's output at this very z (the map is the latent space).",
 }
 PATHS = MAP_PATHS  # {name: (N, D) latents}: paths another page asks the Map to draw (placed with the Placer)
+MAP_HEIGHT = 560  # px: with the rows above and the legend below, the map fits a 1400×1000 screen
 PREPARED = "map_prepared"  # the last map this session drew: its preparation steps are listed only for a new one
 
 
@@ -43,7 +47,9 @@ def choose_view(latent_dim: int) -> tuple[ProjectionSpec, str, str, bool]:
     if st.session_state.get(MAP_METHOD_WIDGET) not in methods:
         st.session_state[MAP_METHOD_WIDGET] = METHOD_LABELS[shown.method]
     st.session_state.setdefault(MAP_SPLIT_WIDGET, SPLIT_LABELS[st.session_state.get(keys.SPLIT) or "test"])
-    c1, c2, c3 = st.columns([1.4, 1.3, 1])
+    # one row, the title with the map's own choices: the map, the lens and the detail must fit a 1400×1000 screen
+    c0, c1, c2, c3 = st.columns([1.1, 1.4, 1.3, 0.9], vertical_alignment="bottom")
+    c0.markdown("#### Latent map")
     projection = c1.segmented_control("Projection", list(methods), key=MAP_METHOD_WIDGET) \
         or METHOD_LABELS[shown.method]
     split_label = c2.selectbox("Points", list(SPLITS), key=MAP_SPLIT_WIDGET,
@@ -71,7 +77,6 @@ def waiting_note(requested: ProjectionSpec, job) -> None:
             "point and selection.", icon="⏳")
 
 
-st.markdown("#### Latent map")
 selected = selection.selected_model()
 if selected is None:
     st.stop()
@@ -289,7 +294,9 @@ def export_csv(rows=None) -> bytes:
 
 
 def map_caption() -> str:
-    text = f"{len(encoded):,} points · {METHOD_LABELS[cur.spec.method]} of the {encoded.mu.shape[1]}-D encoder means"
+    """What the map is, in one line above it (its hints are in the panel beside it)."""
+    method = f"{'3-D ' if view_3d else ''}{METHOD_LABELS[cur.spec.method]}"
+    text = f"{len(encoded):,} points · {method} of the {encoded.mu.shape[1]}-D encoder means"
     if cur.spec.method == "pca":
         share = map_data.explained_variance(cur)
         text += (f" · the two axes explain {share[0]:.0%} + {share[1]:.0%} = {share[:2].sum():.0%} of the latent "
@@ -297,9 +304,8 @@ def map_caption() -> str:
     if points.left_out:
         text += f" · {points.left_out:,} points left out (NaN/infinite map coordinates)"
     if view_3d:  # what the 3-D view can do: look, not pick
-        return text.replace(" of the ", " (3-D) of the ") + (" · drag to rotate, scroll to zoom, double-click to "
-                                                            "reset; click a class in the legend to hide it")
-    return text + " · click a point or empty space; Box/Lasso in the toolbar selects groups; zoom persists."
+        return text + " · drag to rotate, scroll to zoom, double-click to reset; click a class in the legend to hide it"
+    return text
 
 
 def lens_data(method: str) -> dict | None:
@@ -352,23 +358,27 @@ def map_and_detail() -> None:
         color = next((c for c in (color, st.session_state.get(MAP_COLOUR)) if isinstance(c, str) and c in COLOUR_MODES),
                      "label")
         st.session_state[MAP_COLOUR] = color
+        about, options = st.columns([4, 1.15], vertical_alignment="center")
+        about.caption(map_caption())
+        # secondary controls in a popover: the map, the lens and the detail stay on one screen
+        with options.popover("Options", icon="⚙️", width="stretch"):
+            if not view_3d:
+                with page.friendly_errors("The map's inverse"):
+                    method, learned = inverse_choice()
+            csv_download(focus)
         if view_3d:
             with page.friendly_errors("The 3-D projection"):
                 coords3 = cur.coords(spec3)  # the stand-in (PCA) while the 3-D map asked for is computed
                 values = {"label": encoded.labels, "recon": encoded.recon, "kl": encoded.kl}.get(color, encoded.labels)
-                chart(figures.latent_map_3d(coords3, values, color, names, axis_name=projection), "map3d")
+                chart(figures.latent_map_3d(coords3, values, color, names, axis_name=projection, height=MAP_HEIGHT),
+                      "map3d")
         else:
-            map_slot = st.container()  # the map first, high on the page; the choice it depends on under it
-            with page.friendly_errors("The map's inverse"):
-                method, learned = inverse_choice()
-            with map_slot, page.friendly_errors("Drawing the map"):
+            with page.friendly_errors("Drawing the map"):
                 map_component.latent_map(
                     MAP_KEY, points_url, frame, names, figures.PALETTE, COLOUR_MODES,
                     color if color in COLOUR_MODES else "label", far,
                     focus=highlights(focus), overlays=overlays(), lens=lens_data(method), atlas=map_data.atlas(cur),
-                    density=density_layer())
-        st.caption(map_caption())
-        csv_download(focus)
+                    density=density_layer(), height=MAP_HEIGHT, zoom=st.session_state.pop(keys.MAP_ZOOM, None))
     with right, page.friendly_errors("Showing the detail"):
         if view_3d:  # the 3-D view looks, it does not pick: the last pick (if any) stays below
             st.info("The 3-D view is for looking around: drag to rotate, scroll to zoom, click a class in the legend "
@@ -377,7 +387,9 @@ def map_and_detail() -> None:
         if focus is None:
             if not view_3d:
                 st.info("Click a point to see the original, its reconstruction and its neighbours; click empty "
-                        "space to decode that spot; lasso a group to see it as a grid.", icon="👈")
+                        "space to decode that spot; Box or Lasso (in the map's toolbar) a group to see it as a grid. "
+                        "The lens beside the map decodes wherever the cursor is; the zoom is kept in the link.",
+                        icon="👈")
         elif focus["kind"] == "point":
             point_detail(focus["row"])
         elif focus["kind"] == "space":

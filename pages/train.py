@@ -1,5 +1,10 @@
 """Train: pick a dataset and settings, train on a background thread with live progress, then use, resume, download
 or delete saved models. Runs live in a registry shared by all sessions, so reruns and reloads never stop them."""
+from ui import page  # light: Streamlit and the standard library
+
+# First, before the imports below (seconds on a fresh server): a direct link must run app.py (sidebar, routing).
+page.ensure_navigation()
+
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -7,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui import figures, housekeeping, loaders, measuring, onnx_import, page, sidebar, training
+from ui import figures, housekeeping, loaders, measuring, onnx_import, sidebar, training
 from ui.session import keys
 from ui.text import md_code, md_escape
 from ui.widgets import chart, show_image
@@ -17,8 +22,6 @@ from vae_core import images as imgs
 from vae_core.models.torch_vae.model import VAEConfig
 from vae_core.training import TrainConfig
 from vae_core.training.trainer import BATCH_RANGE, STEPS_PER_EPOCH, batch_size_for, too_short
-
-page.ensure_navigation()  # a direct link on a fresh server must still run app.py (sidebar, routing)
 
 JOB = "train_job"            # id of the run this session started (or watches)
 ANNOUNCED = "train_seen"     # id of the finished run whose end already triggered a full rerun

@@ -125,6 +125,9 @@ def test_interpolate_endpoints_and_path_round_trip_through_the_url(fresh):
     ("pages/map.py", "colour", "x" * 10_000, "must be one of label, recon, kl"),
     ("pages/generate.py", "z", "1," * 10_000, "20,000 characters long"),
     ("pages/map.py", "*[junk](javascript:1)*", "1", "unknown parameter"),
+    ("pages/map.py", "zoom", "1,2,3", "four map coordinates"),
+    ("pages/map.py", "zoom", "2,1,0,1", "x0 below x1"),
+    ("pages/map.py", "zoom", "0,1,0,inf", "finite"),
 ])
 def test_a_bad_link_names_the_parameter_and_the_page_opens_on_its_default(fresh, page, name, value, says):
     link = {"model": "digits-tiny", "projection": "pca", name: value}  # PCA: no UMAP compile in tests
@@ -136,6 +139,8 @@ def test_a_bad_link_names_the_parameter_and_the_page_opens_on_its_default(fresh,
     assert not at.error, [e.value for e in at.error]
     if name == "point":
         assert PICK not in at.session_state
+    if name == "zoom":
+        assert keys.MAP_ZOOM not in at.session_state  # the whole map
     if name == "projection":
         assert SPEC not in at.session_state  # the default projection
     if name == "model":

@@ -400,7 +400,7 @@ def test_mode_bar_has_nothing_that_talks_to_the_network(page, app_url):
     buttons = page.locator(f"{MAP} .modebar-btn").evaluate_all("bs => bs.map(b => b.dataset.title || '')")
     assert "Zoom" in buttons and not [b for b in buttons if "share" in b.lower() or "cloud" in b.lower()]
     assert page.locator(f"{MAP} .modebar-btn--logo, {MAP} a[href*='plotly']").count() == 0
-    page.get_by_text("3-D view").click()
+    page.get_by_text("3-D view", exact=True).click()
     chart = page.locator("[data-testid=stPlotlyChart]")
     chart.wait_for(timeout=120_000)
     wait_idle(page, 120_000)
@@ -409,7 +409,7 @@ def test_mode_bar_has_nothing_that_talks_to_the_network(page, app_url):
     buttons = chart.locator(".modebar-btn").evaluate_all("bs => bs.map(b => b.dataset.title || '')")
     assert buttons and not [b for b in buttons if "share" in b.lower() or "cloud" in b.lower()], buttons
     assert chart.locator(".modebar-btn--logo, a[href*='plotly']").count() == 0
-    page.get_by_text("3-D view").click()
+    page.get_by_text("3-D view", exact=True).click()
     wait_idle(page)
     assert_no_exception(page)
 
@@ -445,3 +445,32 @@ def test_rings_stay_above_the_thumbnails(page, app_url):
     page.wait_for_function("() => !__vae.maps.at(-1).gd._fullLayout.shapes.some(s => s.type === 'circle')",
                            timeout=10_000)
     assert_no_exception(page)
+
+
+def test_the_zoom_is_in_the_link(page, app_url, browser):
+    """Issue 22, fault 11: the map's zoom was not in the link. A zoom writes it to the address bar with no rerun, a
+    rerun (a click) keeps it, and the link opens there in a new browser."""
+    open_map(page, app_url)
+    count_runs(page)
+    page.evaluate("() => Plotly.relayout(__vae.maps.at(-1).gd, {'xaxis.range': [-3, 2], 'yaxis.range': [-1, 4]})")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('zoom') === '-3,2,-1,4'", timeout=5_000)
+    assert runs(page) == 0, "a zoom reran the script"
+    cell = page.evaluate(EMPTY_JS)
+    page.mouse.click(cell["x"], cell["y"])  # a rerun: Streamlit rewrites the address bar with its own parameters
+    detail_title(page, SPACE_TITLE).wait_for(timeout=30_000)
+    wait_idle(page)
+    page.wait_for_function("() => new URL(location.href).searchParams.get('zoom') === '-3,2,-1,4'", timeout=5_000)
+    link = page.url
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    try:
+        other = context.new_page()
+        open_map(other, link)
+        ranges = other.evaluate("() => { const fl = __vae.maps.at(-1).gd._fullLayout;"
+                                " return [...fl.xaxis.range, ...fl.yaxis.range]; }")
+        assert ranges == pytest.approx([-3, 2, -1, 4])
+        assert not other.locator("[data-testid=stAlert]", has_text="not used").count()  # the link was understood
+    finally:
+        context.close()
+    page.evaluate("() => { const c = __vae.maps.at(-1); "
+                  "return Plotly.relayout(c.gd, {'xaxis.range': c.fullRange.x, 'yaxis.range': c.fullRange.y}); }")
+    page.wait_for_function("() => !new URL(location.href).searchParams.has('zoom')", timeout=5_000)  # the whole map

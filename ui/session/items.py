@@ -3,7 +3,7 @@ they travel; keys.py names the session keys). One block per page.
 
 URL parameters (all optional; a bad one is named in a message and its page opens on its default):
   dataset, model, split (test|all), projection (umap|pca)       every page
-  colour (label|recon|kl), point (row)                           Map
+  colour (label|recon|kl), point (row), zoom (x0,x1,y0,y1)       Map
   z (comma-separated floats, one per latent dimension)           Generate
   a, b (row:N | class:N | prior:SEED | z:…), path (linear|slerp)  Interpolate
 Selections, uploads and vectors are too big for a link: view bundles carry selections and vectors.
@@ -17,8 +17,9 @@ from vae_core.map.projection import ProjectionSpec
 
 from .item import Context, Item, choice, fmt_floats, parse_floats, parse_row
 from .keys import (BUNDLE_PICK, COLOUR_MODES, DATASET, ENDPOINTS, FROM_VIEW, GENERATE_START, GENERATE_Z, INTERP_PATH,
-                   MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, METHOD_LABELS, MODEL, PATH_KINDS, PICK,
-                   RESTORE_ENDPOINTS, SELECTIONS, SPEC, SPLIT, SPLIT_LABELS, UPLOADS, VECTORS, endpoint_key)
+                   MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, MAP_ZOOM, METHOD_LABELS, MODEL,
+                   PATH_KINDS, PICK, RESTORE_ENDPOINTS, SELECTIONS, SPEC, SPLIT, SPLIT_LABELS, UPLOADS, VECTORS,
+                   endpoint_key)
 
 
 # --- converters ------------------------------------------------------------------------------------------------
@@ -45,6 +46,13 @@ def _spec_from_url(text: str, ctx: Context) -> dict:
 def _point_from_url(text: str, ctx: Context) -> dict:
     row = parse_row(text, ctx.n_rows())
     return {PICK: row, MAP_FOCUS: {"kind": "point", "row": row}}
+
+
+def _zoom_from_url(text: str, ctx: Context) -> dict:
+    x0, x1, y0, y1 = parse_floats(text, 4, "coordinates") if text.count(",") == 3 else (0, 0, 0, 0)
+    if not (x0 < x1 and y0 < y1):
+        raise ValueError("must be four map coordinates x0,x1,y0,y1, with x0 below x1 and y0 below y1")
+    return {MAP_ZOOM: [x0, x1, y0, y1]}
 
 
 def _pick_to_bundle(s, dim: int) -> dict:
@@ -159,6 +167,9 @@ MAP = [
          to_url=_value(MAP_COLOUR), from_url=lambda t, ctx: {MAP_COLOUR: choice(t, COLOUR_MODES)}),
     Item("point", PICK, "map", None, "the picked row (detail panel; Generate and Interpolate start from it)",
          to_url=_value(PICK), from_url=_point_from_url, to_bundle=_pick_to_bundle, from_bundle=_pick_from_bundle),
+    # written to the address bar by the map in the page (a zoom reruns nothing), read here when a link opens
+    Item("zoom", MAP_ZOOM, "map", None, "the map's view x0,x1,y0,y1 (the page writes it; a link opens there)",
+         from_url=_zoom_from_url),
     Item("selections", SELECTIONS, "map", {}, "kept lasso/box selections (bundle only: thousands of rows)",
          to_bundle=lambda s, dim: {"selections": {str(k): [int(i) for i in v]
                                                   for k, v in (s.get(SELECTIONS) or {}).items()}},

@@ -13,6 +13,7 @@ METHOD_LABELS = {"umap": "UMAP", "pca": "PCA", "latent": "None (the latent itsel
 
 # --- Map -------------------------------------------------------------------------------------------------------
 PICK = "map_pick"                 # int row id of the last clicked point (Map -> detail, Generate, Interpolate)
+MAP_ZOOM = "map_zoom"             # [x0, x1, y0, y1] a link opened the Map at; the page keeps the zoom in the link
 MAP_FOCUS = "map_focus"           # the detail panel: {"kind": "point"|"space"|"selection", ...}
 MAP_COLOUR = "map_colour"         # "label" | "recon" | "kl"
 COLOUR_MODES = {"label": "Label", "recon": "Reconstruction error", "kl": "KL (nats)"}  # what colours the Map

@@ -34,14 +34,16 @@ def publish(buffer: bytes, ext: str) -> str:
 
 def latent_map(key: str, url: str, bounds, class_names: list[str], palette: list[str], color_modes: dict[str, str],
                color: str, far_distance: float, focus: dict | None = None, overlays: dict | None = None,
-               lens: dict | None = None, atlas: dict | None = None, density: dict | None = None, height: int = 640):
-    """Mount the map. Returns the component result: `.event`, the last click/selection, with the colour in use."""
+               lens: dict | None = None, atlas: dict | None = None, density: dict | None = None, height: int = 640,
+               zoom: list[float] | None = None):
+    """Mount the map. Returns the component result: `.event`, the last click/selection, with the colour in use.
+    zoom: [x0, x1, y0, y1] to open this map at (a link's); the page keeps its zoom in the address bar itself."""
     data = {
         "url": url, "bounds": [float(b) for b in bounds], "classNames": list(class_names), "palette": palette,
         "colorModes": color_modes, "color": color, "height": height, "farDistance": float(far_distance),
         "maxMarkers": MAX_MARKERS, "lodMarkers": LOD_MARKERS, "maxSelection": MAX_SELECTION,
         "focus": focus or {}, "overlays": overlays or {},
-        "lens": lens, "atlas": atlas, "density": density,
+        "lens": lens, "atlas": atlas, "density": density, "zoom": zoom,
     }
     component = renderer("vae_latent_map", "map/map", isolate_styles=False)  # Plotly styles itself via document.head
     return component(key=key, data=data, default={"event": None}, on_event_change=lambda: None)

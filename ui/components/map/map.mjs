@@ -31,6 +31,7 @@ function loadPoints(url) {
   }, "the map's points");
 }
 
+const ZOOM_RECHECK_MS = 1000;  // how often the zoom is put back in the address bar after Streamlit rewrote it
 const PICK_PX = 8;            // a click or hover within this many pixels of a point is on the point
 const DOUBLE_CLICK_MS = 250;  // a click on empty space waits this long: the first half of a double-click (Plotly's
                               // zoom reset) must not decode the spot. A click on a point is sent at once.
@@ -140,6 +141,7 @@ class MapController {
   // --- data from Python ---------------------------------------------------------------------------------------
   async update(data) {
     this.data = data;
+    if (data.zoom) this.linkZoom = { url: data.url, zoom: data.zoom };  // a link's view, for this map's first draw
     if (this.pendingNote && this.el.note.textContent === this.pendingNote) this.say("");  // the rerun has come
     this.pendingNote = "";
     if (data.error) { this.status(data.error, true); return; }
@@ -257,8 +259,14 @@ class MapController {
     const main = this.refreshPoints(true);  // drawn by newPlot itself: one draw, not an empty one then a restyle
     Object.assign(traces[0], { x: main.x, y: main.y, marker: main.marker });
     layout.images = main.images;
+    const linked = this.linkZoom && this.linkZoom.url === d.url ? this.linkZoom.zoom : null;
+    this.linkZoom = null;
+    if (linked) { layout.xaxis.range = linked.slice(0, 2); layout.yaxis.range = linked.slice(2, 4); }
     await window.Plotly.newPlot(gd, traces, layout, PLOT_CONFIG);
     this.gd = gd;
+    if (linked) this.refreshPoints();  // what is in view (thumbnails, a big map's level of detail) at that zoom
+    this.writeZoom();
+    if (!this.zoomTimer) this.zoomTimer = setInterval(() => this.writeZoom(), ZOOM_RECHECK_MS);
     if (!this.bound) { this.bindDom(); this.bound = true; }
     this.bindPlotly();  // newPlot after purge drops Plotly's own handlers
     this.drawLegend();
@@ -471,6 +479,20 @@ class MapController {
     this.refreshRings();
   }
 
+  // The zoom in the address bar (reload or share the link: it opens there), written here without a rerun; the whole
+  // map drops it. Streamlit rewrites the bar with its own parameters after a run, so it is checked again each second.
+  writeZoom() {
+    if (!this.gd || this.destroyed) return;
+    const fl = this.gd._fullLayout, full = this.fullRange;
+    const view = [...fl.xaxis.range, ...fl.yaxis.range].map(Number);
+    const whole = [...full.x, ...full.y];
+    const span = Math.max(whole[1] - whole[0], whole[3] - whole[2]);
+    const url = new URL(window.location.href);
+    if (view.every((v, i) => Math.abs(v - whole[i]) < 1e-6 * span)) url.searchParams.delete("zoom");
+    else url.searchParams.set("zoom", view.map((v) => Number(v.toFixed(3))).join(","));
+    if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
+  }
+
   // --- mouse: hover tooltip, click to pick, box/lasso ---------------------------------------------------------
   toData(clientX, clientY) {
     const gd = this.gd, fl = gd._fullLayout, r = gd.getBoundingClientRect();
@@ -550,6 +572,7 @@ class MapController {
     gd.on("plotly_selected", (ev) => this.selected(ev));
     gd.on("plotly_relayout", (ev) => {
       if (ev && Object.keys(ev).some((k) => k.startsWith("xaxis") || k.startsWith("yaxis") || k === "autosize")) {
+        this.writeZoom();
         if (this.pts.n - this.pts.leftOut > this.data.maxMarkers || this.hidden.size) this.refreshPoints();
         else this.refreshThumbs(false);
         if (this.el.decoded.checked) this.refreshDecoded();
@@ -581,9 +604,12 @@ class MapController {
     const dist = found[0][0], pct = percentile(this.pts.nnSorted, dist);
     this.lastReadout = { x: xy[0], y: xy[1], distance: dist, percentile: pct };
     const far = dist > this.data.farDistance;
-    this.el.readout.textContent = `(${xy[0].toFixed(2)}, ${xy[1].toFixed(2)}) · ${dist.toFixed(2)} map units to the ` +
-      `nearest point (percentile ${pct.toFixed(0)} of the points' own neighbour distances)` +
-      `${far ? " · outside the data: the image is a guess" : ""}`;
+    // three short lines under the lens (its column is narrow): where, how far from the data, and what that means
+    this.el.readout.title = `${dist.toFixed(3)} map units to the nearest point: farther than ${pct.toFixed(0)}% of ` +
+      "the points lie from their own nearest neighbour";
+    this.el.readout.textContent = `(${xy[0].toFixed(2)}, ${xy[1].toFixed(2)})\n${dist.toFixed(2)} map units to the ` +
+      `nearest point\n${far ? "outside the data: a guess" : `within the data (p${pct.toFixed(0)})`}`;
+    this.el.readout.classList.toggle("warn", far);
   }
 
   pick(xy) {
@@ -660,6 +686,7 @@ class MapController {
 
   destroy() {
     this.destroyed = true;
+    clearInterval(this.zoomTimer);
     if (this.unbind) this.unbind();
     if (this.gd && window.Plotly) window.Plotly.purge(this.gd);
     this.holder.remove();
