@@ -93,13 +93,13 @@ def test_models_of_different_image_shapes_are_refused_naming_both():
 
 
 def test_compare_is_cached_in_as_cache_and_identical_models_agree_everywhere(tmp_path, monkeypatch):
-    from vae_core.models import base
+    from vae_core.models import folder
 
     a = model_like("a", "digits", weights_hash="a" * 16, folder=tmp_path)
     b = model_like("b", "digits", weights_hash="b" * 16, folder=tmp_path)
     for m in (a, b):  # what Cache.of reads from a LoadedModel
-        m.cache_folder = base.folder.cache_folder(m.path, m.weights_hash)
-        m.cache_folders = base.folder.cache_folders(m.path, m.weights_hash)
+        m.cache_folder = folder.cache_folder(m.path, m.weights_hash)
+        m.cache_folders = folder.cache_folders(m.path, m.weights_hash)
     labels = np.repeat([0, 1, 2], 40)
     mu = RNG.normal(size=(120, 4)) + labels[:, None] * 3.0
     same = encoded(mu, labels, kl=np.ones(120), recon=np.ones(120))
