@@ -113,6 +113,7 @@ bench: setup-dev data browser assets
 	$(BIN)/python bench/bring.py
 	$(BIN)/python bench/lab.py
 	$(BIN)/python -m bench.map
+	$(BIN)/python bench/compare.py
 
 # Rebuild the shipped default model with the project's own CLI (the command README quotes), with its training
 # movie's snapshots (8 x 956 kB), then the caches it ships so the first Map and movie need no fit.

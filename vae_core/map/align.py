@@ -8,7 +8,8 @@ farthest point of any frame at ±10), so the frames share their axes.
 Measured on the 2 shared cores here (load 2-6; timings vary up to ~1.7x between repeats), umap-learn 0.5.12, seed 0
 (single-threaded, as the app runs UMAP); stability = mean move of a point between consecutive frames as a share of the
 map width (`displacement_share`), quality = share of each point's 10 latent neighbours among its 10 map neighbours.
-The full tables are in the research report (scratch/align/REPORT.md, summarised in README "Compare and the movie"):
+From the alignment research of issue 21 (bench/compare.py measures the app's cases again: README "Compare and the
+training movie"):
 
     2 x 10k (z16 vs z8)                      seconds    stability   quality A / B
     independent UMAPs (no alignment)         30-39      69 %        0.271 / 0.311

@@ -43,7 +43,7 @@ class PairSettings:
 
     @classmethod
     def for_size(cls, n: int) -> PairSettings:
-        """The research's recommendation by size (README "Compare and the movie")."""
+        """The alignment research's recommendation by size (the module docstring has its numbers)."""
         if n <= FREEZE_ABOVE:
             return cls(freeze=False, n_epochs=200, lambda_=0.01, sample=None)
         return cls(freeze=True, n_epochs=100, lambda_=0.03, sample=PAIR_SAMPLE if n > PAIR_SAMPLE else None)
