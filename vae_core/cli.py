@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help=f"{run.device} (default), cpu, cuda, cuda:1, mps")
     train.add_argument("--optimizer", choices=("adam", "adamax"), default=None)
     train.add_argument("--test-limit", type=int, default=None, help="test images evaluated per epoch")
+    train.add_argument("--snapshots", type=int, default=None, metavar="K",
+                       help=f"keep a snapshot for the training movie every K epochs and at the last (0 = none; "
+                            f"default {run.snapshot_every}, at most {run.snapshot_keep} kept)")
     model = train.add_argument_group("model (ignored with --resume: the saved config is used)")
     model.add_argument("--latent-dim", type=int, default=None, help=f"default {net.latent_dim}")
     model.add_argument("--channels", type=int, nargs=2, default=None, metavar=("C1", "C2"),
@@ -120,10 +123,13 @@ def _train_config(args, saved: dict):
     values = {f.name: getattr(TrainConfig(), f.name) for f in fields(TrainConfig)}
     values.update({k: v for k, v in saved.items() if k in values})  # --resume: the saved run's settings
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-             "device": args.device, "optimizer": args.optimizer, "test_limit": args.test_limit}
+             "device": args.device, "optimizer": args.optimizer, "test_limit": args.test_limit,
+             "snapshot_every": args.snapshots}
     values.update({k: v for k, v in given.items() if v is not None})
     if values["epochs"] < 1 or (values["batch_size"] is not None and values["batch_size"] < 1) or not values["lr"] > 0:
         raise UsageError("--epochs and --batch-size must be ≥ 1 and --lr > 0")
+    if values["snapshot_every"] < 0:
+        raise UsageError("--snapshots must be ≥ 0 (0 keeps none)")
     return TrainConfig(**values)
 
 

@@ -7,4 +7,8 @@
     density.py     the density grid, its contours, and a label per dense region
     points.py      the map's points as one binary buffer for the browser
     cache.py       the one file cache all of them use, beside the model that made the data
+    align.py       aligned maps of frames over the same images (align_kernel.py: its numba kernel)
+    compare.py     Compare's numbers: neighbourhood agreement of two models, per class KL and reconstruction
+    compare_maps.py  Compare's two maps, aligned onto A's
+    movie.py       the training movie's aligned maps and KL heatmap; movie_gif.py its GIF; raster.py maps in numpy
 """

@@ -226,6 +226,12 @@ def latents_hash(latents: np.ndarray) -> str:
     return digest.hexdigest()[:12]
 
 
+def split_map_name(dataset_name: str, split: str) -> str:
+    """The `name` a split's map is cached under (the Map page's: ui/loaders.py builds the same text), so the Compare
+    page and the movie find the map the Map page made."""
+    return f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
+
+
 def projection_name(name: str, latents, spec: ProjectionSpec) -> str:
     """The cache file's name: the data's name, the spec and the latents' hash (a new model never reuses a map)."""
     safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "latents"  # names come from datasets: keep them file-safe

@@ -136,6 +136,7 @@ def epochs_trained(train_info: dict) -> tuple[int, list[str]]:
 
 # --- what every model folder shares, whatever its format ---------------------------------------------------------
 METRICS, TRAIN, CACHE = "metrics.json", "train.json", "cache"  # measured numbers, the run, derived data per weights
+SNAPSHOTS = "snapshots"  # a training's kept epochs, the movie's frames (models/snapshots.py): a folder trained here
 IMPORT_STAGING, BRING_STAGING = ".import-", ".bring-"  # hidden folders filled before a rename into the list
 
 

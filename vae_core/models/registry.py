@@ -18,7 +18,7 @@ from .torch_vae.checkpoint import FORMAT as OURS
 from .torch_vae.checkpoint import OPTIMIZER, WEIGHTS
 
 FORMATS: tuple[ModelFormat, ...] = (ONNX, OURS)  # an ONNX folder is recognised first: its manifest says so
-CACHE = folder_files.CACHE
+CACHE, SNAPSHOTS = folder_files.CACHE, folder_files.SNAPSHOTS
 
 
 def format_of(folder) -> ModelFormat | None:
@@ -166,7 +166,10 @@ def delete_model(folder) -> None:
 
 
 def zip_model(folder) -> bytes:
-    """The folder as a zip (entries under "<name>/"), without cache/ and optimizer state: for sharing."""
+    """The folder as a zip (entries under "<name>/"), without cache/, optimizer state and snapshots/: for sharing the
+    model. Snapshots are the training's by-product, up to 50 display decoders (~1 MB each for the shipped z16 model)
+    that would outweigh the model itself, and the import door writes only the ONNX contract's files anyway (models/
+    onnx/importing.py), so they could not arrive by zip; a hand-unpacked zip opens without a movie."""
     folder = Path(folder)
     fmt = format_of(folder) or OURS
     for required in fmt.required:
@@ -176,7 +179,7 @@ def zip_model(folder) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             relative = path.relative_to(folder)
-            if (not path.is_file() or relative.parts[0] in (CACHE, OPTIMIZER)
+            if (not path.is_file() or relative.parts[0] in (CACHE, OPTIMIZER, SNAPSHOTS)
                     or any(part.startswith(".") for part in relative.parts)):
                 continue
             archive.write(path, f"{folder.name}/{relative.as_posix()}")

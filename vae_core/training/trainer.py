@@ -68,7 +68,10 @@ class TrainConfig:
     test_limit: int | None = None   # test images evaluated per epoch (None = all)
     recon_batch: int = 8            # fixed test images reconstructed at each epoch end, for the UI
     optimizer: str = "adam"         # "adam" or "adamax" (Adamax was 5 nats worse after 60 s)
-
+    # The training movie (training/snapshots.py; the Trainer itself never reads these: the VAE glue does):
+    snapshot_every: int = 1         # keep a snapshot every K epochs, and the last one (0 = none); ~1 MB and ~0.3 s each
+    snapshot_keep: int = 50         # at most this many kept, thinned evenly over the run
+    snapshot_images: int = 2000     # the fixed seeded test rows encoded in each (the movie's points)
 
     def for_images(self, n_train: int) -> TrainConfig:
         """This config with its batch size fixed for a training set of n_train images (saved as used)."""

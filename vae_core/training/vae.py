@@ -1,8 +1,8 @@
 """The VAE glue around the model-agnostic Trainer: what the CLI and the Train page call (`train_model`).
 
 It builds (or resumes) one of our VAEs, saves each finished epoch in our checkpoint format, measures the test split
-with the same terms as the reported metrics (metrics.py; the last epoch also gets the IWAE bound), and previews
-reconstructions for the progress callback.
+with the same terms as the reported metrics (metrics.py; the last epoch also gets the IWAE bound), previews
+reconstructions for the progress callback, and keeps the training movie's snapshots (snapshots.py).
 """
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ import torch.distributed as dist
 from .. import data, metrics
 from ..errors import CheckpointError
 from ..models import registry
+from ..models import snapshots as snapshot_files
 from ..models.torch_vae import checkpoint
 from ..models.torch_vae.model import VAE, VAEConfig
 from .distributed import init_distributed
+from .snapshots import SnapshotTaker, saving_snapshots
 from .trainer import TrainConfig, Trainer, TrainResult
 
 
@@ -77,7 +79,11 @@ def _train(model_config, train_config, dataset, out_dir, callback, should_stop, 
         x = data.to_tensor(originals).to(m.device)
         return np.stack([originals, m.decode_images(m.encode(x)[0].cpu())])
 
+    save = checkpoint.save_checkpoint
+    if out_dir is not None and train_config.snapshot_every > 0:
+        snapshot_files.remove_after(out_dir, start_epoch)  # the series goes on from the checkpoint
+        save = saving_snapshots(save, SnapshotTaker(dataset.test_images, train_config))
     trainer = Trainer(model, train_config, callback, should_stop)
     return trainer.fit(data.to_tensor(dataset.train_images), data.to_tensor(dataset.test_images), out_dir,
                        start_epoch, history=history, training_state=state, evaluate=evaluate, preview=preview,
-                       train_info={"dataset": dataset.name}, save=checkpoint.save_checkpoint)
+                       train_info={"dataset": dataset.name}, save=save)

@@ -201,15 +201,20 @@ def external_data(graph: bytes) -> dict[str, int]:
 
 def read_graph(path: Path):
     """A checked, self-contained onnx.ModelProto from `path`, or a GraphError naming the problem and the fix."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
     path = Path(path)
     if not path.is_file():
         raise _refuse(path, "is missing; an ONNX model folder needs encoder.onnx, decoder.onnx and vae.json")
     if not path.resolve().is_relative_to(path.parent.resolve()):
         raise _refuse(path, "is a link to a file outside the model folder; it was not opened. Copy the file in")
-    data = _read_capped(path, MAX_GRAPH_BYTES)
+    return parse_graph(_read_capped(path, MAX_GRAPH_BYTES), path)
+
+
+def parse_graph(data: bytes, path: Path, external: bool = True):
+    """`data` (the bytes of `path`, named in messages) as a checked onnx.ModelProto. external=True reads external
+    weights from inside path's folder; external=False refuses any (a graph stored inside another file: a snapshot)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
     wrong = _sniff(data)
     if wrong:
         raise _refuse(path, f"is {wrong}, not an ONNX model. Export with torch.onnx.export (see the README)")
@@ -224,7 +229,10 @@ def read_graph(path: Path):
                             "Copy or export it again")
     _check_domains(path, model)
     _check_opset(path, model)
-    _inline_external_data(path, model)
+    if external:
+        _inline_external_data(path, model)
+    elif any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in _tensors(model)):
+        raise _refuse(path, "points at external data; a graph stored inside another file must hold its weights")
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as err:

@@ -7,6 +7,7 @@ and zips folders of every format).
     train.json             training settings + per-epoch "history"
     optimizer.safetensors  optional resume state (tensors + JSON skeleton in the metadata: state_codec.py)
     cache/<weights-hash>/  derived data (latents, projections), keyed by the weights so it can never go stale
+    snapshots/             optional: the training's kept epochs, the movie's frames (models/snapshots.py)
 
 Every file is written atomically (temp file in the same folder, fsync, os.replace), so a crash or kill -9
 mid-save leaves the previous epoch's files intact.
@@ -28,12 +29,12 @@ from ...errors import CheckpointError
 from ...files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, to_builtin
 from .. import folder as folder_files
 from ..base import LoadedModel, ModelInfo
-from ..folder import CACHE, METRICS, TRAIN
+from ..folder import CACHE, METRICS, SNAPSHOTS, TRAIN
 from .model import VAE, VAEConfig
 from .state_codec import decode_training_state, encode_training_state
 
 CONFIG, WEIGHTS, OPTIMIZER = "config.json", "model.safetensors", "optimizer.safetensors"
-OWN_FILES = {CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE}
+OWN_FILES = {CONFIG, WEIGHTS, METRICS, TRAIN, OPTIMIZER, CACHE, SNAPSHOTS}
 
 
 def _fsync_dir(folder: Path) -> None:
