@@ -90,3 +90,24 @@ def export(vae, out, likelihood, dataset, **optional):
     readme_export()(Half(vae, "encode"), Half(vae, "decode"), out, vae.image_shape, vae.config.latent_dim,
                     likelihood, dataset, **optional)
     return Path(out)
+
+
+def endless_loop(model) -> str:
+    """Add to `model`'s graph a Loop of 2^62 iterations (a graph that runs forever) and return the name of its result,
+    a float scalar (0.0): the hostile-model tests and bench/concurrency.py wire it into an output."""
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
+    model.graph.initializer.extend([helper.make_tensor("trips", TensorProto.INT64, [], [1 << 62]),
+                                    helper.make_tensor("go", TensorProto.BOOL, [], [True]),
+                                    helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    model.graph.node.append(helper.make_node("Loop", ["trips", "go", "zero"], ["spin"], body=body))
+    return "spin"

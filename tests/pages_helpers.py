@@ -1,4 +1,4 @@
-"""Helpers that read the page scripts as text (tests only)."""
+"""Helpers for the page tests: run a page under AppTest, and read the page scripts as text (tests only)."""
 import re
 from pathlib import Path
 
@@ -21,3 +21,17 @@ def uploader_caps() -> dict[str, int]:
                 value = int(constant.group(1)) if constant else 0
             caps[f"{path.relative_to(ROOT)}:{match.start()}"] = value
     return caps
+
+
+def run_page(at, page: str | None = None, errors_allowed: bool = False, **session):
+    """Set `session` values, switch to `page` (when given) and run the app: no exception, and no error box unless
+    `errors_allowed`."""
+    for key, value in session.items():
+        at.session_state[key] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if not errors_allowed:
+        assert not at.error, [e.value for e in at.error]
+    return at

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_vaes import MLPVAE, export
+from onnx_vaes import MLPVAE, endless_loop, export
 from vae_core import data, metrics, models
 from vae_core.errors import CheckpointError
 from vae_core.measure import record_metrics
@@ -206,20 +206,7 @@ def test_a_graph_running_forever_is_stopped(copy, monkeypatch):
     folder = copy("forever")
 
     def endless(model):  # a Loop of 2^62 iterations
-        body = helper.make_graph(
-            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-             helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
-            "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-                     helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-                     helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [])],
-            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-             helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [])],
-            [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
-        model.graph.initializer.extend([helper.make_tensor("trips", TensorProto.INT64, [], [1 << 62]),
-                                        helper.make_tensor("go", TensorProto.BOOL, [], [True]),
-                                        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
-        model.graph.node.append(helper.make_node("Loop", ["trips", "go", "zero"], ["spin"], body=body))
-        into_the_output(model, "spin")
+        into_the_output(model, endless_loop(model))
     edit_graph(folder / "decoder.onnx", endless)
     monkeypatch.setattr(loader, "PROBE_TIMEOUT_S", 5.0)
     refused(folder, "took longer than 5 s and was stopped")

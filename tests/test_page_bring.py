@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from bring_models import ColourVAE, FlatMLP, KerasLikeVAE
+from pages_helpers import run_page
 from test_bring import SIGMA, colour_pictures
 from ui.session import keys
 from ui.widgets import split_texts
@@ -52,14 +53,7 @@ def app(brought, tmp_path, monkeypatch, navigation_like_the_server):
 
 
 def run(at, page=None, **session):
-    for key, value in session.items():
-        at.session_state[key] = value
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return run_page(at, page, errors_allowed=False, **session)
 
 
 def png(array: np.ndarray) -> bytes:

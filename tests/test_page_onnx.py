@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from onnx_vaes import MLPVAE, export
+from pages_helpers import run_page
 from ui.session import keys
 from ui.widgets import split_texts
 from vae_core import data, models
@@ -54,13 +55,7 @@ def app(onnx_models, tmp_path, monkeypatch, navigation_like_the_server):
 
 
 def run(at, page=None, **session):
-    for key, value in session.items():
-        at.session_state[key] = value
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_page(at, page, errors_allowed=True, **session)
 
 
 def test_every_page_works_with_an_onnx_model(app, onnx_models):
