@@ -225,7 +225,8 @@ INTERPOLATE = [
 # a= and b= are Compare's models here, Interpolate's endpoints there: a link is read by its page's items only
 COMPARE = [
     Item("a", COMPARE_A, "compare", None, "model A (its folder's name; unset: the sidebar's model)",
-         to_url=lambda s: Path(s[COMPARE_A]).name if s.get(COMPARE_A) else None, from_url=_compare_model(COMPARE_A),
+         to_url=lambda s: Path(s.get(COMPARE_A) or s[MODEL]).name if s.get(COMPARE_A) or s.get(MODEL) else None,
+         from_url=_compare_model(COMPARE_A),
          widgets=(COMPARE_A_WIDGET,)),
     Item("b", COMPARE_B, "compare", None, "model B, compared with A on the same images",
          to_url=lambda s: Path(s[COMPARE_B]).name if s.get(COMPARE_B) else None, from_url=_compare_model(COMPARE_B),
