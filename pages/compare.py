@@ -32,7 +32,7 @@ MAPS_KEY = "compare_maps"           # the component's state: the last click or s
 SEEN = "compare_event_seen"         # seq of the last event handled
 OPEN_DIFFERENT = "compare_open_different"  # the pills under the least-agreeing images: open one in the detail
 PREPARED = "compare_prepared"       # the last pair this session drew: its steps are listed only for a new one
-MAP_HEIGHT = 400  # px: both maps, their lenses and a picked image's detail fit a 1400×1000 screen
+MAP_HEIGHT = 380  # px: both maps, their lenses and a picked image's detail fit a 1400×1000 screen
 METHODS = {METHOD_LABELS[m]: m for m in compare_data.METHODS}
 SPLITS = {label: split for split, label in SPLIT_LABELS.items()}
 SIDES = ("a", "b")
@@ -255,24 +255,24 @@ def split_line(side: str, row: int) -> None:
 def point_detail(row: int) -> None:
     near = {side: neighbours(side, row) for side in SIDES}
     both = set(near["a"]) & set(near["b"])
-    c0, c1, c2 = st.columns([0.75, 1.3, 1.3], gap="small")
+    c0, c1, c2 = st.columns([0.7, 1.5, 1.5], gap="small")
     with c0:
         st.markdown(f"**#{row} · {md_escape(label_name(row))}**")
-        show_image(images[row], "original", size=96)
+        show_image(images[row], "original", size=84)
         st.caption(f"Neighbourhood agreement **{comparison.agreement[row]:.2f}** (Jaccard of its {comparison.k} "
                    f"nearest in A and in B); {len(both)} of its 8 nearest are the same")
     for column, side in zip((c1, c2), SIDES):
         with column:
             st.markdown(f"**{side.upper()}** · {NAME[side]}")
-            left, right = st.columns([1, 1.45], gap="small")
+            left, right = st.columns([1, 2.1], gap="small")
             with left:
                 show_image(models[side].loaded.model.decode_images(encoded[side].mu[row])[0],
-                           f"{side.upper()}'s reconstruction", size=96)
+                           f"{side.upper()}'s reconstruction", size=84)
             with right:
-                st.caption(f"8 nearest in {side.upper()} (✓ in the other's 8 too)")
-                thumbnails([images[i] for i in near[side]],
-                           [f"#{i}{' ✓' if i in both else ''}" for i in near[side]], ncols=4, size=42)
-            split_line(side, row)
+                split_line(side, row)
+                thumbnails([images[i] for i in near[side]], ncols=8, size=28)
+                listed = ", ".join(f"#{i}{' ✓' if i in both else ''}" for i in near[side])
+                st.caption(f"8 nearest in {side.upper()}'s latent space: {listed} (✓: in the other's 8 too)")
 
 
 def space_detail(xy: list[float]) -> None:

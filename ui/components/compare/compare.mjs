@@ -12,6 +12,7 @@ const SIDES = ["a", "b"];
 
 const TEMPLATE = `
 <div class="vcmp">
+  <div class="vcmp-bar"></div>
   <div class="vcmp-row">
     <div class="vcmp-map vcmp-a"><div class="vcmp-title"></div></div>
     <div class="vcmp-lenses">
@@ -33,11 +34,26 @@ class Compare {
     this.maps = {};
     for (const side of SIDES) {
       const ctl = new MapController(q(`.vcmp-${side}`));
-      // the lenses side by side in the middle (what A and B draw at one spot), one legend for both (it is shared)
+      // the lenses side by side in the middle (what A and B draw at one spot); one bar and one legend over both
+      // (colour, search, toggles and the hidden classes are shared), where B's notes are said too
       q(`.vcmp-lens-${side}`).appendChild(ctl.el.side);
-      if (side === "a") q(".vcmp-legend").appendChild(ctl.el.legend);
-      else ctl.el.legend.style.display = "none";
+      if (side === "a") {
+        q(".vcmp-bar").appendChild(ctl.el.bar);
+        q(".vcmp-legend").appendChild(ctl.el.legend);
+      } else {
+        ctl.el.note.classList.add("vcmp-note-b");
+        q(".vcmp-bar .vmap-bar").appendChild(ctl.el.note);
+        ctl.el.bar.style.display = "none";
+        ctl.el.legend.style.display = "none";
+      }
       this.maps[side] = ctl;
+      // the lens's caption only when it has something to say (loading, off, failed): a working one is named above
+      const caption = ctl.el.lensCaption, title = q(`.vcmp-lens-${side} .vcmp-lens-title`);
+      new MutationObserver(() => {
+        const working = caption.textContent.startsWith("Lens: ");
+        caption.classList.toggle("vcmp-quiet", working);
+        title.title = working ? caption.textContent.replace(/ Click to pin it\.$/, "") : "";
+      }).observe(caption, { childList: true, characterData: true, subtree: true });
     }
     this.a = this.maps.a;
     this.b = this.maps.b;
