@@ -358,7 +358,7 @@ def where_they_disagree() -> None:
              on_change=open_different, help="Shows it in the detail under the maps, ringed on both")
     if not comparison.classes:
         return
-    classes = [md_escape(c.name) for c in comparison.classes]
+    classes = [c.name for c in comparison.classes]  # shown as plain text by figures.bars
     cols = st.columns(3)
     with cols[0]:
         chart(figures.bars(classes, {"agreement": [c.agreement for c in comparison.classes]},
