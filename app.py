@@ -12,6 +12,7 @@ PAGES = [
     st.Page("pages/generate.py", title="Generate", icon="🎛️", url_path="generate"),
     st.Page("pages/encode.py", title="Encode", icon="📤", url_path="encode"),
     st.Page("pages/interpolate.py", title="Interpolate", icon="🔀", url_path="interpolate"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
 ]
 

@@ -45,6 +45,11 @@ def test_umap_pair_is_aligned_cached_and_the_right_shape(pair, monkeypatch):
     assert seen[-1] == 1.0 and seen == sorted(seen)
     name = compare_maps.pair_file_name(a, b, NAME, ProjectionSpec(), result.settings)
     assert a.weights_hash in name and b.weights_hash in name and (a.cache_folder / name).is_file()
+    found = compare_maps.cached_pair(a, b, enc_a, NAME)  # what a page shows at once, with no job
+    assert np.array_equal(found.a, result.a) and np.array_equal(found.b, result.b)
+    assert found.settings == result.settings and found.method == "umap"
+    assert compare_maps.cached_pair(b, a, enc_b, NAME) is None  # B against A is another pair, not computed
+    assert compare_maps.cached_pair(a, b, enc_a, NAME, ProjectionSpec(method="pca")) is None
     monkeypatch.setattr(compare_maps, "aligned_umap_stacked", lambda *args, **kw: pytest.fail("fitted again"))
     monkeypatch.setattr(compare_maps, "cached_projection", lambda *args, **kw: pytest.fail("A's map asked again"))
     again = compare_maps.aligned_pair(a, b, enc_a, enc_b, NAME)

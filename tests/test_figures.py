@@ -47,3 +47,13 @@ def test_a_picked_mark_does_not_dim_the_mini_maps_points():
     assert effective_opacity(points, picked_elsewhere=True) == pytest.approx(figures.MINI_MAP_OPACITY)
     assert figures.MINI_MAP_OPACITY >= 0.35
     assert marks["unselected"]["marker"]["opacity"] >= 0.5  # the other stars: dimmer than the picked one, visible
+
+
+def test_bars_show_names_as_plain_text():
+    """Compare's charts name models and classes: Plotly would read <a href> or <b> in them as markup."""
+    from ui import figures
+
+    fig = figures.bars(["<b>bold</b>", "a&b"], {"A · <a href='https://evil.example'>m</a>": [1, 2]}, "t")
+    trace = fig["data"][0]
+    assert list(trace["x"]) == ["&lt;b&gt;bold&lt;/b&gt;", "a&amp;b"] and "<" not in trace["name"]
+    assert trace["marker"]["color"] == figures.SIDE_COLORS["A"] and list(trace["y"]) == [1.0, 2.0]

@@ -52,3 +52,18 @@ def test_bad_input_is_named():
     buffer = map_points.pack(map_points.build(coords, labels, recon, kl, elbo))
     with pytest.raises(VAEError, match="truncated"):
         map_points.unpack(buffer[:-40])
+
+
+def test_extra_arrays_travel_after_the_fixed_fields():
+    """Compare's points carry each image's neighbourhood agreement, which the page colours by."""
+    coords, labels, recon, kl, elbo = sample(30)
+    agreement = np.linspace(0, 1, 30)
+    built = map_points.build(coords, labels, recon, kl, elbo, extra={"agreement": agreement})
+    back = map_points.unpack(map_points.pack(built))
+    assert back.arrays["agreement"].dtype == np.float32
+    assert np.array_equal(back.arrays["agreement"], agreement.astype(np.float32))
+    assert np.array_equal(back.arrays["kl"], kl.astype(np.float32))  # the fixed fields are where they were
+    with pytest.raises(VAEError, match=r"colour data 'agreement' has shape \(29,\)"):
+        map_points.build(coords, labels, recon, kl, elbo, extra={"agreement": agreement[:29]})
+    with pytest.raises(VAEError, match="new plain names"):
+        map_points.build(coords, labels, recon, kl, elbo, extra={"kl": kl})

@@ -19,7 +19,8 @@ from ui import loaders
 from vae_core import paths
 from vae_core.map.projection import ProjectionSpec
 
-PAGES = ["pages/map.py", "pages/generate.py", "pages/encode.py", "pages/interpolate.py", "pages/train.py"]
+PAGES = ["pages/map.py", "pages/generate.py", "pages/encode.py", "pages/interpolate.py", "pages/compare.py",
+         "pages/train.py"]
 HOSTILE_TEXT = ["[Session expired: log in again](https://evil.example/phish)", "![x](https://evil.example/p.png)",
                 "# Heading", "<img src=x onerror=alert(1)>"]
 

@@ -50,11 +50,31 @@ def link_warnings(at) -> list[str]:
     return [w.value for w in at.warning if "link" in w.value]
 
 
-def test_every_url_item_is_declared_once_with_a_unique_name():
-    names = [item.name for item in items.ITEMS]
-    assert len(names) == len(set(names))
+def test_every_url_item_is_declared_once_with_a_unique_name_on_its_page():
+    pages = {item.page for item in items.ITEMS} - {""}
+    for page in pages:  # a link to a page reads the shared items and that page's: their names must not collide
+        names = [item.name for item in items.ITEMS if item.page in ("", page)]
+        assert len(names) == len(set(names)), page
     url_names = {item.name for item in items.ITEMS if item.in_url}
     assert url_names == {"dataset", "model", "split", "projection", "colour", "point", "z", "a", "b", "path"}
+    assert set(items.PAGES) == pages | {"train"}  # every page with state is a page bundles know
+
+
+def test_the_same_name_on_two_pages_is_read_by_the_linked_page_only(tiny_models_dir):
+    """Interpolate's a= is an endpoint, Compare's a= a model: a link is read by its own page's items."""
+    info = models.list_models([tiny_models_dir])[0]
+    ctx = session_item.Context({info.name: info}, {}, ["digits"], lambda d, s: 300, lambda d: 10)
+    link = {"a": "row:5", "b": "class:3"}
+    updates, problems = session_item.restore_url(link, items.ITEMS, lambda s: ctx, {}, "interpolate")
+    assert not problems and updates[endpoint_key("A") + "_row"] == 5 and keys.COMPARE_A not in updates
+    updates, problems = session_item.restore_url({"a": info.name, "b": info.name}, items.ITEMS, lambda s: ctx, {},
+                                                 "compare")
+    assert not problems and updates[keys.COMPARE_A] == updates[keys.COMPARE_B] == str(info.path)
+    assert not any(k.startswith(endpoint_key("A")) for k in updates)
+    updates, problems = session_item.restore_url(link, items.ITEMS, lambda s: ctx, {}, "compare")
+    assert [p for p in problems if "**a**" in p and "not a model installed here" in p]  # named, on its page's terms
+    _, problems = session_item.restore_url({"z": "1,2,3,4"}, items.ITEMS, lambda s: ctx, {}, "map")
+    assert problems == ["unknown parameter **z**"]  # Generate's z is not the Map's
 
 
 def test_map_view_round_trips_through_the_url(fresh):

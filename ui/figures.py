@@ -200,3 +200,31 @@ def mark_raster(image: np.ndarray, bounds: tuple, xy, radius: int = 8) -> np.nda
         lo, hi = max(cx - radius, 0), min(cx + radius + 1, size)
         marked[max(cy - width, 0):cy + width + 1, lo:hi] = color
     return marked
+
+
+SIDE_COLORS = {"A": "#4e79a7", "B": "#f28e2b"}  # Compare's two models, the same in every chart
+
+
+def plain(text) -> str:
+    """User or file text (a model's or a class's name) for a Plotly label: Plotly reads <b>, <a href=…> and entities
+    in its texts, so a name is shown as its characters only once &, < and > are entities."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def bars(categories, series: dict, title: str, height: int = 220, y_title: str = "",
+         y_range: tuple[float, float] | None = None, hover: str | None = None) -> dict:
+    """Bars per category, one colour per series (grouped when several): Compare's per-class numbers and KL per
+    dimension. `series`: {name: values}, coloured by SIDE_COLORS when the name starts with "A" or "B". Names and
+    categories are shown as plain text (`plain`)."""
+    fig = go.Figure()
+    for k, (name, values) in enumerate(series.items()):
+        color = SIDE_COLORS.get(str(name)[:1], PALETTE[k % len(PALETTE)])
+        fig.add_trace(go.Bar(x=[plain(c) for c in categories], y=[float(v) for v in values], name=plain(name),
+                             marker_color=color, hovertemplate=hover))
+    fig.update_layout(barmode="group", height=height, margin=dict(l=0, r=0, t=28, b=0),
+                      title=dict(text=title, font=dict(size=13)), yaxis_title=y_title, showlegend=len(series) > 1,
+                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
+    fig.update_xaxes(type="category")
+    return fig.to_dict()

@@ -169,10 +169,6 @@ def _encoded(path: str, weights_hash: str, dataset_name: str, split: str) -> enc
                 "Encoding the dataset with the model")
 
 
-def _map_name(dataset_name: str, split: str) -> str:
-    return f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
-
-
 def _fit_map(cache: Cache, name: str, latents: np.ndarray, spec: ProjectionSpec):
     """The projection as a compute(progress) of plain values (it may run in a background job's thread)."""
     def compute(cb) -> np.ndarray:
@@ -185,7 +181,8 @@ def _fit_map(cache: Cache, name: str, latents: np.ndarray, spec: ProjectionSpec)
 def _projection(path: str, weights_hash: str, dataset_name: str, split: str, spec: ProjectionSpec) -> np.ndarray:
     def compute(cb):
         encoded = _encoded(path, weights_hash, dataset_name, split)
-        return _fit_map(Cache.of(get_model(path)), _map_name(dataset_name, split), encoded.mu, spec)(cb)
+        name = projection.split_map_name(dataset_name, split)
+        return _fit_map(Cache.of(get_model(path)), name, encoded.mu, spec)(cb)
     return memo(("projection", path, weights_hash, dataset_name, split, spec), compute,
                 f"Computing the {spec.method.upper()} map")
 
@@ -202,7 +199,7 @@ def _map_now(cur: Current, spec: ProjectionSpec) -> tuple[ProjectionSpec, Job | 
     if spec.method not in SLOW_METHODS:
         return spec, None
     key = ("projection", *cur.key, spec)
-    loaded, name = cur.loaded, _map_name(cur.dataset.name, cur.split)
+    loaded, name = cur.loaded, projection.split_map_name(cur.dataset.name, cur.split)
     mu = cur.encoded().mu
     found, job = memo_or_start(key, _fit_map(Cache.of(loaded), name, mu, spec),
                                f"The {spec.dims}-D {spec.method.upper()} map",

@@ -107,7 +107,7 @@ def start_app(tmp_dir: Path, extra_env: dict | None = None, script: str = "app.p
     raise RuntimeError("the app did not answer /_stcore/health within 120 s")
 
 
-PAGE_TITLES = ["Map", "Generate", "Encode", "Interpolate", "Train"]  # app.py's st.navigation
+PAGE_TITLES = ["Map", "Generate", "Encode", "Interpolate", "Compare", "Train"]  # app.py's st.navigation
 FIRST_VISIT: dict = {}  # what a deep link (/generate) showed as the very first request to the fresh server
 
 

@@ -16,7 +16,8 @@ from vae_core.models.torch_vae import checkpoint
 from .conftest import PAGE_TITLES, assert_no_exception, start_app, wait_idle
 
 pytestmark = pytest.mark.e2e
-URLS = {"Map": "", "Generate": "generate", "Encode": "encode", "Interpolate": "interpolate", "Train": "train"}
+URLS = {"Map": "", "Generate": "generate", "Encode": "encode", "Interpolate": "interpolate", "Compare": "compare",
+        "Train": "train"}
 
 
 def stop(proc, sig=signal.SIGTERM, timeout: float = 150.0) -> int:

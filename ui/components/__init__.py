@@ -27,11 +27,13 @@ def read_asset(path: str) -> str:
 
 
 @cache
-def renderer(name: str, stem: str, isolate_styles: bool = True):
+def renderer(name: str, stem: str, isolate_styles: bool = True, css_also: tuple[str, ...] = ()):
     """The components-v2 renderer `name`: module `<stem>.mjs`, style `<stem>.css` if there is one (paths under
-    ui/components/), registered once, on first use (registering needs a running Streamlit)."""
+    ui/components/), registered once, on first use (registering needs a running Streamlit). `css_also`: the styles of
+    the components this one builds on (Compare's two maps are the Map's), before its own."""
     import streamlit as st
 
     modules.install()  # normally done by `make assets`; a checkout that skipped it still gets this version's files
-    css = read_asset(f"{stem}.css") if (HERE / f"{stem}.css").is_file() else None
+    styles = [read_asset(path) for path in (*css_also, f"{stem}.css") if (HERE / path).is_file()]
+    css = "\n".join(styles) or None
     return st.components.v2.component(name, css=css, js=modules.loader(f"{stem}.mjs"), isolate_styles=isolate_styles)

@@ -138,14 +138,17 @@ def url_params(session: Mapping, page: str, items: list[Item]) -> dict[str, str]
 
 
 def restore_url(params: Mapping[str, str], items: list[Item], ctx_of: Callable[[Mapping], Context],
-                session: Mapping) -> tuple[dict, list[str]]:
-    """Session updates from a link's parameters, item by item in declaration order (model before z, split before
-    point). A bad parameter is left out with a message naming it; the others still apply."""
+                session: Mapping, page: str) -> tuple[dict, list[str]]:
+    """Session updates from a link to `page`, item by item in declaration order (model before z, split before point).
+    Only the shared items and `page`'s own are read: names are per page (Interpolate's `a` is an endpoint, Compare's
+    a model), and a link holds only its page's items (url_params). A bad parameter is left out with a message naming
+    it; the others still apply."""
     updates: dict = {}
     problems: list[str] = []
-    known = {i.name for i in items if i.from_url}
+    items = [i for i in items if i.from_url and i.page in ("", page)]
+    known = {i.name for i in items}
     for item in items:
-        if item.from_url is None or item.name not in params:
+        if item.name not in params:
             continue
         text = str(params[item.name])
         try:

@@ -6,6 +6,8 @@ URL parameters (all optional; a bad one is named in a message and its page opens
   colour (label|recon|kl), point (row), zoom (x0,x1,y0,y1)       Map
   z (comma-separated floats, one per latent dimension)           Generate
   a, b (row:N | class:N | prior:SEED | z:…), path (linear|slerp)  Interpolate
+  a, b (model folder names), colour (agreement|label|recon|kl), point (row)  Compare
+Names are per page: a link is read by the shared items and its own page's (item.restore_url).
 Selections, uploads and vectors are too big for a link: view bundles carry selections and vectors.
 """
 from __future__ import annotations
@@ -16,10 +18,11 @@ from pathlib import Path
 from vae_core.map.projection import ProjectionSpec
 
 from .item import Context, Item, choice, fmt_floats, parse_floats, parse_row
-from .keys import (BUNDLE_PICK, COLOUR_MODES, DATASET, ENDPOINTS, FROM_VIEW, GENERATE_START, GENERATE_Z, INTERP_PATH,
-                   MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, MAP_ZOOM, METHOD_LABELS, MODEL,
-                   PATH_KINDS, PICK, RESTORE_ENDPOINTS, SELECTIONS, SPEC, SPLIT, SPLIT_LABELS, UPLOADS, VECTORS,
-                   endpoint_key)
+from .keys import (BUNDLE_PICK, COLOUR_MODES, COMPARE_A, COMPARE_A_WIDGET, COMPARE_B, COMPARE_B_WIDGET, COMPARE_COLOUR,
+                   COMPARE_COLOURS, COMPARE_FOCUS, COMPARE_PICK, DATASET, ENDPOINTS, FROM_VIEW, GENERATE_START,
+                   GENERATE_Z, INTERP_PATH, MAP_COLOUR, MAP_FOCUS, MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET, MAP_ZOOM,
+                   METHOD_LABELS, MODEL, PATH_KINDS, PICK, RESTORE_ENDPOINTS, SELECTIONS, SPEC, SPLIT, SPLIT_LABELS,
+                   UPLOADS, VECTORS, endpoint_key)
 
 
 # --- converters ------------------------------------------------------------------------------------------------
@@ -27,11 +30,16 @@ def _value(key):
     return lambda s: str(s[key]) if s.get(key) is not None else None
 
 
-def _model_from_url(text: str, ctx: Context) -> dict:
+def _installed(text: str, ctx: Context):
     info = ctx.models.get(text)
     if info is None:
         names = ", ".join(sorted(ctx.models)[:6]) or "none"
         raise ValueError(f"is not a model installed here (installed: {names})")
+    return info
+
+
+def _model_from_url(text: str, ctx: Context) -> dict:
+    info = _installed(text, ctx)
     return {MODEL: str(info.path), DATASET: info.dataset}
 
 
@@ -150,6 +158,20 @@ def _endpoints_from_bundle(bundle, ctx: Context) -> dict:
     return {ENDPOINTS: dict(endpoints), RESTORE_ENDPOINTS: dict(endpoints)}
 
 
+def _compare_model(key: str):
+    """Compare's a= / b=: a model folder's name (whether the two can be compared is the page's to say, naming both)."""
+    return lambda text, ctx: {key: str(_installed(text, ctx).path)}
+
+
+def _compare_point_from_url(text: str, ctx: Context) -> dict:
+    """A row of A's dataset (Compare's images are A's; B's must be the same ones, or the page says why not)."""
+    path = ctx.session.get(COMPARE_A) or ctx.session.get(MODEL)
+    info = next((m for m in ctx.models.values() if str(m.path) == str(path)), None)
+    n_rows = ctx.rows(info.dataset, ctx.session.get(SPLIT) or "test") if info and info.dataset else None
+    row = parse_row(text, n_rows)
+    return {COMPARE_PICK: row, COMPARE_FOCUS: {"kind": "point", "row": row}}
+
+
 # --- the declarations: (name, key, page, default, how it travels) ---------------------------------------------
 SHARED = [
     Item("dataset", DATASET, "", help="the sidebar's dataset", to_url=_value(DATASET), from_url=_dataset_from_url),
@@ -200,7 +222,21 @@ INTERPOLATE = [
                                                for k, v in (s.get(VECTORS) or {}).items() if len(v) == dim}},
          from_bundle=lambda b, ctx: {VECTORS: merge_named(ctx.session.get(VECTORS) or {}, b.vectors)}),
 ]
+# a= and b= are Compare's models here, Interpolate's endpoints there: a link is read by its page's items only
+COMPARE = [
+    Item("a", COMPARE_A, "compare", None, "model A (its folder's name; unset: the sidebar's model)",
+         to_url=lambda s: Path(s.get(COMPARE_A) or s[MODEL]).name if s.get(COMPARE_A) or s.get(MODEL) else None,
+         from_url=_compare_model(COMPARE_A),
+         widgets=(COMPARE_A_WIDGET,)),
+    Item("b", COMPARE_B, "compare", None, "model B, compared with A on the same images",
+         to_url=lambda s: Path(s[COMPARE_B]).name if s.get(COMPARE_B) else None, from_url=_compare_model(COMPARE_B),
+         widgets=(COMPARE_B_WIDGET,)),
+    Item("colour", COMPARE_COLOUR, "compare", "agreement", "what colours both maps",
+         to_url=_value(COMPARE_COLOUR), from_url=lambda t, ctx: {COMPARE_COLOUR: choice(t, COMPARE_COLOURS)}),
+    Item("point", COMPARE_PICK, "compare", None, "the image picked on either map (the detail panel)",
+         to_url=_value(COMPARE_PICK), from_url=_compare_point_from_url),
+]
 TRAIN: list[Item] = []
-ITEMS = SHARED + MAP + GENERATE + ENCODE + INTERPOLATE + TRAIN   # declaration order = restore order
+ITEMS = SHARED + MAP + GENERATE + ENCODE + INTERPOLATE + COMPARE + TRAIN   # declaration order = restore order
 PAGES = {"map": "pages/map.py", "generate": "pages/generate.py", "encode": "pages/encode.py",
-         "interpolate": "pages/interpolate.py", "train": "pages/train.py"}
+         "interpolate": "pages/interpolate.py", "compare": "pages/compare.py", "train": "pages/train.py"}

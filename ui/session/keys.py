@@ -38,6 +38,17 @@ FROM_VIEW = "Latent from a view file"  # offered only for an endpoint restored a
 INTERP_PATH = "interp_dl_path"    # "Linear" | "Slerp": the path shown for download
 PATH_KINDS = {"linear": "Linear", "slerp": "Slerp"}
 
+# --- Compare ---------------------------------------------------------------------------------------------------
+COMPARE_A = "compare_a"           # str: folder of model A (unset: the sidebar's model)
+COMPARE_B = "compare_b"           # str: folder of model B
+COMPARE_PICK = "compare_pick"     # int row id of the image picked on either map (the detail panel)
+COMPARE_FOCUS = "compare_focus"   # the detail panel: {"kind": "point"|"space"|"selection", ...}
+COMPARE_COLOUR = "compare_colour" # a key of COMPARE_COLOURS: both maps' colour
+COMPARE_COLOURS = {"agreement": "Neighbourhood agreement (A vs B)", "label": "Label",
+                   "recon": "Reconstruction error (this side's model)", "kl": "KL (this side's model, nats)"}
+COMPARE_A_WIDGET, COMPARE_B_WIDGET = "compare_a_choice", "compare_b_choice"  # the pickers, drawn from the above
+COMPARE_METHOD_WIDGET, COMPARE_SPLIT_WIDGET = "compare_method", "compare_split_label"  # projection, split (shared)
+
 
 def endpoint_key(name: str) -> str:
     """Widget-key prefix of an Interpolate endpoint: "A" -> "ep_a" (then _kind, _row, _class, _seed, _latent)."""

@@ -47,7 +47,7 @@ def read(page: str, listed: list[models.ModelInfo], datasets: list[str]) -> None
     params: Mapping[str, str] = {name: st.query_params.get(name) for name in st.query_params}
     if not params:
         return
-    updates, problems = item.restore_url(params, items.ITEMS, context(listed, datasets), st.session_state)
+    updates, problems = item.restore_url(params, items.ITEMS, context(listed, datasets), st.session_state, page)
     item.apply(st.session_state, updates)
     if problems:
         st.warning("Part of this link was not used (the rest opened as linked): " + "; ".join(problems) + ".",

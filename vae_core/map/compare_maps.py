@@ -128,3 +128,15 @@ def aligned_pair(loaded_a, loaded_b, encoded_a: EncodedSplit, encoded_b: Encoded
     if progress is not None:
         progress(1.0, "The two maps are aligned.")
     return AlignedPair(a, b, spec.method, settings)
+
+
+def cached_pair(loaded_a, loaded_b, encoded_a: EncodedSplit, map_name: str,
+                spec: ProjectionSpec = ProjectionSpec()) -> AlignedPair | None:
+    """The pair `aligned_pair` would give, if its cache file is there (milliseconds); None otherwise. A page shows it
+    at once, and starts a background job for it only when it is missing (as projection.cached_only does for a map)."""
+    if spec.method not in PAIR_METHODS or spec.dims != 2:
+        return None
+    n = len(encoded_a)
+    settings = PairSettings.for_size(n) if spec.method == "umap" else None
+    found = Cache.of(loaded_a).load(pair_file_name(loaded_a, loaded_b, map_name, spec, settings), _read_pair(n))
+    return None if found is None else AlignedPair(*found, spec.method, settings)

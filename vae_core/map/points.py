@@ -38,15 +38,21 @@ class MapPoints:
         return len(self.arrays["x"])
 
 
-def build(coords, labels, recon, kl, elbo, meta: dict | None = None) -> MapPoints:
-    """Check lengths and types; rows with non-finite coordinates become NaN (left out), counted."""
+def build(coords, labels, recon, kl, elbo, meta: dict | None = None, extra: dict | None = None) -> MapPoints:
+    """Check lengths and types; rows with non-finite coordinates become NaN (left out), counted. `extra`: more
+    per-point numbers by name (float32 in the buffer, after the fixed fields), e.g. Compare's agreement, which the page
+    can colour by."""
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] < 2:
         raise VAEError(f"map coordinates must be an (N, 2) array, got shape {coords.shape}")
     n = len(coords)
     if n == 0:
         raise VAEError("this split has no points to draw")
-    columns = {"label": labels, "recon": recon, "kl": kl, "elbo": elbo}
+    extra = dict(extra or {})
+    clash = [name for name in extra if name in FIELDS or not name.isidentifier()]
+    if clash:
+        raise VAEError(f"extra point arrays need new plain names, not {clash}")
+    columns = {"label": labels, "recon": recon, "kl": kl, "elbo": elbo, **extra}
     arrays = {}
     for name, values in columns.items():
         values = np.asarray(values)
@@ -65,6 +71,8 @@ def build(coords, labels, recon, kl, elbo, meta: dict | None = None) -> MapPoint
     for name in ("recon", "kl", "elbo"):
         out[name] = np.asarray(arrays[name], dtype=np.float32)
     out["nn"] = neighbour_spacing(xy)
+    for name in extra:
+        out[name] = np.asarray(arrays[name], dtype=np.float32)
     return MapPoints(out, int(bad.sum()), dict(meta or {}))
 
 
@@ -86,7 +94,8 @@ def pack(points: MapPoints) -> bytes:
     header_probe = {"n": points.n, "left_out": points.left_out, "meta": points.meta, "arrays": []}
     # offsets depend on the header's length, which depends on the offsets' digits: lay out with a fixed-width guess
     offset = 0
-    for name, dtype in FIELDS.items():
+    fields = {**FIELDS, **{name: "float32" for name in points.arrays if name not in FIELDS}}  # then build's extras
+    for name, dtype in fields.items():
         data = np.ascontiguousarray(points.arrays[name], dtype=dtype).tobytes()
         entries.append({"name": name, "type": _JS_TYPES[dtype], "offset": offset, "length": points.n})
         blobs.append(data)

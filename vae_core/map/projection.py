@@ -227,8 +227,8 @@ def latents_hash(latents: np.ndarray) -> str:
 
 
 def split_map_name(dataset_name: str, split: str) -> str:
-    """The `name` a split's map is cached under (the Map page's: ui/loaders.py builds the same text), so the Compare
-    page and the movie find the map the Map page made."""
+    """The `name` a split's map is cached under (the Map page's: ui/loaders.py uses it too), so the Compare page and
+    the movie find the map the Map page made."""
     return f"{dataset_name}-{split}".replace(":", "_").replace("/", "_")
 
 

@@ -7,6 +7,10 @@
 // The controller owns its layers, each a module: the lens (lens.mjs), thumbnails at deep zoom (thumbnails.mjs), the
 // decoded map (decoded.mjs), density contours, labels and the level-of-detail image (density.mjs). One controller
 // per parent element (Streamlit's container for this mount), kept in `controllers` across reruns.
+//
+// Linking two maps (the Compare page, ui/components/compare/): a controller calls its `hooks` when the person hovers
+// (row or null, xy), changes the colour, hides classes, selects rows or zooms; `ring(row)`, `setColor(mode)`,
+// `setHidden(classes)`, `showSelection(rows)` and `zoomTo(ranges)` apply the same on another controller, in the page.
 
 import { absoluteURL, fetchOnce, testHook } from "../engine.mjs";
 import { DecodedMap } from "./decoded.mjs";
@@ -57,7 +61,7 @@ const TEMPLATE = `
     <span class="vmap-note"></span>
   </div>
   <div class="vmap-body">
-    <div class="vmap-plot"></div>
+    <div class="vmap-plot"><div class="vmap-ring"></div></div>
     <div class="vmap-side">
       <canvas class="vmap-lens" width="28" height="28"></canvas>
       <div class="vmap-lens-caption">Move over the map</div>
@@ -104,16 +108,19 @@ function plotLayout(d) {
   };
 }
 
-class MapController {
+export class MapController {
   constructor(root) {
     this.root = root;
+    this.hooks = {};  // {hover(row, xy, event), color(mode), hidden(set), selected(rows), zoom(ranges)}: all optional
+    this.hoverTimes = [];  // ms from a pointer move to the end of its hover handling (bench/compare_page.py)
     this.hidden = new Set();
     this.seq = 0;
     this.holder = document.createElement("div");  // appended, not root.innerHTML: root also holds our <style>
     root.appendChild(this.holder);
     this.holder.innerHTML = TEMPLATE;
     const q = (sel) => this.holder.querySelector(sel);
-    this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"),
+    this.el = { plot: q(".vmap-plot"), color: q(".vmap-color"), search: q(".vmap-search"), go: q(".vmap-go"), bar: q(".vmap-bar"),
+                side: q(".vmap-side"), ring: q(".vmap-ring"),
                 note: q(".vmap-note"), thumbs: q(".vmap-thumbs"), decoded: q(".vmap-decoded"), legend: q(".vmap-legend"),
                 status: q(".vmap-status"), tip: q(".vmap-tip"), contours: q(".vmap-contours"), labels: q(".vmap-labels"),
                 lens: q(".vmap-lens"), lensCaption: q(".vmap-lens-caption"), readout: q(".vmap-readout") };
@@ -223,7 +230,7 @@ class MapController {
     this.colorCache = this.colorCache || {};
     const key = `${this.url}:${mode}`;
     if (!this.colorCache[key]) {
-      const src = { label: this.pts.label, recon: this.pts.recon, kl: this.pts.kl }[mode];
+      const src = this.pts[mode];  // label, recon, kl, or an extra array of the points file (Compare's agreement)
       this.colorCache[key] = src instanceof Float32Array ? src : Float32Array.from(src);
     }
     return this.colorCache[key];
@@ -239,7 +246,8 @@ class MapController {
       }
       return { color: values, colorscale: scale, cmin: -0.5, cmax: n - 0.5, showscale: false };
     }
-    return { color: values, colorscale: "Viridis", showscale: true,
+    const range = (d.colorRanges || {})[mode];  // a fixed scale (agreement: 0 to 1), else the values' own
+    return { color: values, colorscale: "Viridis", showscale: true, ...(range ? { cmin: range[0], cmax: range[1] } : {}),
              colorbar: { title: { text: d.colorModes[mode], side: "right" }, thickness: 12, len: 0.8, y: 0.45 } };
   }
 
@@ -418,6 +426,7 @@ class MapController {
     this.refreshPoints();
     this.drawLegend();
     this.lastColorMs = performance.now() - t0;
+    if (this.hooks.color) this.hooks.color(mode);
   }
 
   // The legend filters classes in every colour mode (a hidden class must stay reachable); its swatches are the
@@ -439,14 +448,24 @@ class MapController {
       if (byLabel) sw.style.background = d.palette[i % d.palette.length];
       b.append(sw, document.createTextNode(`${name} (${counts[i].toLocaleString()})`));
       b.addEventListener("click", () => {
-        if (this.hidden.has(i)) this.hidden.delete(i); else this.hidden.add(i);
-        this.refreshPoints();
-        this.drawLegend();
-        this.applyExtras();
-        this.refreshDensity();
+        const hidden = new Set(this.hidden);
+        if (hidden.has(i)) hidden.delete(i); else hidden.add(i);
+        this.setHidden(hidden);
       });
       this.el.legend.appendChild(b);
     });
+  }
+
+  // Hide these classes (the legend's filter); a linked map hears of it through hooks.hidden.
+  setHidden(classes) {
+    const hidden = new Set(classes);
+    if (hidden.size === this.hidden.size && [...hidden].every((c) => this.hidden.has(c))) return;
+    this.hidden = hidden;
+    this.refreshPoints();
+    this.drawLegend();
+    this.applyExtras();
+    this.refreshDensity();
+    if (this.hooks.hidden) this.hooks.hidden(new Set(hidden));
   }
 
   // --- highlights and overlays from Python (picked point, neighbours, selection, uploads, paths) ---------------
@@ -482,7 +501,7 @@ class MapController {
   // The zoom in the address bar (reload or share the link: it opens there), written here without a rerun; the whole
   // map drops it. Streamlit rewrites the bar with its own parameters after a run, so it is checked again each second.
   writeZoom() {
-    if (!this.gd || this.destroyed) return;
+    if (!this.gd || this.destroyed || this.data.zoomInLink === false) return;
     const fl = this.gd._fullLayout, full = this.fullRange;
     const view = [...fl.xaxis.range, ...fl.yaxis.range].map(Number);
     const whole = [...full.x, ...full.y];
@@ -564,7 +583,10 @@ class MapController {
       last = e;
       if (!frame) frame = requestAnimationFrame(() => { frame = 0; this.hover(last); });
     }, true);
-    gd.addEventListener("pointerleave", () => { this.el.tip.style.display = "none"; });
+    gd.addEventListener("pointerleave", () => {
+      this.el.tip.style.display = "none";
+      if (this.hooks.hover) this.hooks.hover(null, null, null);
+    });
   }
 
   bindPlotly() {
@@ -577,6 +599,8 @@ class MapController {
         else this.refreshThumbs(false);
         if (this.el.decoded.checked) this.refreshDecoded();
         this.relayoutLabels();  // which labels fit, and where, depends on the zoom
+        this.placeRing();
+        if (this.hooks.zoom) this.hooks.zoom({ x: this.gd._fullLayout.xaxis.range.slice(), y: this.gd._fullLayout.yaxis.range.slice() });
       }
     });
   }
@@ -584,17 +608,54 @@ class MapController {
   hover(e) {
     const xy = this.toData(e.clientX, e.clientY), tip = this.el.tip;
     this.hoverCount = (this.hoverCount || 0) + 1;
-    if (!xy) { tip.style.display = "none"; return; }
-    const hit = this.pointNear(xy);
-    this.readout(xy);
-    this.lens.show(xy, e.timeStamp).catch(() => {});
-    if (!hit) { tip.style.display = "none"; return; }
-    const i = hit.row, names = this.data.classNames || [], label = this.pts.label[i];
-    tip.textContent = `#${i} · ${names[label] ?? label} · −ELBO ${(-this.pts.elbo[i]).toFixed(1)}`;
-    const box = this.root.querySelector(".vmap").getBoundingClientRect();
-    tip.style.left = `${e.clientX - box.left + 12}px`;
-    tip.style.top = `${e.clientY - box.top + 12}px`;
-    tip.style.display = "block";
+    const hit = xy ? this.pointNear(xy) : null;
+    if (xy) {
+      this.readout(xy);
+      this.lens.show(xy, e.timeStamp).catch(() => {});
+    }
+    if (hit) {
+      const i = hit.row, names = this.data.classNames || [], label = this.pts.label[i];
+      tip.textContent = `#${i} · ${names[label] ?? label} · −ELBO ${(-this.pts.elbo[i]).toFixed(1)}`;
+      const box = this.root.querySelector(".vmap").getBoundingClientRect();
+      tip.style.left = `${e.clientX - box.left + 12}px`;
+      tip.style.top = `${e.clientY - box.top + 12}px`;
+    }
+    tip.style.display = hit ? "block" : "none";
+    if (this.hooks.hover) this.hooks.hover(hit ? hit.row : null, xy, e);
+    if (this.hoverTimes.length < 5000) this.hoverTimes.push(performance.now() - e.timeStamp);
+  }
+
+  // A ring around row's point (null: none), drawn as a page element over the plot: no Plotly redraw, so a linked
+  // map can follow the cursor of another at pointer speed. It follows zooms; a point out of view has no ring.
+  ring(row) {
+    this.ringRow = row === null || row === undefined || !this.pts || row < 0 || row >= this.pts.n ? null : row;
+    this.placeRing();
+  }
+
+  placeRing() {
+    const el = this.el.ring, row = this.ringRow;
+    if (row === null || row === undefined || !this.gd || !Number.isFinite(this.pts.x[row])) { el.style.display = "none"; return; }
+    const fl = this.gd._fullLayout, px = fl.xaxis.l2p(this.pts.x[row]), py = fl.yaxis.l2p(this.pts.y[row]);
+    if (px < 0 || py < 0 || px > fl._size.w || py > fl._size.h) { el.style.display = "none"; return; }
+    el.style.left = `${fl._size.l + px}px`;
+    el.style.top = `${fl._size.t + py}px`;
+    el.style.display = "block";
+  }
+
+  // Mark these rows as selected (another map's box or lasso), in the page; Python's next focus replaces it.
+  showSelection(rows) {
+    const x = [], y = [];
+    for (const i of rows) if (i >= 0 && i < this.pts.n && Number.isFinite(this.pts.x[i])) { x.push(this.pts.x[i]); y.push(this.pts.y[i]); }
+    this.extrasSignature = null;  // the next highlights from Python are drawn whatever they are
+    window.Plotly.restyle(this.gd, { x: [x], y: [y] }, [TRACE.selection]);
+  }
+
+  // Show these axis ranges ({x: [x0, x1], y: [y0, y1]}), unless they are shown already (a linked map's zoom).
+  zoomTo(ranges) {
+    if (!this.gd) return;
+    const fl = this.gd._fullLayout, same = (a, b) => Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]) < 1e-9 * (1 + Math.abs(b[1] - b[0]));
+    if (same(fl.xaxis.range, ranges.x) && same(fl.yaxis.range, ranges.y)) return;
+    window.Plotly.relayout(this.gd, { "xaxis.range": ranges.x.slice(), "yaxis.range": ranges.y.slice() });
   }
 
   // Distance from the cursor to the data: map units, and where that sits among the points' own neighbour spacings.
@@ -643,6 +704,7 @@ class MapController {
       }
     }
     const cap = this.data.maxSelection;
+    if (this.hooks.selected) this.hooks.selected(rows.slice(0, cap));
     // said at once: the grid beside the map takes a rerun (seconds on a big selection)
     this.pendingNote = rows.length ? `${rows.length.toLocaleString()} points selected: opening them beside the map…` : "";
     this.send({ kind: "selection", rows: rows.slice(0, cap), total: rows.length }, this.pendingNote);
