@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, jobs, loaders, map_data, selection
+from ui.movie import movie_section
 from ui.steps import Steps
 from ui.session import keys, url
 from ui.components import map as map_component
@@ -400,3 +401,4 @@ def map_and_detail() -> None:
 
 
 map_and_detail()
+movie_section(cur)  # under the map, for a model with snapshots: closed until opened (nothing computed before)

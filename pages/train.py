@@ -98,23 +98,28 @@ def settings_form() -> dict:
                                 help="A floor on each dimension's KL while training (0 = off); reported ELBOs stay "
                                      "honest")
     seed = c4.number_input("Seed", 0, 2**31 - 1, TRAIN_DEFAULTS.seed, key="train_seed")
-    c1, c2, c3 = st.columns([1, 1, 2])
+    c1, c2, c3, c4 = st.columns([1, 0.8, 1.2, 2])
     size = c1.segmented_control("Network width", list(SIZES), default="standard", key="train_size") or "standard"
     binarize = c2.toggle("Binarise pixels", MODEL_DEFAULTS.binarize, key="train_binarize",
                          help="Dynamic binarisation: needed for NLL numbers comparable to papers")
+    snapshot_every = c3.number_input(
+        "Training movie: keep a snapshot every K epochs", 0, 1000, TRAIN_DEFAULTS.snapshot_every, key="train_snapshots",
+        help=f"0 = off. Each snapshot keeps {TRAIN_DEFAULTS.snapshot_images:,} test images' encoder means and that "
+             f"epoch's decoder (~1 MB); the last epoch is always kept, at most {TRAIN_DEFAULTS.snapshot_keep} in all "
+             "(thinned evenly). The Map plays them as a movie of the latent space forming.")
     default_name = f"{Path(dataset_name.removeprefix('folder:')).stem or 'model'}-z{latent_dim}"
-    name = c3.text_input("Model name", key="train_name", placeholder=models.next_model_name(default_name),
+    name = c4.text_input("Model name", key="train_name", placeholder=models.next_model_name(default_name),
                          max_chars=60, help="Saved as a new folder <name>-<n>, with the first free n: an existing "
                                             "model is never overwritten").strip()
     if name:
-        c3.caption(f"Saved as **{md_escape(models.next_model_name(name))}**")
+        c4.caption(f"Saved as **{md_escape(models.next_model_name(name))}**")
     if warmup > epochs:
         st.caption(f"⚠️ The KL warm-up ({warmup:g} epochs) is longer than the run: β never reaches {beta:g}.")
     batch_size = batch_choice if batch_choice != AUTO else None
     batch_size = run_length(dataset_name if choice != OWN else None, batch_size, int(epochs))
     return dict(choice=choice, dataset_name=dataset_name, latent_dim=latent_dim, epochs=epochs,
                 batch_size=batch_size, lr=lr, beta=beta, warmup=warmup, free_bits=free_bits, seed=seed, size=size,
-                binarize=binarize, name=name or default_name)
+                binarize=binarize, snapshot_every=snapshot_every, name=name or default_name)
 
 
 def run_length(dataset_name: str | None, batch_size: int | None, epochs: int) -> int | None:
@@ -165,7 +170,8 @@ def start_training(settings: dict) -> None:
                                  class_names=list(dataset.class_names))
         batch_size = settings["batch_size"]
         train_config = TrainConfig(epochs=int(settings["epochs"]), batch_size=int(batch_size) if batch_size else None,
-                                   lr=float(settings["lr"]), seed=int(settings["seed"]))
+                                   lr=float(settings["lr"]), seed=int(settings["seed"]),
+                                   snapshot_every=int(settings["snapshot_every"]))
         folder = models.unique_model_dir(settings["name"])
         try:
             started = registry.start(model_config, train_config, dataset, folder, owner=session_id())

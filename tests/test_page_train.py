@@ -82,6 +82,35 @@ def test_trains_a_tiny_model_to_the_end(page, models_dir):
     assert collapsed == (metrics["active_units"] == 0)  # posterior collapse is named, and only then
 
 
+@pytest.mark.parametrize("every, kept", [(2, [2, 3]), (0, [])])
+def test_the_snapshot_setting_reaches_the_run(page, models_dir, every, kept):
+    """Issue 21: "Training movie: keep a snapshot every K epochs" is TrainConfig.snapshot_every (its default shown),
+    saved with the run (a resume reads it back: ui/training.resume_settings); 0 keeps none."""
+    from ui import training as ui_training
+    from vae_core import models
+    from vae_core.models import snapshots
+    from vae_core.training import TrainConfig
+
+    at = page
+    assert at.number_input(key="train_snapshots").value == TrainConfig().snapshot_every
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.slider(key="train_latent").set_value(2)
+    at.number_input(key="train_epochs").set_value(3)
+    at.select_slider(key="train_batch").set_value(128)
+    at.number_input(key="train_snapshots").set_value(every)
+    at.text_input(key="train_name").set_value("movie")
+    size_widget(at).set_value("small")
+    at.button(key="train_start").click().run()
+    run_until(at, lambda a: any("Saved" in t for t in texts(a, "success")) or a.error)
+    assert not at.error, texts(at, "error")
+    folder = models_dir / "movie-1"
+    series = snapshots.read_snapshots(folder)
+    assert series.epochs == kept and series.unreadable == 0  # every 2nd epoch and the last
+    assert (folder / "snapshots").is_dir() == bool(kept)
+    assert json.loads((folder / "train.json").read_text())["config"]["snapshot_every"] == every
+    assert ui_training.resume_settings(models.load_model(folder), 6).snapshot_every == every
+
+
 def test_cancel_keeps_the_last_finished_epoch(page, models_dir, tiny_models_dir):
     at = page
     shutil.copytree(tiny_models_dir / "digits-tiny", models_dir / "older")

@@ -171,6 +171,36 @@ def line_chart(y: np.ndarray, title: str, height: int = 160, x: np.ndarray | Non
     return fig.to_dict()
 
 
+def kl_heatmap(kl: np.ndarray, epochs: np.ndarray, height: int = 260) -> dict:
+    """The training movie's KL per latent dimension (rows) x kept epoch (columns), nats: a dimension the model gave
+    up on (posterior collapse) is a row going dark. `kl`: (epochs, dims) as map/movie.Movie.kl_heatmap gives it."""
+    kl = np.asarray(kl, dtype=np.float32)
+    dims = np.arange(kl.shape[1])
+    fig = go.Figure(go.Heatmap(z=kl.T, x=[str(int(e)) for e in epochs], y=[f"z{d}" for d in dims],
+                               colorscale="Inferno", zmin=0.0, colorbar=dict(title=dict(text="KL"), thickness=10),
+                               hovertemplate="epoch %{x} · %{y}: KL %{z:.2f} nats<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=10))  # z0 on top, as the latent is usually read
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=24, b=0), xaxis_title="epoch",
+                      title=dict(text="KL per dimension × epoch (dark rows: collapsed)", font=dict(size=13)))
+    return fig.to_dict()
+
+
+def elbo_split_chart(epochs: np.ndarray, recon: np.ndarray, kl: np.ndarray, height: int = 200) -> dict:
+    """Per kept epoch: Recon, KL and −ELBO = Recon + KL (nats per test image), one line each."""
+    recon, kl = np.asarray(recon, dtype=np.float64), np.asarray(kl, dtype=np.float64)
+    x = [int(e) for e in epochs]
+    fig = go.Figure()
+    for name, values, color in (("−ELBO = Recon + KL", recon + kl, "#59a14f"), ("Recon", recon, "#4e79a7"),
+                                ("KL", kl, "#f28e2b")):
+        fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=name, line=dict(color=color),
+                                 hovertemplate=f"epoch %{{x}} · {name.split(' ')[0]} %{{y:.1f}} nats<extra></extra>"))
+    fig.update_xaxes(dtick=1 if len(x) <= 20 else None)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=24, b=0), yaxis_title="nats / image",
+                      title=dict(text="The ELBO split per epoch", font=dict(size=13)),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig.to_dict()
+
+
 def raster_map(coords: np.ndarray, labels: np.ndarray, n_classes: int, size: int = 300) -> tuple[np.ndarray, tuple]:
     """The map as a small RGB picture (uint8) and its data bounds. A picture, not a Plotly chart, where the map only
     shows a position that moves with every slider step: the browser redrew a 5,000-point chart for 150–300 ms."""

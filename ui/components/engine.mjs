@@ -33,6 +33,7 @@
 // The test hook, the one global (tests and benches read it; components never do):
 //   window.__vae.engine  {decoders, placements}: the caches above, Map(absolute URL -> Promise)
 //   window.__vae.maps    the mounted map controllers (map/map.mjs), oldest first: `__vae.maps.at(-1)` is the newest
+//   window.__vae.movies  the mounted training movies (movie/movie.mjs), oldest first
 // Pure helpers need no hook: a test imports their module (node: `import(fileURL)`; a page: `import()` of the
 // served URL, ui.components.modules.url("map/points.mjs")).
 

@@ -21,6 +21,8 @@ SELECTIONS = "lasso_selections"   # dict name -> list[int]: Map lasso/box select
 MAP_PATHS = "map_paths"           # dict name -> (N, D) latents: paths Interpolate asks the Map to draw as overlays
 MAP_METHOD_WIDGET, MAP_SPLIT_WIDGET = "map_method", "map_split_label"  # the colour is chosen inside the map
 BUNDLE_PICK = "map pick"          # the Map's picked row travels in a bundle as a dataset endpoint of this name
+MOVIE_OPEN = "map_movie_open"     # bool: the Map's training-movie expander is open (only then is it computed)
+MOVIE = "map_movie"               # the movie component's state: {"spot": [x, y]} pinned on its map (the GIF's spot)
 
 # --- Generate --------------------------------------------------------------------------------------------------
 GENERATE_START = "generate_start" # {"z": [...], "label": str, "row"?: int}: a latent handed to Generate, used once
