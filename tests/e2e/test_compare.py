@@ -138,6 +138,7 @@ def test_a_lasso_on_one_map_selects_the_same_rows_on_both(page, compare_app):
             page.mouse.move(cx + last[0] + (corner[0] - last[0]) * k / 5, cy + last[1] + (corner[1] - last[1]) * k / 5)
         last = corner
     page.mouse.up()
+    page.wait_for_function(f"() => {CMP}.a.lastShape", timeout=5_000)  # Plotly reports the lasso after mouse-up
     shape = page.evaluate(f"() => {CMP}.a.lastShape")
     ax, ay = (np.asarray(page.evaluate(f"() => Array.from({CMP}.a.pts.{k})")) for k in "xy")
     rows = np.flatnonzero(inside_polygon(ax, ay, np.asarray(shape["lasso"]["x"]), np.asarray(shape["lasso"]["y"])))
