@@ -117,6 +117,7 @@ bench: setup-dev data browser assets
 	$(BIN)/python -m bench.first_load
 	$(BIN)/python bench/compare.py
 	$(BIN)/python -m bench.compare_page
+	$(BIN)/python -m bench.movie_page
 	$(BIN)/python bench/first_training.py
 
 # Rebuild the shipped default model with the project's own CLI (the command README quotes), with its training

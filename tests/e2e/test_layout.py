@@ -60,7 +60,7 @@ def test_the_map_the_lens_and_the_detail_fit_one_screen(page, app_url):
 
     # the choice is offered once this PCA map's inverse is fitted (in the background: the page reruns then, and the
     # lens switches to it)
-    page.wait_for_function("() => /learned inverse/.test(document.querySelector('.vmap-lens-caption').textContent)",
+    page.wait_for_function("() => /learned inverse/.test(document.querySelector('.vmap-lens-caption')?.textContent)",
                            timeout=180_000)
     wait_idle(page)
     main.get_by_role("button", name="Options").click()
