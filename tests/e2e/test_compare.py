@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from .conftest import assert_no_exception, error_texts, open_page, start_app, stop_app, wait_idle
+from .conftest import assert_no_exception, error_texts, open_page, screenshot, start_app, stop_app, wait_idle
 from .test_map import count_runs, inside_polygon, runs
 from .test_layout import SCREEN, assert_on_screen
 
@@ -121,6 +121,7 @@ def test_hover_on_one_map_rings_the_same_image_on_the_other(page, compare_app):
     marked = page.evaluate(f"() => [{CMP}.a.gd._fullData[3].x.length, {CMP}.b.gd._fullData[3].x.length, "
                            f"{CMP}.a.gd._fullData[2].x.length, {CMP}.b.gd._fullData[2].x.length]")
     assert marked == [1, 1, 8, 8]  # the image and its 8 nearest, each in its own model's latent space
+    screenshot(page, "compare")
     assert "a=digits-z8" in page.url and "b=digits-small" in page.url and f"point={spot['row']}" in page.url
     assert_no_exception(page)
 

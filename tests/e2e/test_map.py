@@ -192,6 +192,8 @@ def test_box_or_lasso_shows_the_grid(page, app_url, mode):
             last = corner
     page.mouse.up()
     # said at once in the map, while the rerun builds the grid (issue 22: a box select waited 3.6 s in silence)
+    # Plotly reports the selection after mouse-up (a frame or so later)
+    page.wait_for_function("() => document.querySelector('.vmap-note')?.textContent", timeout=2_000)
     note = page.locator(".vmap-note").inner_text()
     assert re.match(r"^[\d,]+ points selected: opening them beside the map", note), note
     heading = page.locator("[data-testid=stMarkdownContainer]").filter(has_text=re.compile(r"points selected"))
