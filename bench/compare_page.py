@@ -31,28 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, start_app, stop_app, wait_idle  # noqa: E402
+from tests.e2e.test_compare import ISOLATED_JS as COMPARE_ISOLATED_JS  # noqa: E402
+from tests.e2e.test_map import ISOLATED_JS as MAP_ISOLATED_JS  # noqa: E402
 
 TARGET_P95_MS = 50.0
 SHIPPED = {"fashion-mnist": "fashion-mnist-z16", "digits": "digits-z8"}
-
-# Isolated points of one map controller (expression `ctl`): no other point within minGap px, inside the plot.
-ISOLATED_JS = """([ctl, minGap, count]) => {
-  const c = eval(ctl), n = c.pts.n, r = c.gd.querySelector('.nsewdrag').getBoundingClientRect(), found = [];
-  for (let k = 0; k < n * 4 && found.length < count; k++) {
-    const i = (k * 7919) % n, p = c.pagePos(i);
-    if (!(p.x > r.left + 25 && p.x < r.right - 25 && p.y > r.top + 50 && p.y < r.bottom - 25)) continue;
-    if (p.y > window.innerHeight - 10 || found.some((f) => f.row === i)) continue;
-    let ok = true;
-    for (let j = 0; j < n && ok; j++) {
-      if (j === i) continue;
-      const q = c.pagePos(j);
-      if (Math.hypot(q.x - p.x, q.y - p.y) < minGap) ok = false;
-    }
-    if (ok) found.push({row: i, x: p.x, y: p.y});
-  }
-  return found;
-}"""
-
 
 def pct(values, q):
     values = sorted(values)
@@ -85,12 +68,13 @@ def prepare_pair(dataset_name: str, b_folder: Path) -> int:
     return len(enc_a)
 
 
-def hover_times(page, ctl: str, times: str, wait_for: str | None, moves: int) -> list[float]:
-    """Move onto `moves` isolated points of the controller `ctl`; the latencies the page recorded in `times`."""
+def hover_times(page, isolated, times: str, wait_for: str | None, moves: int) -> list[float]:
+    """Move onto `moves` isolated points (`isolated(gap)`: the e2e tests' finder, points with no other within gap
+    px); the latencies the page recorded in `times`."""
     page.evaluate(f"() => {{ {times}.length = 0; }}")
     spots = []
     for gap in (10, 8, 6, 4):
-        spots = page.evaluate(ISOLATED_JS, [ctl, gap, moves])
+        spots = isolated(gap)
         if len(spots) >= moves:
             break
     page.mouse.move(5, 5)
@@ -135,8 +119,8 @@ def main() -> None:
                     page.wait_for_function("() => window.__vae && __vae.maps.at(-1)?.ready", timeout=600_000)
                     wait_idle(page, 600_000)
                     page.evaluate("() => __vae.maps.at(-1).gd.scrollIntoView({block: 'end'})")
-                    reference += hover_times(page, "__vae.maps.at(-1)", "__vae.maps.at(-1).hoverTimes", None,
-                                             args.moves)
+                    reference += hover_times(page, lambda gap: page.evaluate(MAP_ISOLATED_JS, [gap, args.moves, 25]),
+                                             "__vae.maps.at(-1).hoverTimes", None, args.moves)
                     start = time.perf_counter()
                     page.goto(f"{url}/compare?dataset={args.dataset}&model={a_name}&b=bench-b&projection=umap")
                     page.wait_for_function("() => window.__vae && __vae.compares?.at(-1)?.a.ready "
@@ -145,7 +129,8 @@ def main() -> None:
                     wait_idle(page, 600_000)
                     assert page.locator("[data-testid=stAlertContentInfo]", has_text="being computed").count() == 0
                     page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
-                    linked += hover_times(page, "__vae.compares.at(-1).a", "__vae.compares.at(-1).linkTimes",
+                    linked += hover_times(page, lambda gap: page.evaluate(COMPARE_ISOLATED_JS, ["a", gap, args.moves]),
+                                          "__vae.compares.at(-1).linkTimes",
                                           "(row) => __vae.compares.at(-1).b.ringRow === row", args.moves)
                 browser.close()
         finally:

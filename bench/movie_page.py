@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.latency import percentiles, stop  # noqa: E402
+from bench.live import FRAME_TIMES_JS  # noqa: E402  (Interpolate's scrubber: input event -> its picture painted)
 from tests.e2e.conftest import CHROMIUM_ARGS, _chromium, open_page, start_app, wait_idle  # noqa: E402
 
 TARGET_P95_MS = 50.0
@@ -46,20 +47,6 @@ MOVIE_STEPS_JS = f"""async (n) => {{
 MOVIE_DRAW_JS = f"""(n) => {{ const c = {CTRL}, times = [];
   for (let i = 0; i < n; i++) {{ const t0 = performance.now(); c.draw(); times.push(performance.now() - t0); }}
   return times; }}"""
-# Interpolate's scrubber (bench/live.py's FRAME_TIMES_JS on .scrubber): input event -> its picture painted.
-SCRUBBER_STEPS_JS = """async ([root, n]) => {
-  const input = root.querySelector('input[type=range]'), canvas = root.querySelector('canvas.decoded'), times = [];
-  for (let i = 0; i < n; i++) {
-    input.value = ((i * 37) % 101) / 100;
-    const painted = new Promise((resolve) => canvas.addEventListener('vae-painted', resolve, { once: true }));
-    const t0 = performance.now();
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-    await painted;
-    times.push(performance.now() - t0);
-  }
-  return times; }"""
-
-
 def open_movie(page, url: str) -> None:
     open_page(page, url, ".vmap-plot.js-plotly-plot")
     page.locator("[data-testid=stExpander] summary", has_text="Training movie").click()
@@ -98,14 +85,14 @@ def main() -> int:
             open_movie(movie_page, url)
             ref_root = open_scrubber(ref_page, url)
             movie_page.evaluate(MOVIE_STEPS_JS, args.warm_up)
-            ref_page.evaluate(SCRUBBER_STEPS_JS, [ref_root, args.warm_up])
+            ref_root.evaluate(FRAME_TIMES_JS, args.warm_up)
             steps, ref = [], []
             print(f"{args.steps} steps each, in alternating blocks of {BLOCK} …", flush=True)
             while len(steps) < args.steps:
                 movie_page.bring_to_front()
                 steps += movie_page.evaluate(MOVIE_STEPS_JS, BLOCK)
                 ref_page.bring_to_front()
-                ref += ref_page.evaluate(SCRUBBER_STEPS_JS, [ref_root, BLOCK])
+                ref += ref_root.evaluate(FRAME_TIMES_JS, BLOCK)
             movie_page.bring_to_front()
             draws = movie_page.evaluate(MOVIE_DRAW_JS, args.steps)
             reruns = movie_page.evaluate("() => document.querySelector('[data-testid=stApp]').dataset.testScriptState")

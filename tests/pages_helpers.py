@@ -35,3 +35,19 @@ def run_page(at, page: str | None = None, errors_allowed: bool = False, **sessio
     if not errors_allowed:
         assert not at.error, [e.value for e in at.error]
     return at
+
+
+def open_by_link(page: str, params: dict, **session):
+    """A new session (a new browser) opening `page` by a link: `params` in the address bar before its first run
+    (which reads them), `session` values set first. No exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page(page)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

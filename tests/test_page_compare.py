@@ -18,6 +18,7 @@ from vae_core.map import points as map_points
 from vae_core.map.projection import ProjectionSpec
 
 from tests.conftest import settle, shown
+from tests.pages_helpers import open_by_link
 
 PAGE = "pages/compare.py"
 K = 10
@@ -192,22 +193,9 @@ def test_a_link_opens_the_same_comparison(app, fresh_link):
 @pytest.fixture
 def fresh_link(tiny_models_dir, tmp_path, monkeypatch, navigation_like_the_server):
     """fresh_link(page, params): a new session opening `page` by a link (the first run reads the address bar)."""
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-
     monkeypatch.setenv("VAE_MODELS_DIR", str(tiny_models_dir))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-
-    def open_link(page: str, params: dict):
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-        at.switch_page(page)
-        for name, value in params.items():
-            at.query_params[name] = value
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-    return open_link
+    return open_by_link
 
 
 def test_the_umap_pair_is_computed_in_the_background_while_pca_is_shown(app, new_model, gated_umap, monkeypatch):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from ui.session import bundles
 from ui.session import item as session_item
@@ -16,6 +15,8 @@ from vae_core import data, models
 from vae_core.models.torch_vae import checkpoint
 from vae_core.map import encodings
 from vae_core.bundle import bundle_from_json, bundle_to_json
+
+from tests.pages_helpers import open_by_link
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,17 +34,9 @@ def encoded(tiny_models_dir):
 
 @pytest.fixture
 def fresh(app, tiny_models_dir):
-    """fresh(page, **params): a new session (a new browser) opening `page` with a link's parameters."""
-    def open_link(page: str, **params) -> AppTest:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-        at.session_state[keys.DATASET] = "digits"  # where this machine has Fashion-MNIST: keep tests small
-        at.switch_page(page)
-        for name, value in params.items():
-            at.query_params[name] = value
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-    return open_link
+    """fresh(page, **params): a new session (a new browser) opening `page` with a link's parameters (digits: where
+    this machine has Fashion-MNIST, keep tests small)."""
+    return lambda page, **params: open_by_link(page, params, **{keys.DATASET: "digits"})
 
 
 def link_warnings(at) -> list[str]:
