@@ -61,12 +61,21 @@ def choose_models(listed, row) -> tuple[str, str] | None:
         return None
     same = [p for p in others if by_path[p].dataset and by_path[p].dataset == by_path[a].dataset]
     others = same + [p for p in others if p not in same]  # A's dataset first
-    b = st.session_state.get(COMPARE_B)
-    b = st.session_state[COMPARE_B] = b if b in others else others[0]  # in the link from now on
-    st.session_state[COMPARE_A_WIDGET], st.session_state[COMPARE_B_WIDGET] = a, b
+    asked = st.session_state.get(COMPARE_B)
+    st.session_state[COMPARE_A_WIDGET] = a
     row[1].selectbox("Model A", list(by_path), key=COMPARE_A_WIDGET, format_func=lambda p: model_label(by_path[p]),
                      on_change=picked, args=(COMPARE_A_WIDGET, COMPARE_A), help="The sidebar's model unless you pick "
                      "another; its map is the one B is aligned to")
+    if not same and asked not in others:  # nothing to pair with A unless someone picks a model of another dataset
+        st.info(f"No other model of **{md_escape(by_path[a].dataset or 'no dataset')}** is installed, and Compare "
+                "needs two models of the same dataset: train a second one on the **Train** page, bring one "
+                "(README: Bring your own VAE), or pick another model A.", icon="⚖️")
+        return None
+    if asked == a:
+        st.info(f"Model B was {md_escape(by_path[a].name)}, A itself: B is {md_escape(by_path[others[0]].name)} "
+                "instead.", icon="⚖️")
+    b = st.session_state[COMPARE_B] = asked if asked in others else others[0]  # in the link from now on
+    st.session_state[COMPARE_B_WIDGET] = b
     row[2].selectbox("Model B", others, key=COMPARE_B_WIDGET, on_change=picked, args=(COMPARE_B_WIDGET, COMPARE_B),
                      format_func=lambda p: model_label(by_path[p]) + ("" if p in same else " · another dataset"),
                      help="Compared with A on the same images: models of A's dataset and image size")
@@ -260,7 +269,7 @@ def point_detail(row: int) -> None:
         st.markdown(f"**#{row} · {md_escape(label_name(row))}**")
         show_image(images[row], "original", size=84)
         st.caption(f"Neighbourhood agreement **{comparison.agreement[row]:.2f}** (Jaccard of its {comparison.k} "
-                   f"nearest in A and in B); {len(both)} of its 8 nearest are the same")
+                   f"nearest in A and in B); of the 8 nearest listed beside, {len(both)} are in both (✓)")
     for column, side in zip((c1, c2), SIDES):
         with column:
             st.markdown(f"**{side.upper()}** · {NAME[side]}")

@@ -46,6 +46,25 @@ def test_most_different_is_least_agreement_first():
     assert compare.most_different(agreement, 3).tolist() == [4, 1, 3]
 
 
+def test_ties_go_to_the_image_sharing_fewer_of_its_wider_neighbourhood():
+    """Two unrelated latent spaces: many images share none of their 10 nearest (agreement 0). Among those, the list
+    is ordered by how many of their 30 nearest they share (brute force here), not by row number."""
+    a, b = RNG.normal(size=(300, 4)), RNG.normal(size=(300, 3))
+    agreement = compare.knn_jaccard(a, b, k=10)
+    assert (agreement == 0).sum() > 20  # ties to break
+    shown = compare.most_different(agreement, 20, a, b, wide_k=30)
+
+    def nearest(x, row, k):
+        d = ((x - x[row]) ** 2).sum(axis=1)
+        d[row] = np.inf
+        return set(np.argsort(d, kind="stable")[:k].tolist())
+
+    wide = {r: len(nearest(a, r, 30) & nearest(b, r, 30)) for r in np.flatnonzero(agreement == 0)}
+    expected = sorted(wide, key=lambda r: (wide[r], r))[:20]
+    assert shown.tolist() == expected
+    assert shown.tolist() != sorted(shown.tolist())  # not the row order it used to be
+
+
 def encoded(mu, labels, kl, recon) -> EncodedSplit:
     n, d = mu.shape
     return EncodedSplit(mu=mu.astype(np.float32), logvar=np.zeros((n, d), np.float32),

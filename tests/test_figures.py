@@ -57,3 +57,19 @@ def test_bars_show_names_as_plain_text():
     trace = fig["data"][0]
     assert list(trace["x"]) == ["&lt;b&gt;bold&lt;/b&gt;", "a&amp;b"] and "<" not in trace["name"]
     assert trace["marker"]["color"] == figures.SIDE_COLORS["A"] and list(trace["y"]) == [1.0, 2.0]
+
+
+def _luminance(color: str) -> float:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_the_kl_heatmap_is_dark_at_zero_and_never_uses_streamlits_placeholder_colours():
+    """Streamlit's Plotly theme swaps the colours #000001…#0000NN for its own in the browser: Inferno's #000004 (KL 0,
+    a collapsed dimension) was drawn bright red. The scale must stay dark at 0 and rise to bright."""
+    heat = figures.kl_heatmap(np.array([[0.0, 1.0], [0.0, 2.0]]), np.array([1, 2]))["data"][0]
+    stops = [color for _, color in heat["colorscale"]]
+    assert not [c for c in stops if c.lower().startswith("#0000")], stops
+    shades = [_luminance(c) for c in stops]
+    assert shades[0] < 5 and shades == sorted(shades)  # black at 0, brighter all the way up
+    assert heat["zmin"] == 0.0

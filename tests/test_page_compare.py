@@ -102,7 +102,10 @@ def test_the_least_agreeing_images_and_the_classes(app, expected):
     run_compare(app)
     (_, enc_a), (_, enc_b) = expected["a"], expected["b"]
     agreement = brute_agreement(enc_a.mu, enc_b.mu)
-    least = [int(r) for r in np.argsort(agreement, kind="stable")[:20]]
+    # least agreement first; ties by fewer shared of the 50 nearest (compare.TIE_K), then by row
+    wide = [len(set(brute_neighbours(enc_a.mu, r, 50)) & set(brute_neighbours(enc_b.mu, r, 50)))
+            for r in range(len(agreement))]
+    least = sorted(range(len(agreement)), key=lambda r: (agreement[r], wide[r], r))[:20]
     captions = [c for c in texts(app, "caption") if re.match(r"^#\d+ · [\d.]+$", shown(c))]
     assert [int(shown(c).split()[0][1:]) for c in captions] == least
     assert [float(shown(c).split()[-1]) for c in captions] == pytest.approx(agreement[least], abs=0.006)
@@ -171,6 +174,25 @@ def test_models_of_different_datasets_get_a_message_naming_both(app):
     assert app.selectbox(key="compare_b_choice").value.endswith("fashion-mnist-z16")  # and B can be picked again
     app.selectbox(key="compare_b_choice").set_value(str(paths.PRETRAINED_DIR / "digits-z8")).run()
     assert not app.error and not app.exception and sent(app)["b"]["url"]
+
+
+def test_a_model_with_no_partner_of_its_dataset_is_told_so_not_refused(app):
+    """The only Fashion-MNIST model as A: B is not picked from another dataset only to be refused."""
+    app.session_state[COMPARE_A] = str(paths.PRETRAINED_DIR / "fashion-mnist-z16")
+    run_compare(app)
+    infos = [shown(t) for t in texts(app, "info")]
+    assert any("No other model of **fashion-mnist** is installed" in t for t in infos), infos
+    assert not app.error and not [e for e in app.main if getattr(e, "type", None) == "bidi_component"]
+    assert app.selectbox(key="compare_a_choice").value.endswith("fashion-mnist-z16")  # A can be changed here
+
+
+def test_b_the_same_as_a_is_named_and_replaced(app):
+    a = str(paths.PRETRAINED_DIR / "digits-z8")
+    app.session_state[COMPARE_A] = app.session_state[COMPARE_B] = a
+    run_compare(app)
+    infos = [shown(t) for t in texts(app, "info")]
+    assert any("Model B was digits-z8, A itself: B is digits-tiny instead" in t for t in infos), infos
+    assert app.session_state[COMPARE_B].endswith("digits-tiny") and not app.error and sent(app)["b"]["url"]
 
 
 def test_a_link_opens_the_same_comparison(app, fresh_link):

@@ -20,6 +20,7 @@ from ui.components import served
 from vae_core.map import movie as movies
 from vae_core.map import movie_gif
 from vae_core.map.projection import ProjectionSpec
+from vae_core.map.raster import map_bounds
 from vae_core.models import load_model, snapshots
 
 PAGE = "pages/map.py"
@@ -147,6 +148,12 @@ def test_the_gif_has_one_frame_per_epoch_at_the_pinned_spot(app, new_model, defe
     assert any("the map's centre" in c.value for c in app.caption)
 
     movie = movies.movie(load_model(new_model), ProjectionSpec(method="pca"))
+    default = np.asarray(player_data(app)["spot"])
+    last = movie.maps[-1]
+    assert np.isclose(last, default, atol=1e-6).all(axis=1).any()  # an image's own place, not the empty centre
+    x0, x1, y0, y1 = map_bounds(movie.maps.reshape(-1, 2))
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    assert np.isclose(((last - centre) ** 2).sum(axis=1).min(), ((default - centre) ** 2).sum(), rtol=1e-4)
     spot = [float(v) for v in movie.maps[-1][7]]  # a point's own place on the last map
     app.session_state[STATE] = {"spot": spot}
     app.run()

@@ -5,6 +5,7 @@ ui/components/map/; `latent_map` is the st.plotly_chart map it replaced, kept as
 from __future__ import annotations
 
 import numpy as np
+import plotly.colors as plotly_colors
 import plotly.graph_objects as go
 
 # Okabe-Ito + Tableau: distinguishable, colour-blind friendly for up to 10 classes.
@@ -171,13 +172,19 @@ def line_chart(y: np.ndarray, title: str, height: int = 160, x: np.ndarray | Non
     return fig.to_dict()
 
 
+# Streamlit's Plotly theme names its own colours by the placeholders #000001…#0000NN and swaps them in the browser,
+# so Inferno's first stop (#000004, black) was drawn red: the collapsed rows looked hottest. One step off, still black.
+KL_COLORSCALE = [[i / (len(plotly_colors.sequential.Inferno) - 1), "#010004" if c.lower().startswith("#0000") else c]
+                 for i, c in enumerate(plotly_colors.sequential.Inferno)]
+
+
 def kl_heatmap(kl: np.ndarray, epochs: np.ndarray, height: int = 260) -> dict:
     """The training movie's KL per latent dimension (rows) x kept epoch (columns), nats: a dimension the model gave
     up on (posterior collapse) is a row going dark. `kl`: (epochs, dims) as map/movie.Movie.kl_heatmap gives it."""
     kl = np.asarray(kl, dtype=np.float32)
     dims = np.arange(kl.shape[1])
     fig = go.Figure(go.Heatmap(z=kl.T, x=[str(int(e)) for e in epochs], y=[f"z{d}" for d in dims],
-                               colorscale="Inferno", zmin=0.0, colorbar=dict(title=dict(text="KL"), thickness=10),
+                               colorscale=KL_COLORSCALE, zmin=0.0, colorbar=dict(title=dict(text="KL"), thickness=10),
                                hovertemplate="epoch %{x} · %{y}: KL %{z:.2f} nats<extra></extra>"))
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=10))  # z0 on top, as the latent is usually read
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=24, b=0), xaxis_title="epoch",
@@ -253,7 +260,8 @@ def bars(categories, series: dict, title: str, height: int = 220, y_title: str =
                              marker_color=color, hovertemplate=hover))
     fig.update_layout(barmode="group", height=height, margin=dict(l=0, r=0, t=28, b=0),
                       title=dict(text=title, font=dict(size=13)), yaxis_title=y_title, showlegend=len(series) > 1,
-                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+                      # under the bars: above them, long model names ran over the title
+                      legend=dict(orientation="h", y=-0.18, x=0, xanchor="left", yanchor="top"))
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
     fig.update_xaxes(type="category")

@@ -96,9 +96,12 @@ def published(cur: loaders.Current, movie: movies.Movie, spec: ProjectionSpec) -
 
 
 def default_spot(movie: movies.Movie) -> list[float]:
-    """The GIF's spot until one is pinned: the centre of the map."""
+    """The GIF's spot until one is pinned: the image nearest the map's centre at the last epoch (the centre itself
+    often falls between clusters, where every epoch's decoder draws a grey blur)."""
     x0, x1, y0, y1 = bounds_of(movie)
-    return [(x0 + x1) / 2, (y0 + y1) / 2]
+    last = movie.maps[-1]
+    nearest = int(np.argmin(((last - [(x0 + x1) / 2, (y0 + y1) / 2]) ** 2).sum(axis=1)))
+    return [float(last[nearest, 0]), float(last[nearest, 1])]
 
 
 def gif_bytes(cur: loaders.Current, movie: movies.Movie, spot) -> bytes:
@@ -144,7 +147,8 @@ def player(cur: loaders.Current, movie: movies.Movie, spec: ProjectionSpec) -> N
         chart(figures.kl_heatmap(movie.kl_heatmap, movie.epochs), "movie_kl", toolbar=False)
         chart(figures.elbo_split_chart(movie.epochs, movie.numbers("recon"), movie.numbers("kl")), "movie_elbo",
               toolbar=False)
-        where = "the spot you pinned" if pinned else "the map's centre (click the movie's map to pin another spot)"
+        where = "the spot you pinned" if pinned else \
+            "the image nearest the map's centre (click the movie's map to pin another spot)"
         st.download_button(f"Download the movie as a GIF ({len(movie.snapshots)} frames)",
                            data=lambda: gif_bytes(cur, movie, spot), file_name=f"{cur.loaded.path.name}-movie.gif",
                            mime="image/gif", on_click="ignore", icon="🎞️", key="movie_gif",

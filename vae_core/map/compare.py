@@ -20,6 +20,7 @@ from .encodings import EncodedSplit
 
 AGREEMENT_K = 10      # neighbours compared per image (the Embedding Comparator's default range is 5-50)
 MOST_DIFFERENT = 20   # the images whose neighbourhoods differ most, shown as a row of thumbnails
+TIE_K = 50            # ties in agreement broken by the overlap of this many nearest neighbours
 BLOCK = 20_000        # rows per (rows, k, k) comparison: 20k x 10 x 10 booleans is 2 MB
 
 
@@ -63,9 +64,22 @@ def knn_jaccard(latents_a, latents_b, k: int = AGREEMENT_K) -> np.ndarray:
     return (shared / (2 * k - shared)).astype(np.float32)
 
 
-def most_different(agreement: np.ndarray, count: int = MOST_DIFFERENT) -> np.ndarray:
-    """Row ids of the `count` images whose neighbourhoods agree least, least first (ties: lower row first)."""
-    return np.argsort(np.asarray(agreement), kind="stable")[:count].astype(np.int64)
+def most_different(agreement: np.ndarray, count: int = MOST_DIFFERENT, latents_a=None, latents_b=None,
+                   wide_k: int = TIE_K) -> np.ndarray:
+    """Row ids of the `count` images whose neighbourhoods agree least, least first. Ties are common (two unlike
+    models: hundreds of images share none of their 10 nearest, agreement 0) and were listed by row number; with the
+    latents, a tie goes to the image sharing fewer of its `wide_k` nearest (then the lower row)."""
+    agreement = np.asarray(agreement)
+    order = np.argsort(agreement, kind="stable")
+    if latents_a is None or len(order) <= count:
+        return order[:count].astype(np.int64)
+    candidates = np.flatnonzero(agreement <= agreement[order[count - 1]])  # every row tied with the last one shown
+    if len(candidates) == count:
+        return order[:count].astype(np.int64)
+    k = min(wide_k, len(agreement) - 1)
+    shared = overlap_counts(knn_indices(latents_a, k, rows=candidates), knn_indices(latents_b, k, rows=candidates))
+    ranked = candidates[np.lexsort((candidates, shared, agreement[candidates]))]
+    return ranked[:count].astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -138,5 +152,5 @@ def compare(loaded_a, loaded_b, encoded_a: EncodedSplit, encoded_b: EncodedSplit
     if progress is not None:
         progress(1.0, "Compared.")
     overall = _summary(-1, "all images", np.ones(len(agreement), bool), agreement, encoded_a, encoded_b)
-    return Comparison(agreement, most_different(agreement), overall,
+    return Comparison(agreement, most_different(agreement, latents_a=encoded_a.mu, latents_b=encoded_b.mu), overall,
                       per_class(agreement, encoded_a, encoded_b, class_names), k)
