@@ -291,7 +291,8 @@ class MovieController {
 
   async paintLens({ t, spot, z }) {
     const pending = this.decoders[t], epoch = this.data.epochs[t];
-    this.el.numbers.textContent = `Epoch ${epoch}: ${this.data.numbers[t]}`;
+    // the split on its own line, "= −(Recon … + KL …)" kept whole (pre-line; a 170 px column wrapped it after "−")
+    this.el.numbers.textContent = `Epoch ${epoch}: ${this.data.numbers[t].replace(" = ", "\n= ")}`;
     if (!pending) {
       this.el.caption.textContent = this.data.decoders[t] ? "Loading the decoders…"
         : `Epoch ${epoch}'s decoder failed its checks: no picture for it.`;
