@@ -3,16 +3,15 @@ import json
 import math
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.training_helpers import TINY, kill_9_mid_training
+
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--latent-dim", "3", "--channels", "8", "16", "--hidden", "32", "--test-limit", "100"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,19 +86,8 @@ def test_kill_9_mid_training_leaves_a_loadable_model_that_resumes(tmp_path):
     from vae_core.models.torch_vae import checkpoint
 
     out = tmp_path / "m"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_MODELS_DIR": os.environ["VAE_TEST_SCRATCH_MODELS"]}
-    proc = subprocess.Popen([sys.executable, "-m", "vae_core", "train", "--dataset", "digits", "--epochs", "100",
-                             "--out", str(out), *TINY], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while not (out / "metrics.json").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "no epoch finished"
-            time.sleep(0.02)
-        time.sleep(0.7)  # somewhere in a later epoch, or in the middle of its save
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_9_mid_training(out, os.environ["VAE_TEST_SCRATCH_MODELS"], (out / "metrics.json").exists,
+                        "epoch finished", settle=0.7)
     # Each file is whole; a kill between two files' renames may leave train.json one epoch behind the weights.
     loaded = checkpoint.load_checkpoint(out)
     done = len(loaded.train_info["history"])

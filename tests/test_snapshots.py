@@ -4,13 +4,7 @@ them gives the same weights; the registry deletes them with the folder and leave
 import hashlib
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +15,7 @@ from vae_core.models.onnx.graph_checks import GraphError
 from vae_core.models.torch_vae import checkpoint
 from vae_core.models.torch_vae.model import VAEConfig
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--latent-dim", "3", "--channels", "8", "16", "--hidden", "32", "--test-limit", "100"]
+from tests.training_helpers import TINY, kill_9_mid_training
 
 
 @pytest.fixture(scope="module")
@@ -193,19 +186,8 @@ def test_the_cli_sets_the_snapshot_step(tmp_path, capsys):
 
 def test_kill_9_mid_training_leaves_whole_snapshots_and_the_resume_fills_the_series(tmp_path):
     out = tmp_path / "m"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAE_MODELS_DIR": str(tmp_path / "models")}
-    proc = subprocess.Popen([sys.executable, "-m", "vae_core", "train", "--dataset", "digits", "--epochs", "100",
-                             "--out", str(out), *TINY], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while len(list(out.glob("snapshots/epoch-*"))) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, "no two snapshots"
-            time.sleep(0.02)
-        time.sleep(0.5)  # somewhere in a later epoch, or in the middle of a save
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_9_mid_training(out, tmp_path / "models", lambda: len(list(out.glob("snapshots/epoch-*"))) >= 2,
+                        "two snapshots", settle=0.5)
     series = snapshots.read_snapshots(out)
     done = checkpoint.load_checkpoint(out).metrics["epochs"]
     assert series.unreadable == 0 and series.epochs == list(range(1, len(series.epochs) + 1))

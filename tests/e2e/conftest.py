@@ -3,6 +3,7 @@
 Playwright never downloads a browser here: it launches the system `chromium`. Under CI=true a missing browser
 is a failure, not a skip (the browser tests must run in CI).
 """
+import contextlib
 import os
 import shutil
 import socket
@@ -122,12 +123,9 @@ def app_url(tmp_path_factory, browser):
         yield os.environ["E2E_APP_URL"].rstrip("/")
         return
     tmp = tmp_path_factory.mktemp("app")
-    proc, url = start_app(tmp)
-    try:
+    with serving(tmp) as url:
         _first_visit(browser, url)
         yield url
-    finally:
-        stop_app(proc)
 
 
 def stop_app(proc) -> None:
@@ -137,6 +135,16 @@ def stop_app(proc) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@contextlib.contextmanager
+def serving(tmp_dir: Path, extra_env: dict | None = None):
+    """start_app as a context: the app's URL, and the app stopped however the block ends."""
+    proc, url = start_app(tmp_dir, extra_env)
+    try:
+        yield url
+    finally:
+        stop_app(proc)
 
 
 def _first_visit(browser, url: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from playwright.sync_api import expect
 
-from .conftest import assert_no_exception, error_texts, open_page, start_app, stop_app, wait_idle
+from .conftest import assert_no_exception, error_texts, open_page, serving, wait_idle
 from .test_generate import SIGNATURE_JS
 
 pytestmark = pytest.mark.e2e
@@ -25,11 +25,8 @@ def brought_app(tmp_path_factory):
     torch.manual_seed(0)
     bring(KerasLikeVAE(latent=3), tmp / "models" / "keras-like", (1, 28, 28), "digits", encode="encoder",
           decode="decoder")
-    proc, url = start_app(tmp)
-    try:
+    with serving(tmp) as url:
         yield url
-    finally:
-        stop_app(proc)
 
 
 def test_a_brought_model_is_explored_in_the_browser(page, brought_app):

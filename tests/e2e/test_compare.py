@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from .conftest import assert_no_exception, error_texts, open_page, screenshot, start_app, stop_app, wait_idle
+from .conftest import assert_no_exception, error_texts, open_page, screenshot, serving, wait_idle
 from .test_map import count_runs, inside_polygon, runs
 from .test_layout import SCREEN, assert_on_screen
 
@@ -47,11 +47,8 @@ def compare_app(tmp_path_factory):
     # 8 epochs (~7 s): all 4 units active, so its map is spread out (after 2 epochs it had collapsed to a dot)
     training.train_model(config, training.TrainConfig(epochs=8, batch_size=64, seed=1, snapshot_every=0), dataset,
                          tmp / "models" / "digits-small")
-    proc, url = start_app(tmp)
-    try:
+    with serving(tmp) as url:
         yield url
-    finally:
-        stop_app(proc)
 
 
 def open_compare(page, url: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_no_exception, open_page, start_app, stop_app, wait_idle
+from .conftest import assert_no_exception, open_page, serving, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +36,8 @@ def markup_app(tmp_path_factory):
     (models / NAME / "metrics.json").write_text(json.dumps(
         {"elbo": -100.0, "active_units": MARKUP, "iwae_k": MARKUP, "iwae_bound": -99.0, MARKUP: MARKUP}))
     export(MLPVAE(latent_dim=2, hidden=8).eval(), models / "elsewhere", "bernoulli_logits", f"folder:{MARKUP}")
-    proc, url = start_app(tmp)
-    try:
+    with serving(tmp) as url:
         yield url
-    finally:
-        stop_app(proc)
 
 
 @pytest.mark.parametrize("path", ["/", "/generate", "/encode", "/interpolate", "/train",

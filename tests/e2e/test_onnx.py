@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import assert_no_exception, error_texts, open_page, start_app, stop_app, wait_idle
+from .conftest import assert_no_exception, error_texts, open_page, serving, wait_idle
 from .test_generate import SIGNATURE_JS
 
 pytestmark = pytest.mark.e2e
@@ -22,11 +22,8 @@ def onnx_app(tmp_path_factory):
     broken = export(MLPVAE(latent_dim=3, hidden=8).eval(), tmp / "models" / "broken-onnx", "bernoulli_logits",
                     "digits")
     (broken / "decoder.onnx").write_bytes(b"")
-    proc, url = start_app(tmp)
-    try:
+    with serving(tmp) as url:
         yield url
-    finally:
-        stop_app(proc)
 
 
 def test_an_onnx_model_is_explored_in_the_browser(page, onnx_app):
