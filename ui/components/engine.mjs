@@ -31,19 +31,18 @@
 // then float32 latents (n×d), float32 coords (n×dims).
 //
 // The test hook, the one global (tests and benches read it; components never do):
-//   window.__vae.engine  {decoders, placements}: the caches above, Map(absolute URL -> Promise)
+//   window.__vae.engine  {decoders, fetched}: the caches above, Map(absolute URL -> Promise)
 //   window.__vae.maps    the mounted map controllers (map/map.mjs), oldest first: `__vae.maps.at(-1)` is the newest
 //   window.__vae.movies  the mounted training movies (movie/movie.mjs), oldest first
 // Pure helpers need no hook: a test imports their module (node: `import(fileURL)`; a page: `import()` of the
 // served URL, ui.components.modules.url("map/points.mjs")).
 
 const decoders = new Map();
-const placements = new Map();
 const fetched = new Map();
 let runtime = null;
 
 export const testHook = (globalThis.__vae = globalThis.__vae || { maps: [] });
-testHook.engine = { decoders, placements };
+testHook.engine = { decoders, fetched };
 
 export function absoluteURL(url) {
   return new URL(url, document.baseURI).href;
@@ -206,11 +205,7 @@ function place(latents, coords, n, d, dims, k, z) {
 }
 
 export function loadPlacement(url) {
-  return cached(placements, absoluteURL(url), async () => {
-    const response = await fetch(absoluteURL(url));
-    if (!response.ok) throw new Error(`placement data: HTTP ${response.status}`);
-    return parsePlacement(await response.arrayBuffer());
-  });
+  return fetchOnce(url, async (response) => parsePlacement(await response.arrayBuffer()), "placement data");
 }
 
 export function rasterPoint(bounds, size, xy) {
@@ -221,9 +216,10 @@ export function rasterPoint(bounds, size, xy) {
   return [Math.min(Math.max(cx, 0), size - 1), Math.min(Math.max(cy, 0), size - 1)];
 }
 
-export function engineFailed(err) {
+// `then`: what the page does instead (the pad's and scrubber's default; the lens and the movie say their own).
+export function engineFailed(err, then = ": images are decoded on the server when you release a slider.") {
   const reason = (err && (err.message || String(err))) || "unknown error";
-  return `In-page decoding is unavailable (${reason.split("\n")[0].slice(0, 160)}): images are decoded on the server when you release a slider.`;
+  return `In-page decoding is unavailable (${reason.split("\n")[0].slice(0, 160)})${then}`;
 }
 
 export function loadImage(url) {

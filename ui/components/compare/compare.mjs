@@ -59,10 +59,12 @@ class Compare {
     this.b = this.maps.b;
     this.link(this.a, this.b);
     this.link(this.b, this.a);
-    this.a.el.decoded.addEventListener("change", () => {  // the decoded map: both or neither (B's bar is hidden)
-      this.b.el.decoded.checked = this.a.el.decoded.checked;
-      if (this.b.ready) this.b.refreshDecoded();
-    });
+    for (const name of ["thumbs", "decoded"]) {  // A's bar is both maps' (B's is hidden): its toggles switch both
+      this.a.el[name].addEventListener("change", () => {
+        this.b.el[name].checked = this.a.el[name].checked;
+        if (this.b.ready) this.b.el[name].dispatchEvent(new Event("change"));  // B's own handlers redraw it
+      });
+    }
   }
 
   link(from, to) {

@@ -37,7 +37,7 @@ export class Lens {
       this.caption.textContent = `Lens: ${spec.name}. Click to pin it.`;
       return true;
     } catch (err) {
-      this.caption.textContent = engineFailed(err).replace(/: images are decoded.*$/, ": click to decode on the server.");
+      this.caption.textContent = engineFailed(err, ": click to decode on the server.");
       return false;
     }
   }

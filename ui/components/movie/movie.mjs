@@ -24,7 +24,7 @@ const controllers = new WeakMap();
 testHook.movies = testHook.movies || [];
 
 // The buffer: magic, uint32 M, N, D, C, float64 bounds (4), float32 maps (M×N×2), float32 means (M×N×D), int16 labels.
-export function parseMovie(buffer) {
+function parseMovie(buffer) {
   const bytes = new Uint8Array(buffer, 0, 8);
   if (String.fromCharCode(...bytes) !== MAGIC) throw new Error("not a training movie buffer (wrong magic)");
   const view = new DataView(buffer);
@@ -40,14 +40,14 @@ export function parseMovie(buffer) {
 }
 
 // Epoch t's map as separate x and y arrays (the grid index's input).
-export function frameXY(movie, t) {
+function frameXY(movie, t) {
   const { n, maps } = movie, x = new Float32Array(n), y = new Float32Array(n), base = t * n * 2;
   for (let i = 0; i < n; i++) { x[i] = maps[base + 2 * i]; y[i] = maps[base + 2 * i + 1]; }
   return [x, y];
 }
 
 // The latent at map spot (sx, sy) on epoch t: the inverse-distance blend of its k nearest points' means there.
-export function latentAt(movie, indexes, t, sx, sy, k) {
+function latentAt(movie, indexes, t, sx, sy, k) {
   const { n, d, means } = movie;
   const found = nearest(indexes[t], sx, sy, Math.min(k, n), null);
   return Float32Array.from(blend(found, means.subarray(t * n * d, (t + 1) * n * d), d));
@@ -94,7 +94,6 @@ class MovieController {
     this.playing = null;     // the Play timer
     this.lensBusy = false;
     this.lensWaiting = null;
-    this.painted = { map: 0, lens: 0 };
     this.step = null;        // the scrubber step being timed: {t0, map, lens}
     this.times = [];         // ms from a scrubber input to the map and the lens both repainted (bench/movie_page.py)
     this.ready = false;
@@ -109,8 +108,9 @@ class MovieController {
       this.goTo(epoch.valueAsNumber, GLIDE_MS);
     });
     play.addEventListener("click", () => (this.playing ? this.stop() : this.play()));
-    map.addEventListener("mousemove", (e) => { this.hover = this.toData(e); this.draw(); this.showLens(); });
-    map.addEventListener("mouseleave", () => { this.hover = null; this.draw(); this.showLens(); });
+    // pointer moves: at most one redraw and lens request per animation frame (as the Map's hover)
+    map.addEventListener("mousemove", (e) => { this.hover = this.toData(e); this.requestFrame(true); });
+    map.addEventListener("mouseleave", () => { this.hover = null; this.requestFrame(true); });
     map.addEventListener("click", (e) => {
       this.pinned = this.toData(e);
       this.draw();
@@ -144,6 +144,13 @@ class MovieController {
     this.target = movie.m - 1;  // the trained model: the map the user knows from the Map above
     this.el.epoch.value = String(this.target);
     this.shown = movie.maps.slice(this.target * movie.n * 2, (this.target + 1) * movie.n * 2);
+    // the points by fill colour (labels -1: grey), once: draw() paints a class at a time, every animation frame
+    this.byColour = new Map();
+    for (let i = 0; i < movie.n; i++) {
+      const c = movie.labels[i] < 0 ? -1 : movie.labels[i] % data.palette.length;
+      if (!this.byColour.has(c)) this.byColour.set(c, []);
+      this.byColour.get(c).push(i);
+    }
     this.buildLegend();
     this.resize();
     this.readout();
@@ -167,7 +174,7 @@ class MovieController {
       if (t === this.target) this.showLens();
     }
     this.el.root.dataset.engine = failed ? "failed" : "ready";
-    if (failed) this.el.caption.textContent = engineFailed(failed).replace(/: images are decoded.*$/, ".");
+    if (failed) this.el.caption.textContent = engineFailed(failed, ".");
     this.showLens();
   }
 
@@ -200,10 +207,7 @@ class MovieController {
     this.el.epoch.value = String(this.target);
     const to = movie.maps.subarray(this.target * movie.n * 2, (this.target + 1) * movie.n * 2);
     this.glide = { from: this.shown.slice(), to, t0: performance.now(), ms };
-    if (!this.frameRequested) {
-      this.frameRequested = true;
-      requestAnimationFrame((now) => this.animate(now));
-    }
+    this.requestFrame(false);
     this.readout();
     this.showLens();
   }
@@ -215,10 +219,19 @@ class MovieController {
     this.el.epoch.setAttribute("aria-valuetext", `epoch ${epochs[t]}`);
   }
 
+  // One animation frame for the glide and the pointer: `hovered` asks for the lens too (the cursor moved).
+  requestFrame(hovered) {
+    this.hoverMoved = this.hoverMoved || hovered;
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    requestAnimationFrame((now) => this.animate(now));
+  }
+
   animate(now) {
     this.frameRequested = false;
+    if (this.hoverMoved) { this.hoverMoved = false; this.showLens(); }
     const g = this.glide;
-    if (!g) return;
+    if (!g) { this.draw(); return; }
     const f = Math.min(1, Math.max(0, (now - g.t0) / g.ms)), w = ease(f), shown = this.shown;
     for (let i = 0; i < shown.length; i++) shown[i] = g.from[i] + (g.to[i] - g.from[i]) * w;
     this.draw();
@@ -227,25 +240,17 @@ class MovieController {
       requestAnimationFrame((next) => this.animate(next));
     } else {
       this.glide = null;
-      this.el.root.dataset.settled = String(this.target);
     }
   }
 
   draw() {
     if (!this.movie || !this.size) return;
-    const { n, labels } = this.movie, { palette } = this.data, ctx = this.el.map.getContext("2d"), s = this.size;
+    const { palette } = this.data, ctx = this.el.map.getContext("2d"), s = this.size;
     const [x0, x1, y0, y1] = this.movie.bounds, sx = s / (x1 - x0), sy = s / (y1 - y0), shown = this.shown;
     ctx.fillStyle = "#141821";
     ctx.fillRect(0, 0, s, s);
-    // one fill colour at a time: the points of a class, then the next (labels -1: grey)
-    const byColour = new Map();
-    for (let i = 0; i < n; i++) {
-      const c = labels[i] < 0 ? -1 : labels[i] % palette.length;
-      if (!byColour.has(c)) byColour.set(c, []);
-      byColour.get(c).push(i);
-    }
     const half = POINT_PX / 2;
-    for (const [c, rows] of byColour) {
+    for (const [c, rows] of this.byColour) {  // one fill colour at a time
       ctx.fillStyle = c < 0 ? "#bab0ac" : palette[c];
       for (const i of rows) {
         ctx.fillRect((shown[2 * i] - x0) * sx - half, (y1 - shown[2 * i + 1]) * sy - half, POINT_PX, POINT_PX);
@@ -253,7 +258,6 @@ class MovieController {
     }
     this.drawSpot(this.pinned, "#ffffff", 7);
     if (this.hover) this.drawSpot(this.hover, "#ffe14d", 5);
-    this.painted.map += 1;
     if (this.step && this.step.map === null) { this.step.map = performance.now(); this.finishStep(); }
   }
 
@@ -302,14 +306,12 @@ class MovieController {
     try {
       decoder = await pending;
     } catch (err) {
-      this.el.caption.textContent = engineFailed(err).replace(/: images are decoded.*$/, ".");
+      this.el.caption.textContent = engineFailed(err, ".");
       return;
     }
     paintMeans(this.el.lens, await decoder.decode(z), this.data.shape);
-    this.painted.lens += 1;
     const where = spot === this.pinned && !this.hover ? "at the pinned spot" : "under the cursor";
     this.el.caption.textContent = `Epoch ${epoch}'s decoder, ${where} (${spot[0].toFixed(2)}, ${spot[1].toFixed(2)})`;
-    this.el.lens.dispatchEvent(new CustomEvent("vae-painted", { detail: { t, spot } }));
     if (this.step && this.step.lens === null && t === this.target) {
       this.step.lens = performance.now();
       this.finishStep();
