@@ -309,6 +309,7 @@ def delete_model(path: str) -> None:
         st.session_state[FLASH] = ("error", f"{Path(path).name} is being trained right now: cancel that run first; "
                                             "nothing was deleted.")
         return
+    measuring.shared_measurements().cancel(path)  # a measurement still running would write metrics.json back
     try:
         models.delete_model(path)
         housekeeping.forget_model(path)  # its published files and cached results go with it

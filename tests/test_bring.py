@@ -296,3 +296,36 @@ def test_the_cli_brings_a_model_built_by_a_users_module(tmp_path, monkeypatch, c
     with torch.no_grad():
         want, _ = reference.encode(x.reshape(2, 784))
     np.testing.assert_allclose(loaded.model.encode(x)[0].numpy(), want.numpy(), atol=TOL)  # its weights, loaded
+
+
+@pytest.mark.parametrize("name, content", [("missing.pt", None), ("damaged.safetensors", b"\xff" * 64),
+                                           ("whole-model.pt", "pickled")])
+def test_the_cli_says_in_one_line_when_the_weights_cannot_be_read(tmp_path, monkeypatch, capsys, name, content):
+    (tmp_path / "my_vae.py").write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                                        "from bring_models import FlatMLP\n\n\ndef build():\n    return FlatMLP()\n")
+    weights = tmp_path / name
+    if content == "pickled":  # torch.save(model): code to run, which weights_only refuses
+        monkeypatch.syspath_prepend(str(tmp_path))
+        import my_vae
+        torch.save(my_vae.build(), weights)
+    elif content is not None:
+        weights.write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["bring", "my_vae:build", "--weights", str(weights), "--out", str(tmp_path / "x"),
+                     "--image-shape", "1", "28", "28", "--dataset", "digits"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert f"{weights} cannot be read as a state_dict" in err and "torch.save(model.state_dict()" in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("dataset, image_shape, message", [
+    ("fashoin-mnist", (1, 28, 28), "Unknown dataset 'fashoin-mnist'"),
+    ("folder:", (1, 28, 28), "names no path"),
+    ("digits", (28, 28), r"image_shape must be \(C, H, W\)"),
+    ("digits", (2, 28, 28), "1 \\(grey\\) or 3 \\(colour\\) channels"),
+])
+def test_bad_arguments_are_refused_before_any_export_and_nothing_is_written(tmp_path, dataset, image_shape, message):
+    with pytest.raises(BringError, match=message):
+        bring(FlatMLP(), tmp_path / "x", image_shape, dataset)
+    assert list(tmp_path.iterdir()) == []

@@ -143,7 +143,7 @@ ATLAS_MAX = 20_000  # thumbnails for maps up to this size (10k Fashion-MNIST ima
 
 def atlas(cur: loaders.Current) -> dict | None:
     """Every image of the split in one PNG (row-major, no padding), for thumbnails at deep zoom; {"off": why} when
-    there are too many."""
+    there are too many, or when it cannot be made (the map works on without it)."""
     images, _ = cur.images()
     if len(images) == 0:
         return None
@@ -160,5 +160,8 @@ def atlas(cur: loaders.Current) -> dict | None:
         return {"url": map_component.publish(imgs.to_png(sheet, 1, compress_level=1), "png"), "cols": cols,
                 "size": [int(images.shape[1]), int(images.shape[2])], "n": int(len(images))}
     # keyed by the model too (the file is the dataset's, named by its bytes: one copy), so a deleted model's goes
-    return loaders.memo(("map-atlas", str(cur.loaded.path), cur.dataset.name, cur.split), compute,
-                        "Drawing the thumbnail atlas")
+    try:
+        return loaders.memo(("map-atlas", str(cur.loaded.path), cur.dataset.name, cur.split), compute,
+                            "Drawing the thumbnail atlas")
+    except Exception as err:  # noqa: BLE001 - a layer that fails turns its toggle off (saying why), not the map
+        return {"off": f"The images on the map are off: {type(err).__name__}: {err}"}

@@ -64,8 +64,8 @@ class Measurements:
         Returns the job, or None when its dataset is not readable here (then there is nothing to measure on)."""
         folder = Path(folder)
         try:
+            roots.check_app_dataset(models.read_config(folder).dataset)  # cheap first: the hash reads every weight
             key = (str(folder), models.weights_hash(folder))
-            roots.check_app_dataset(models.read_config(folder).dataset)
         except VAEError:
             return None
         with self.lock:
@@ -120,8 +120,10 @@ def measure_unmeasured(listed: list[models.ModelInfo]) -> None:
 
     jobs, trainings = shared_measurements(), shared_registry()
     for info in listed:
+        # a folder with a job (running, failed or stopped) is left alone: this runs on every rerun of every page,
+        # and start() hashes the folder's weights (an imported zip: up to 512 MB); Measure again retries one
         if (info.error is None and not info.read_only and "elbo" not in info.metrics
-                and not trainings.is_training(info.path)):
+                and jobs.job_for(info.path) is None and not trainings.is_training(info.path)):
             jobs.start(info.path)
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import streamlit as st
 
 from vae_core.map import movie as movies
-from vae_core.map.cache import Cache
 from vae_core.map.movie_gif import movie_gif
 from vae_core.map.placement import Placer
 from vae_core.map.projection import ProjectionSpec
@@ -41,21 +40,12 @@ def movie_spec(cur: loaders.Current) -> ProjectionSpec:
                           seed=asked.seed)
 
 
-def _cached_movie(loaded, spec: ProjectionSpec) -> movies.Movie | None:
-    """The movie if its maps need no alignment (in the model's cache: a shipped model's, or one made before)."""
-    found = snapshot_files.read_snapshots(loaded.path)
-    if found.snapshots and Cache.of(loaded).load(movies.movie_file_name(found.snapshots, spec),
-                                                 lambda path: path) is None:
-        return None
-    return movies.movie(loaded, spec)  # a cache hit: milliseconds
-
-
 def movie_now(cur: loaders.Current, spec: ProjectionSpec):
     """(Movie, None) when its aligned maps are ready; else (None, the background job aligning them)."""
-    loaded = cur.loaded
+    loaded, found = cur.loaded, series(cur)
     return loaders.memo_or_start(("movie", str(loaded.path), loaded.weights_hash, spec),
-                                 lambda cb: movies.movie(loaded, spec, cb), "The training movie's maps",
-                                 cached=lambda: _cached_movie(loaded, spec))
+                                 lambda cb: movies.movie(loaded, spec, cb, series=found), "The training movie's maps",
+                                 cached=lambda: movies.cached_movie(loaded, spec, series=found))
 
 
 def labels_of(cur: loaders.Current, movie: movies.Movie) -> np.ndarray:

@@ -50,7 +50,10 @@ def bring(model, out, image_shape, dataset: str, encode="encode", decode="decode
             (staging / name).write_bytes(content)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
         report(0.25, "checking the folder as an import would (graphs, a test run, the likelihood)")
-        loaded = models.load_model(staging)
+        try:
+            loaded = models.load_model(staging)
+        except CheckpointError as err:  # name the folder asked for, not the hidden one about to be removed
+            raise type(err)(str(err).replace(str(staging), str(out))) from None
         _measure(loaded, report)
         staging.chmod(new_dir_mode())  # mkdtemp makes 0700 folders; a model folder is like every other
         if out.exists():
@@ -72,6 +75,13 @@ def _export(model, image_shape, dataset, encode, decode, decoder, layout, likeli
     if not isinstance(dataset, str) or not dataset.strip():
         raise BringError("dataset must name the training data: a built-in name (digits, mnist, fashion-mnist), "
                          "folder:<path> or npz:<path>")
+    try:
+        data.check_dataset_name(dataset)  # a misspelt name, before any export (it was taken as "not here")
+    except DataError as err:
+        raise BringError(str(err)) from None
+    if len(image_shape) != 3:
+        raise BringError(f"image_shape must be (C, H, W), got {list(image_shape)}")
+    check_limits(image_shape)  # the channels and sides now: a wrong shape would only fail the layout trial
     report(0.0, "finding the layout and exporting the encoder and decoder to ONNX")
     with evaluating(model, decoder):  # one block: a forward in train mode would move BatchNorm's statistics
         exported = export_pair(model, image_shape, encode, decode, decoder, layout, input_range)

@@ -317,11 +317,16 @@ def _build(spec: str, weights: Path | None):
     if not isinstance(model, torch.nn.Module):
         raise UsageError(f"{spec} gave a {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:
-        if weights.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            state = load_file(str(weights))
-        else:
-            state = torch.load(weights, map_location="cpu", weights_only=True)  # tensors only: no code runs
+        try:
+            if weights.suffix == ".safetensors":
+                from safetensors.torch import load_file
+                state = load_file(str(weights))
+            else:
+                state = torch.load(weights, map_location="cpu", weights_only=True)  # tensors only: no code runs
+        except Exception as err:  # noqa: BLE001 - missing, damaged, or a whole pickled model: one clear line
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise VAEError(f"{weights} cannot be read as a state_dict ({reason}); save one with "
+                           "torch.save(model.state_dict(), PATH) or safetensors") from None
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         try:
             model.load_state_dict(state)

@@ -10,7 +10,7 @@
     uploads.py   uploaded files (pictures and zips) -> model inputs, one result per picture
 """
 from .dataset import CLASS_NAMES, Dataset, SourceStatus, to_tensor
-from .sources import DATASET_NAMES, default_dataset_name, list_sources, load_dataset
+from .sources import DATASET_NAMES, check_dataset_name, default_dataset_name, list_sources, load_dataset
 
-__all__ = ["CLASS_NAMES", "DATASET_NAMES", "Dataset", "SourceStatus", "default_dataset_name", "list_sources",
-           "load_dataset", "to_tensor"]
+__all__ = ["CLASS_NAMES", "DATASET_NAMES", "Dataset", "SourceStatus", "check_dataset_name", "default_dataset_name",
+           "list_sources", "load_dataset", "to_tensor"]

@@ -22,7 +22,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     """Load a named dataset, "folder:<path>" (or a path to a .zip) of pictures, or "npz:<path>" of arrays; a
     relative path is looked for under the data roots (roots.locate). progress(fraction, message) is optional;
     image_shape applies to pictures only (the built-in datasets are 1x28x28; arrays are what they are)."""
-    text = str(name).strip()
+    text = check_dataset_name(name)
     location = roots.user_location(text)
     if location is not None:
         path = roots.locate(location)
@@ -32,10 +32,22 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     key = text.lower().replace("_", "-")
     if key == "digits":
         return dataclasses.replace(load_digits())
-    if key in ("fashion-mnist", "mnist"):
-        return load_idx_dataset(key, data_dir, download, progress)
-    raise DataError(f"Unknown dataset {name!r}. Choose one of {', '.join(DATASET_NAMES)}, "
-                    "'folder:<path>' for your own pictures (or a path to a .zip), or 'npz:<path>' for arrays.")
+    return load_idx_dataset(key, data_dir, download, progress)  # fashion-mnist or mnist (check_dataset_name)
+
+
+def check_dataset_name(name: str) -> str:
+    """`name` stripped when it names a dataset load_dataset knows how to read (whether or not it is on this machine):
+    a built-in name, folder:<path> or npz:<path>. Otherwise a DataError saying what a name may be."""
+    text = str(name).strip()
+    location = roots.user_location(text)
+    if location is not None:
+        if not location.strip():  # "folder:" alone would scan the current folder, or the whole data root
+            raise DataError(f"{text!r} names no path: write folder:<path> or npz:<path>")
+        return text
+    if text.lower().replace("_", "-") not in DATASET_NAMES:
+        raise DataError(f"Unknown dataset {text!r}. Choose one of {', '.join(DATASET_NAMES)}, "
+                        "'folder:<path>' for your own pictures (or a path to a .zip), or 'npz:<path>' for arrays.")
+    return text
 
 
 def list_sources(data_dir=None) -> list[SourceStatus]:

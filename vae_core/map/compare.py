@@ -17,6 +17,7 @@ from ..errors import VAEError
 from .align import knn_indices
 from .cache import Cache
 from .encodings import EncodedSplit
+from .projection import read_map
 
 AGREEMENT_K = 10      # neighbours compared per image (the Embedding Comparator's default range is 5-50)
 MOST_DIFFERENT = 20   # the images whose neighbourhoods differ most, shown as a row of thumbnails
@@ -127,10 +128,10 @@ def check_same_images(encoded_a: EncodedSplit, encoded_b: EncodedSplit) -> None:
 
 
 def _read_agreement(n: int):
+    """A cached agreement: read_map's checks (shape, float32, finite), and every value a Jaccard index in [0, 1]."""
     def read(path):
-        values = np.load(path, allow_pickle=False)
-        ok = values.shape == (n,) and values.dtype == np.float32 and np.isfinite(values).all()
-        return values if ok and values.min() >= 0 and values.max() <= 1 else None
+        values = read_map((n,))(path)
+        return values if values is not None and values.min() >= 0 and values.max() <= 1 else None
     return read
 
 

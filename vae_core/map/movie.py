@@ -22,7 +22,7 @@ from ..models import snapshots as snapshot_files
 from ..models.snapshots import Snapshot
 from .align import aligned_umap_stacked, pca_procrustes
 from .cache import Cache
-from .projection import ProjectionSpec
+from .projection import ProjectionSpec, read_map
 
 MOVIE_EPOCHS = 100     # the measured setting: 10 x 2k in 7.8-8.5 s (PCA starts: e200 1.4 % a step, e100 1.7 %)
 MOVIE_LAMBDA = 0.03    # 0.9 % per step; 0.01 gave 1.3 %, 0.003 2.0 %
@@ -80,25 +80,41 @@ def align_frames(frames, spec: ProjectionSpec, progress=None) -> np.ndarray:
                                          n_neighbors=spec.n_neighbors, min_dist=spec.min_dist, progress=progress))
 
 
-def movie(loaded, spec: ProjectionSpec = ProjectionSpec(), progress=None) -> Movie:
-    """The movie of a loaded model's folder (LoadedModel), its maps cached in the model's cache (a shipped model's
-    own first, as every map). No snapshots: a Movie with none (and the count of unreadable files).
-    `progress(fraction, message)`: the alignment's own (every ~2 % of its epochs)."""
+def _checked(spec: ProjectionSpec) -> None:
     if spec.method not in MOVIE_METHODS or spec.dims != 2:
         raise VAEError(f"the movie's maps are 2-D UMAP or PCA, not {spec.dims}-D {spec.method}")
-    series = snapshot_files.read_snapshots(loaded.path)
+
+
+def _read_maps(shots: list[Snapshot]):
+    return read_map((len(shots), len(shots[0].rows), 2))
+
+
+def movie(loaded, spec: ProjectionSpec = ProjectionSpec(), progress=None,
+          series: snapshot_files.SnapshotSeries | None = None) -> Movie:
+    """The movie of a loaded model's folder (LoadedModel), its maps cached in the model's cache (a shipped model's
+    own first, as every map). No snapshots: a Movie with none (and the count of unreadable files).
+    `progress(fraction, message)`: the alignment's own (every ~2 % of its epochs). `series`: the folder's snapshots
+    when the caller has read them already."""
+    _checked(spec)
+    series = series or snapshot_files.read_snapshots(loaded.path)
     shots = series.snapshots
     if not shots:
         return Movie([], np.zeros((0, 0, 2), np.float32), series.unreadable)
-    shape = (len(shots), len(shots[0].rows), 2)
-
-    def read(path):
-        maps = np.load(path, allow_pickle=False)
-        return maps if maps.shape == shape and maps.dtype == np.float32 and np.isfinite(maps).all() else None
-
-    maps = Cache.of(loaded).get(movie_file_name(shots, spec), read,
+    maps = Cache.of(loaded).get(movie_file_name(shots, spec), _read_maps(shots),
                                 lambda: align_frames([s.mu for s in shots], spec, progress).astype(np.float32),
                                 lambda value: lambda handle: np.save(handle, value, allow_pickle=False))
     if progress is not None:
         progress(1.0, f"The movie's {len(shots)} maps are aligned.")
     return Movie(shots, maps, series.unreadable)
+
+
+def cached_movie(loaded, spec: ProjectionSpec, series: snapshot_files.SnapshotSeries | None = None) -> Movie | None:
+    """The movie when its maps need no alignment (a valid cache file: a shipped model's, or one made before), else
+    None: milliseconds, for a page deciding whether to start a background job."""
+    _checked(spec)
+    series = series or snapshot_files.read_snapshots(loaded.path)
+    shots = series.snapshots
+    if not shots:
+        return Movie([], np.zeros((0, 0, 2), np.float32), series.unreadable)
+    maps = Cache.of(loaded).load(movie_file_name(shots, spec), _read_maps(shots))
+    return None if maps is None else Movie(shots, maps, series.unreadable)

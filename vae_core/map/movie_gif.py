@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..animation import strip_gif
+from ..images import upscale
 from ..errors import VAEError
 from ..models.snapshots import decode_images
 from .movie import Movie
@@ -36,7 +37,7 @@ def _panel(picture: np.ndarray, size: int) -> np.ndarray:
     """The picture upscaled by a whole factor (crisp pixels), centred on a size x size RGB panel."""
     rgb = np.repeat(picture[..., None], 3, axis=2) if picture.ndim == 2 else picture[..., :3]
     scale = max(1, size // max(rgb.shape[:2]))
-    big = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)[:size, :size]
+    big = upscale(rgb, scale)[:size, :size]
     panel = np.full((size, size, 3), BACKGROUND, dtype=np.uint8)
     top, left = (size - big.shape[0]) // 2, (size - big.shape[1]) // 2
     panel[top:top + big.shape[0], left:left + big.shape[1]] = big

@@ -238,7 +238,7 @@ def projection_name(name: str, latents, spec: ProjectionSpec) -> str:
     return f"projection-{safe_name}-{spec.key()}-{latents_hash(latents)}.npy"
 
 
-def _read_map(expected_shape: tuple):
+def read_map(expected_shape: tuple):
     """A reader for Cache.load: the cached map, or None when it is the wrong shape or not finite."""
     def read(path: Path) -> np.ndarray | None:
         coords = np.load(path, allow_pickle=False)
@@ -252,7 +252,7 @@ def cached_only(cache: Cache, name: str, latents, spec: ProjectionSpec) -> np.nd
     """The map `cached_projection` would return if it is already in the cache (a shipped one, or computed before);
     None when it would have to be fitted. Milliseconds: the app asks this before choosing to wait or not."""
     latents = _as_latents(latents)
-    return cache.load(projection_name(name, latents, spec), _read_map((len(latents), spec.dims)))
+    return cache.load(projection_name(name, latents, spec), read_map((len(latents), spec.dims)))
 
 
 def cached_projection(cache: Cache, name: str, latents, spec: ProjectionSpec, progress=None) -> np.ndarray:

@@ -19,6 +19,7 @@ import torch.nn as nn
 from ..errors import VAEError
 from .contract import CHANNELS, LATENT_RANGE, LAYOUTS, NAMES, SIDE_RANGE, ExportError, export_graph, layout_shape
 from .likelihoods import KINDS as LIKELIHOODS
+from .onnx.runtime import make_session
 MEAN_NAMES = ("mu", "mean", "z_mean", "embedding")
 LOGVAR_NAMES = ("logvar", "log_var", "z_log_var", "log_covariance")
 SIGMA_HELP = ("σ follows from the training loss: MSE averaged over pixels + w·KL gives σ² = w·C·H·W/2; MSE summed "
@@ -321,14 +322,6 @@ def export_pair(model, image_shape, encode="encode", decode="decode", decoder=No
     return Exported(encoder_bytes, decoder_bytes, layout, dec_layout, latent_dim, tried, enc, dec)
 
 
-def session(graph: bytes, threads: int = 1):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = threads, 1, 3
-    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-
-
 def check_pair(exported: Exported, image_shape, input_range=(0, 1), n: int = 3, tol: float = 1e-4) -> float:
     """The graphs against the model on a batch of `n` != the trace's 2 (a baked-in batch size shows here).
     Returns the largest difference; refuses past tol (relative to the outputs' scale)."""
@@ -338,8 +331,8 @@ def check_pair(exported: Exported, image_shape, input_range=(0, 1), n: int = 3, 
     with evaluating(exported.encoder_module, exported.decoder_module), torch.no_grad():
         want = [t.numpy() for t in (*exported.encoder_module(x), exported.decoder_module(z))]
     try:
-        got = session(exported.encoder).run([NAMES["mu"], NAMES["logvar"]], {NAMES["x"]: x.numpy()})
-        got += session(exported.decoder).run([NAMES["x_hat"]], {NAMES["z"]: z.numpy()})
+        got = make_session(exported.encoder, 1).run([NAMES["mu"], NAMES["logvar"]], {NAMES["x"]: x.numpy()})
+        got += make_session(exported.decoder, 1).run([NAMES["x_hat"]], {NAMES["z"]: z.numpy()})
     except Exception as err:  # noqa: BLE001
         raise BringError(f"onnxruntime cannot run the exported graphs on a batch of {n}: {_first_line(err)}") from None
     worst = 0.0
@@ -355,11 +348,12 @@ def check_pair(exported: Exported, image_shape, input_range=(0, 1), n: int = 3, 
     return worst
 
 
-def check_limits(image_shape, latent_dim) -> None:
+def check_limits(image_shape, latent_dim: int | None = None) -> None:
+    """The image shape and (once known, after the export) the latent size the app takes."""
     c, h, w = image_shape
     if c not in CHANNELS:
         raise BringError(f"image_shape {list(image_shape)}: the app takes 1 (grey) or 3 (colour) channels")
     if not all(SIDE_RANGE[0] <= s <= SIDE_RANGE[1] for s in (h, w)):
         raise BringError(f"image_shape {list(image_shape)}: sides must be {SIDE_RANGE[0]}–{SIDE_RANGE[1]} pixels")
-    if not LATENT_RANGE[0] <= latent_dim <= LATENT_RANGE[1]:
+    if latent_dim is not None and not LATENT_RANGE[0] <= latent_dim <= LATENT_RANGE[1]:
         raise BringError(f"latent_dim {latent_dim}: the app takes {LATENT_RANGE[0]}–{LATENT_RANGE[1]}")
