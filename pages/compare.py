@@ -5,7 +5,6 @@ from ui import page  # light: Streamlit and the standard library
 # First, before the imports below (seconds on a fresh server): a direct link must run app.py (sidebar, routing).
 page.ensure_navigation()
 
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -21,9 +20,9 @@ from ui.session.keys import (COMPARE_A, COMPARE_A_WIDGET, COMPARE_B, COMPARE_B_W
 from ui.sidebar import list_models
 from ui.steps import Steps
 from ui.text import md_escape
-from ui.widgets import chart, nats, show_image, split_helps, split_texts, thumbnails
+from ui.widgets import chart, nats, show_image, split_helps, split_sentence, split_texts, thumbnails
 from vae_core import images as imgs
-from vae_core.errors import VAEError
+from vae_core.map import compare
 from vae_core.map.compare import AGREEMENT_K, MOST_DIFFERENT
 from vae_core.map.projection import ProjectionSpec
 from vae_core.metrics import POINT_ESTIMATOR, dataset_estimator
@@ -117,12 +116,9 @@ def loaded_pair(path_a: str, path_b: str, split: str, spec: ProjectionSpec) -> t
     """Both models, on A's dataset; None (with the message shown, naming both) when they cannot be compared."""
     with page.friendly_errors("Loading the models"):
         a, b = loaders.get_model(path_a), loaders.get_model(path_b)
-        dataset = loaders.get_dataset(a.config.dataset, tuple(a.config.image_shape))
-        if dataset.image_shape != tuple(a.config.image_shape):
-            raise VAEError(f"Model {Path(path_a).name} expects images of shape {tuple(a.config.image_shape)} but "
-                           f"dataset {a.config.dataset} has {dataset.image_shape}.")
+        dataset = loaders.dataset_for(a)
         cur_a, cur_b = Current(a, dataset, split, spec), Current(b, dataset, split, spec)
-        compare_data.sides(cur_a, cur_b)  # different datasets or image shapes: the library's message, naming both
+        compare.check_comparable(a, b)  # different datasets or image shapes: the library's message, naming both
         return cur_a, cur_b
     return None
 
@@ -257,8 +253,7 @@ def side_data(side: str, focus: dict | None) -> dict:
 def split_line(side: str, row: int) -> None:
     """This side's ELBO split of one image, adding up as shown (ELBO = −(Recon + KL)), the estimator in its help."""
     elbo, kl = float(encoded[side].elbo[row]), float(encoded[side].kl[row])
-    e, r, k = split_texts(elbo, kl, compact=True)
-    st.markdown(f"ELBO **{e}** = −(Recon **{r}** + KL **{k}**)", help=split_helps(elbo, kl, POINT_ESTIMATOR)[0])
+    st.markdown(split_sentence(elbo, kl, compact=True, bold=True), help=split_helps(elbo, kl, POINT_ESTIMATOR)[0])
 
 
 def point_detail(row: int) -> None:

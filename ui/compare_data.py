@@ -25,11 +25,6 @@ STAND_IN = ProjectionSpec(method="pca")  # the Procrustes pair: ~0.02 s for 10k,
 METHODS = compare_maps.PAIR_METHODS      # ("umap", "pca")
 
 
-def sides(a: loaders.Current, b: loaders.Current) -> None:
-    """Raise the library's message (naming both) unless the two models can be compared on the same images."""
-    compare.check_comparable(a.loaded, b.loaded)
-
-
 def _key(a: loaders.Current, b: loaders.Current) -> tuple:
     return (*a.key, str(b.loaded.path), b.loaded.weights_hash)
 
@@ -117,7 +112,3 @@ def lens(cur: loaders.Current, side: str, a: loaders.Current, b: loaders.Current
     url = loaders.memo(("compare-placement", side, *_key(a, b), shown.key), make)
     return {"method": "knn", "decoderUrl": served.decoder_url(cur.loaded), "placementUrl": url,
             "shape": list(cur.loaded.config.image_shape), "name": map_data.INVERSE_NAMES["knn"]}
-
-
-def far_distance(points: map_points.MapPoints) -> float:
-    return map_data.far_distance(points)

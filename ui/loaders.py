@@ -15,6 +15,7 @@ import streamlit as st
 
 from vae_core import data, models
 from vae_core.data import roots
+from vae_core.errors import VAEError
 from vae_core.map import encodings, projection
 from vae_core.map.cache import Cache
 from vae_core.map.placement import Placer
@@ -29,6 +30,18 @@ def get_dataset(name: str, image_shape: tuple = (1, 28, 28)) -> data.Dataset:
     """`image_shape` only matters for folder datasets: their pictures are fitted to the model's input."""
     roots.check_app_dataset(name)  # folders and zips only from the data roots (a config names any path)
     return data.load_dataset(name, image_shape=tuple(image_shape))
+
+
+def dataset_for(loaded: models.LoadedModel, name: str | None = None) -> data.Dataset:
+    """The dataset a model was made for (`name` when its config names none), checked to hold images of the model's
+    input shape: a VAEError naming both otherwise."""
+    shape = tuple(loaded.config.image_shape)
+    name = loaded.config.dataset or name
+    dataset = get_dataset(name, shape)
+    if dataset.image_shape != shape:
+        raise VAEError(f"Model {loaded.path.name} expects images of shape {shape} but dataset {name} has "
+                       f"{dataset.image_shape}.")
+    return dataset
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)

@@ -22,7 +22,7 @@ from . import figures, jobs, loaders, page
 from .components import movie as movie_component
 from .session.keys import MOVIE, MOVIE_OPEN
 from .text import md_escape
-from .widgets import chart, split_texts
+from .widgets import chart, split_sentence
 
 
 def series(cur: loaders.Current) -> snapshot_files.SnapshotSeries:
@@ -101,11 +101,7 @@ def gif_bytes(cur: loaders.Current, movie: movies.Movie, spot) -> bytes:
 
 def epoch_numbers(movie: movies.Movie) -> list[str]:
     """Per epoch, its ELBO split as shown everywhere (rounded so the shown numbers add up: widgets.split_texts)."""
-    out = []
-    for elbo, kl in zip(movie.numbers("elbo"), movie.numbers("kl")):
-        shown_elbo, shown_recon, shown_kl = split_texts(elbo, kl)
-        out.append(f"ELBO {shown_elbo} = −(Recon {shown_recon} + KL {shown_kl})")
-    return out
+    return [split_sentence(elbo, kl) for elbo, kl in zip(movie.numbers("elbo"), movie.numbers("kl"))]
 
 
 def waiting(job) -> None:

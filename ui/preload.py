@@ -2,8 +2,8 @@
 
 On a fresh server a first /train visit imported pandas (for st.dataframe) while another session's Map click
 imported Plotly, which imports pandas too: one thread saw a partially initialised pandas (AttributeError, a generic
-error box, 1 run in 3). app.py calls `import_heavy_modules()` before any page (after st.navigation, which needs none of
-them: the navigation and a titled placeholder are drawn first), so no page ever imports them lazily.
+error box, 1 run in 3). app.py imports them through `loaded()` (ui/startup.py: after st.navigation, which needs none
+of them, the navigation and a titled placeholder are drawn first), so no page ever imports them lazily.
 
 One exception, for a fresh server's first map: the Map's first run needs only FIRST, so a first session opening the
 Map imports FIRST, runs its page, then imports REST while the browser draws the map (~1.3 s sooner here). It holds

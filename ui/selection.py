@@ -7,11 +7,10 @@ from pathlib import Path
 import streamlit as st
 
 from vae_core import data, models
-from vae_core.errors import VAEError
 from vae_core.map import encodings
 from vae_core.map.projection import ProjectionSpec
 
-from .loaders import Current, get_dataset, get_model
+from .loaders import Current, dataset_for, get_model
 from .page import friendly_errors
 from .session.keys import DATASET, MODEL, SPEC, SPLIT
 
@@ -37,11 +36,7 @@ def current(spec: ProjectionSpec | None = None, split: str | None = None) -> Cur
         return None
     with friendly_errors("Loading the model"):
         loaded = get_model(path)
-        dataset_name = loaded.config.dataset or st.session_state.get(DATASET) or data.default_dataset_name()
-        dataset = get_dataset(dataset_name, tuple(loaded.config.image_shape))
-        if dataset.image_shape != tuple(loaded.config.image_shape):
-            raise VAEError(f"Model {Path(path).name} expects images of shape {tuple(loaded.config.image_shape)} but "
-                           f"dataset {dataset_name} has {dataset.image_shape}.")
+        dataset = dataset_for(loaded, st.session_state.get(DATASET) or data.default_dataset_name())
         spec = spec or st.session_state.get(SPEC) or ProjectionSpec()
         # every page shows the map that is ready: a new model's UMAP is computed in the background meanwhile
         return Current(loaded, dataset, split or st.session_state.get(SPLIT) or "test", spec).with_map_now()

@@ -35,6 +35,13 @@ def split_texts(elbo: float, kl: float, compact: bool = False) -> tuple[str, str
     return f"{shown_elbo:.{digits}f}", f"{round(-shown_elbo - shown_kl, digits):.{digits}f}", f"{shown_kl:.{digits}f}"
 
 
+def split_sentence(elbo: float, kl: float, compact: bool = False, bold: bool = False) -> str:
+    """"ELBO e = −(Recon r + KL k)" with split_texts' numbers (markdown bold when `bold`)."""
+    e, r, k = split_texts(elbo, kl, compact)
+    b = "**" if bold else ""
+    return f"ELBO {b}{e}{b} = −(Recon {b}{r}{b} + KL {b}{k}{b})"
+
+
 def split_helps(elbo: float, kl: float, estimator: str) -> tuple[str, str, str]:
     """The three numbers' help texts: what each is, the unrounded values, and which estimator they are."""
     exact = ", ".join(f"{name} {nats(v)}" for name, v in zip(("ELBO", "Recon", "KL"), elbo_split(elbo, kl)))
