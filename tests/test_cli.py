@@ -183,3 +183,19 @@ def test_a_closed_pipe_ends_quietly(trained, command):
         os.close(write_end)
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
     assert proc.returncode == 141, proc.stderr  # as a shell reports a process killed by SIGPIPE
+
+
+def test_a_resumed_runs_bar_counts_its_speed_from_its_first_new_epoch():
+    """Resuming at epoch 4 of 5 (10 steps an epoch): the bar starts at 30 done, and its rate counts only the steps
+    this run made (it counted the 30 saved ones as made in the first second: a huge speed, no time left)."""
+    from types import SimpleNamespace
+
+    from vae_core import cli
+
+    bar = cli._ProgressBar()
+    step = SimpleNamespace(steps=10, epochs=5, epoch=4, first_epoch=4, step=2, epoch_end=False, losses={"loss": 1.0},
+                           message="")
+    bar(step)
+    meter = bar.bar.format_dict
+    bar.close()
+    assert meter["initial"] == 30 and meter["n"] == 32 and meter["total"] == 50

@@ -160,7 +160,9 @@ class _ProgressBar:
         if self.bar is None:
             if self.note:
                 print(self.note, file=sys.stderr)
-            self.bar = tqdm(total=progress.steps * progress.epochs, unit="step", dynamic_ncols=True, file=sys.stderr)
+            # a resumed run starts at its first new epoch: tqdm's rate and time left count from there
+            self.bar = tqdm(total=progress.steps * progress.epochs, initial=(progress.first_epoch - 1) * progress.steps,
+                            unit="step", dynamic_ncols=True, file=sys.stderr)
         self.bar.n = (progress.epoch - 1) * progress.steps + progress.step
         self.bar.set_description(f"epoch {progress.epoch}/{progress.epochs}", refresh=False)
         if progress.epoch_end:

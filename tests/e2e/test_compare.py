@@ -178,5 +178,10 @@ def test_both_lenses_decode_their_own_model_under_the_cursor(page, compare_app):
     assert previous["a"] != previous["b"]  # two models: two pictures of the same spot
     readouts = page.locator(".vcmp .vmap-readout").all_inner_texts()
     assert len(readouts) == 2 and all(re.search(r"map units to the nearest point", r) for r in readouts)
+    # a working lens is named in its title; its caption (the Map's "Lens: …. Click to pin it.") is hidden
+    for side in "ab":
+        caption = page.locator(f".vcmp-lens-{side} .vmap-lens-caption")
+        assert "vcmp-quiet" in caption.get_attribute("class") and not caption.is_visible()
+        assert page.locator(f".vcmp-lens-{side} .vcmp-lens-title").get_attribute("title").startswith("Lens: ")
     assert runs(page) == 0, "moving the lenses reran the script"
     assert_no_exception(page)

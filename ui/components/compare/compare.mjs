@@ -50,10 +50,10 @@ class Compare {
       // the lens's caption only when it has something to say (loading, off, failed): a working one is named above
       const caption = ctl.el.lensCaption, title = q(`.vcmp-lens-${side} .vcmp-lens-title`);
       new MutationObserver(() => {
-        const working = caption.textContent.startsWith("Lens: ");
+        const working = caption.dataset.working === "true";  // set by the lens (map/lens.mjs), not read off its text
         caption.classList.toggle("vcmp-quiet", working);
-        title.title = working ? caption.textContent.replace(/ Click to pin it\.$/, "") : "";
-      }).observe(caption, { childList: true, characterData: true, subtree: true });
+        title.title = working ? `Lens: ${ctl.lens.name}` : "";
+      }).observe(caption, { attributes: true, attributeFilter: ["data-working"] });
     }
     this.a = this.maps.a;
     this.b = this.maps.b;

@@ -26,6 +26,7 @@ export class Lens {
     if (key === this.key) return false;
     this.key = key;
     this.ready = false;
+    this.caption.dataset.working = "false";  // "true" once it draws (Compare hides a working lens's caption)
     if (!spec || spec.error) { this.caption.textContent = spec ? spec.error : "The lens is off."; return false; }
     this.caption.textContent = "Loading the lens…";
     try {
@@ -34,7 +35,9 @@ export class Lens {
       Object.assign(this, { decoder, zOf, shape: spec.shape, view: liveView(this.canvas, decoder, spec.shape) });
       this.times = [];
       this.ready = true;
+      this.name = spec.name;
       this.caption.textContent = `Lens: ${spec.name}. Click to pin it.`;
+      this.caption.dataset.working = "true";
       return true;
     } catch (err) {
       this.caption.textContent = engineFailed(err, ": click to decode on the server.");

@@ -50,9 +50,9 @@ def _root(name: str, listed: dict) -> PurePosixPath:
     return found[0]
 
 
-def _plan(name: str, data: bytes) -> tuple[dict[str, bytes], dict[str, tuple], list[str]]:
-    """({contract file: bytes}, {external data file: (ZipInfo, bytes its graphs read)}, notes), every member
-    accounted for; raises a CheckpointError naming the first thing refused."""
+def _plan(name: str, data: bytes) -> tuple[dict[str, bytes], dict[str, tuple]]:
+    """({contract file: bytes}, {external data file: (ZipInfo, bytes its graphs read)}), every member accounted for
+    (metrics.json left out: measured here); raises a CheckpointError naming the first thing refused."""
     archive, listed = members(name, data, ZIP_LIMITS)
     for path, info in listed.items():
         if info.file_size > RATIO_FROM_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
@@ -80,8 +80,7 @@ def _plan(name: str, data: bytes) -> tuple[dict[str, bytes], dict[str, tuple], l
             raise _refused(name, f"{file} is {size_text(inside[file].file_size)}, but its graphs read only "
                                  f"{size_text(needed)} of it.")
         externals[file] = (inside[file], needed)
-    notes = [f"{file} was left out: the numbers shown are measured here" for file in LEFT_OUT if file in inside]
-    return contract, {file: (archive, *entry) for file, entry in externals.items()}, notes
+    return contract, {file: (archive, *entry) for file, entry in externals.items()}
 
 
 def _check_dataset(name: str, manifest_text: bytes) -> None:
@@ -104,7 +103,7 @@ def import_zip(name: str, data: bytes, parent=None) -> Path:
     (an OSError on the way, a full disk or a name too long, becomes one too)."""
     parent = Path(parent) if parent is not None else paths.models_dir()
     try:
-        contract, externals, _ = _plan(name, data)
+        contract, externals = _plan(name, data)
         _check_dataset(name, contract[MANIFEST])
         parent.mkdir(parents=True, exist_ok=True)
         _check_disk(name, parent, sum(map(len, contract.values())) + sum(n for _, _, n in externals.values()))
